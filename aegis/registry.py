@@ -1,0 +1,68 @@
+"""The registries of AEGIS, all in scope ``aegis``.
+
+mmengine resolves ``default_scope='aegis'`` by importing ``aegis.registry``, so this path is fixed.
+Registries the Runner builds from are children of mmengine's roots (one child per scope is allowed);
+the component families are standalone registries of the same scope.
+"""
+from __future__ import annotations
+
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
+from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import Registry
+
+__all__ = [
+    "SCOPE", "MODELS", "DATASETS", "TRANSFORMS", "HOOKS", "LOOPS", "METRICS", "RUNNERS", "FUNCTIONS",
+    "DATA_SAMPLERS", "OPTIMIZERS", "OPTIM_WRAPPERS", "PARAM_SCHEDULERS", "MODEL_WRAPPERS", "VISBACKENDS",
+    "ENCODERS", "CONNECTORS", "LLMS", "LOSSES", "MASK_GENERATORS", "ENVS", "POLICIES", "CAPTIONERS",
+    "COMPONENT_REGISTRIES",
+]
+
+SCOPE = "aegis"
+
+# --- children of mmengine's roots: what the Runner builds --------------------------------------------------
+MODELS = Registry("model", parent=MMENGINE_MODELS, scope=SCOPE)  # composite models the Runner trains
+DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope=SCOPE)  # datasets yielding dict samples
+TRANSFORMS = Registry("transform", parent=MMENGINE_TRANSFORMS, scope=SCOPE)  # pipeline steps on samples
+HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope=SCOPE)  # Runner hooks (EMA target, metrics.json, ...)
+LOOPS = Registry("loop", parent=MMENGINE_LOOPS, scope=SCOPE)  # train/val loops (e.g. one that drives SB3)
+METRICS = Registry("metric", parent=MMENGINE_METRICS, scope=SCOPE)  # evaluator metrics
+RUNNERS = Registry("runner", parent=MMENGINE_RUNNERS, scope=SCOPE)  # Runner classes (AegisRunner)
+FUNCTIONS = Registry("function", parent=MMENGINE_FUNCTIONS, scope=SCOPE)  # collate functions and the like
+DATA_SAMPLERS = Registry("data sampler", parent=MMENGINE_DATA_SAMPLERS, scope=SCOPE)  # dataloader samplers
+OPTIMIZERS = Registry("optimizer", parent=MMENGINE_OPTIMIZERS, scope=SCOPE)  # optimizers beyond torch's
+OPTIM_WRAPPERS = Registry("optim_wrapper", parent=MMENGINE_OPTIM_WRAPPERS, scope=SCOPE)  # optimizer wrappers
+PARAM_SCHEDULERS = Registry("parameter scheduler", parent=MMENGINE_PARAM_SCHEDULERS, scope=SCOPE)  # lr/momentum
+MODEL_WRAPPERS = Registry("model_wrapper", parent=MMENGINE_MODEL_WRAPPERS, scope=SCOPE)  # DDP-style wrappers
+VISBACKENDS = Registry("vis_backend", parent=MMENGINE_VISBACKENDS, scope=SCOPE)  # logging backends
+
+# --- standalone component families (built by composite models, envs and policies) ------------------------
+ENCODERS = Registry("encoder", scope=SCOPE)  # video -> tokens (B, C, T, H, W) -> (B, N, D)
+CONNECTORS = Registry("connector", scope=SCOPE)  # visual tokens (B, N, Dv) -> LLM prefix (B, Q, Dllm)
+LLMS = Registry("llm", scope=SCOPE)  # language-model backends (frozen or LoRA)
+LOSSES = Registry("loss", scope=SCOPE)  # loss terms combined by weighted lists
+MASK_GENERATORS = Registry("mask generator", scope=SCOPE)  # token masks for masked latent prediction
+ENVS = Registry("env", scope=SCOPE)  # Gymnasium environments
+POLICIES = Registry("policy", scope=SCOPE)  # RL agents (SB3 PPO and friends) and feature extractors
+CAPTIONERS = Registry("captioner", scope=SCOPE)  # auto-captioners for preparing real data
+
+# Every registry a plugin may register into, by constant name; `aegis plugins` lists them in this order.
+COMPONENT_REGISTRIES: dict[str, Registry] = {
+    "ENCODERS": ENCODERS, "CONNECTORS": CONNECTORS, "LLMS": LLMS, "LOSSES": LOSSES,
+    "MASK_GENERATORS": MASK_GENERATORS, "MODELS": MODELS, "DATASETS": DATASETS, "TRANSFORMS": TRANSFORMS,
+    "ENVS": ENVS, "POLICIES": POLICIES, "HOOKS": HOOKS, "LOOPS": LOOPS, "METRICS": METRICS,
+    "CAPTIONERS": CAPTIONERS, "RUNNERS": RUNNERS, "FUNCTIONS": FUNCTIONS, "DATA_SAMPLERS": DATA_SAMPLERS,
+    "OPTIMIZERS": OPTIMIZERS, "OPTIM_WRAPPERS": OPTIM_WRAPPERS, "PARAM_SCHEDULERS": PARAM_SCHEDULERS,
+    "MODEL_WRAPPERS": MODEL_WRAPPERS, "VISBACKENDS": VISBACKENDS,
+}

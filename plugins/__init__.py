@@ -1,0 +1,1 @@
+"""AEGIS's built-in plugins, one package per family; each registers through the `aegis.plugins` entry points."""

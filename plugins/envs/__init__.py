@@ -1,0 +1,7 @@
+"""Built-in AEGIS plugin: envs."""
+from aegis.plugins import hookimpl
+
+
+@hookimpl
+def aegis_register(registries):
+    """Register this family's components (none yet)."""
