@@ -1,7 +1,12 @@
-"""Built-in AEGIS plugin: encoders."""
+"""Built-in AEGIS plugin: encoders (video -> tokens)."""
 from aegis.plugins import hookimpl
 
 
 @hookimpl
 def aegis_register(registries):
-    """Register this family's components (none yet)."""
+    """Register the V-JEPA ViT, the V-JEPA 2 (transformers) wrapper and the small RL CNN."""
+    from .small_cnn import SmallCNNEncoder
+    from .vjepa import VJEPAEncoder
+
+    registries.ENCODERS.register_module(module=VJEPAEncoder)
+    registries.ENCODERS.register_module(module=SmallCNNEncoder)
