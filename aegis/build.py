@@ -53,14 +53,22 @@ def find_registry(type_name: str, key: str | None):
     return preferred, registries[preferred] if preferred else None
 
 
+def _names_with_parent(registry) -> set[str]:
+    """Names a registry resolves: its own and, for children of mmengine's roots, mmengine's."""
+    names = set(registry.module_dict)
+    if registry.parent is not None:
+        names |= set(registry.parent.module_dict)
+    return names
+
+
 def _unknown_type(type_name: str, key: str | None, path: str) -> UnknownComponentError:
     registries = _registries()
     constant = KEY_TO_REGISTRY.get(key or "")
     if constant:
-        names = sorted(registries[constant].module_dict)
+        names = sorted(_names_with_parent(registries[constant]))
         what = f"a registered {registries[constant].name}"
     else:
-        names = sorted({n for r in registries.values() for n in r.module_dict})
+        names = sorted({n for r in registries.values() for n in _names_with_parent(r)})
         what = "registered in any AEGIS registry"
     near = closest(type_name, names)
     hint = f"\n  Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
@@ -168,16 +176,27 @@ def validate_component(cfg: Mapping, path: str, key: str | None = None, registry
             raise ConfigError(f"{where}: file {str(value)!r} does not exist (working directory {os.getcwd()}).\n"
                               f"  Set {where} to an existing path, or create it first.")
         _validate_tree(value, where, arg)
+    if not inspect.isclass(obj):  # a registered function (collate_fn, ...) gets its data when called
+        return
     missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in cfg
-               and n not in _injected_args(obj)]
+               and n not in _injected_args(obj, key)]
     if missing:
         raise ConfigError(f"{path}: {name} needs argument(s) {', '.join(repr(m) for m in missing)}, "
                           "which the config does not set.")
 
 
-def _injected_args(obj) -> tuple[str, ...]:
-    """Arguments the framework supplies at build time (declared by the component as ``injected_args``)."""
-    return tuple(getattr(obj, "injected_args", ())) + ("runner", "dataloader", "observation_space")
+# Arguments mmengine's Runner supplies itself when it builds a component under these keys.
+_INJECTED_BY_KEY = {
+    "sampler": ("dataset",), "param_scheduler": ("optimizer",), "optimizer": ("params",),
+    "train_cfg": ("runner", "dataloader"), "val_cfg": ("runner", "dataloader", "evaluator"),
+    "test_cfg": ("runner", "dataloader", "evaluator"), "model_wrapper_cfg": ("module",),
+}
+
+
+def _injected_args(obj, key: str | None) -> tuple[str, ...]:
+    """Arguments supplied at build time: by the Runner (per config key) or by the parent component, which lists
+    them in the child's ``injected_args`` class attribute (e.g. a connector's ``input_dim``)."""
+    return tuple(getattr(obj, "injected_args", ())) + _INJECTED_BY_KEY.get(key or "", ())
 
 
 def _validate_tree(value: Any, path: str, key: str | None) -> None:

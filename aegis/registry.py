@@ -10,6 +10,7 @@ from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
@@ -25,7 +26,7 @@ from mmengine.registry import Registry
 __all__ = [
     "SCOPE", "MODELS", "DATASETS", "TRANSFORMS", "HOOKS", "LOOPS", "METRICS", "RUNNERS", "FUNCTIONS",
     "DATA_SAMPLERS", "OPTIMIZERS", "OPTIM_WRAPPERS", "PARAM_SCHEDULERS", "MODEL_WRAPPERS", "VISBACKENDS",
-    "ENCODERS", "CONNECTORS", "LLMS", "LOSSES", "MASK_GENERATORS", "ENVS", "POLICIES", "CAPTIONERS",
+    "LOG_PROCESSORS", "ENCODERS", "CONNECTORS", "LLMS", "LOSSES", "MASK_GENERATORS", "ENVS", "POLICIES", "CAPTIONERS",
     "COMPONENT_REGISTRIES",
 ]
 
@@ -46,6 +47,7 @@ OPTIM_WRAPPERS = Registry("optim_wrapper", parent=MMENGINE_OPTIM_WRAPPERS, scope
 PARAM_SCHEDULERS = Registry("parameter scheduler", parent=MMENGINE_PARAM_SCHEDULERS, scope=SCOPE)  # lr/momentum
 MODEL_WRAPPERS = Registry("model_wrapper", parent=MMENGINE_MODEL_WRAPPERS, scope=SCOPE)  # DDP-style wrappers
 VISBACKENDS = Registry("vis_backend", parent=MMENGINE_VISBACKENDS, scope=SCOPE)  # logging backends
+LOG_PROCESSORS = Registry("log_processor", parent=MMENGINE_LOG_PROCESSORS, scope=SCOPE)  # log formatting
 
 # --- standalone component families (built by composite models, envs and policies) ------------------------
 ENCODERS = Registry("encoder", scope=SCOPE)  # video -> tokens (B, C, T, H, W) -> (B, N, D)
@@ -65,4 +67,5 @@ COMPONENT_REGISTRIES: dict[str, Registry] = {
     "CAPTIONERS": CAPTIONERS, "RUNNERS": RUNNERS, "FUNCTIONS": FUNCTIONS, "DATA_SAMPLERS": DATA_SAMPLERS,
     "OPTIMIZERS": OPTIMIZERS, "OPTIM_WRAPPERS": OPTIM_WRAPPERS, "PARAM_SCHEDULERS": PARAM_SCHEDULERS,
     "MODEL_WRAPPERS": MODEL_WRAPPERS, "VISBACKENDS": VISBACKENDS,
+    "LOG_PROCESSORS": LOG_PROCESSORS,
 }

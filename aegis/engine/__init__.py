@@ -1,7 +1,33 @@
-"""Engine pieces of the core (runner, safe checkpoints, hooks), registered like a plugin under the name aegis.core."""
+"""Engine pieces of the core: the runner, safe checkpoint I/O, metrics.json and the core hooks.
+
+They register through the same ``aegis_register`` hook a plugin uses, under the plugin name ``aegis.core``.
+Importing this package imports mmengine (not torch.nn); ``import aegis`` alone does not.
+"""
 from aegis.hookspecs import hookimpl
+
+from .checkpoint import atomic_save, atomic_write_bytes, file_sha256, safe_load
+from .metrics_file import read_metrics_json, write_metrics_json
+
+__all__ = ["AegisRunner", "MetricsJsonHook", "AegisLogProcessor", "atomic_save", "atomic_write_bytes", "safe_load",
+           "file_sha256", "write_metrics_json", "read_metrics_json"]
+
+
+def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch): load them on first use
+    if name == "AegisRunner":
+        from .runner import AegisRunner
+        return AegisRunner
+    if name in ("MetricsJsonHook", "AegisLogProcessor"):
+        from . import hooks
+        return getattr(hooks, name)
+    raise AttributeError(name)
 
 
 @hookimpl
 def aegis_register(registries):
-    """Register the core's runner and hooks."""
+    """Register the core's runner, hooks and log processor."""
+    from .hooks import AegisLogProcessor, MetricsJsonHook
+    from .runner import AegisRunner
+
+    registries.RUNNERS.register_module(module=AegisRunner)
+    registries.HOOKS.register_module(module=MetricsJsonHook)
+    registries.LOG_PROCESSORS.register_module(module=AegisLogProcessor)

@@ -1,0 +1,123 @@
+"""Safe checkpoint I/O: atomic writes, ``weights_only=True`` reads, and plain-data message-hub state.
+
+mmengine 0.10.7 pickles ``HistoryBuffer`` objects and numpy values into every checkpoint, which
+``torch.load(weights_only=True)`` refuses (and allowlisting them would need ``builtins.getattr``). AEGIS stores that
+state as tensors, lists and numbers instead and rebuilds the buffers on load, so every checkpoint loads with
+``weights_only=True`` and no risky global.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aegis.errors import CheckpointError
+
+__all__ = ["atomic_save", "atomic_write_bytes", "safe_load", "to_plain", "from_plain", "file_sha256"]
+
+_BUFFER_TAG = "__aegis_history_buffer__"
+
+
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder: flush, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions a plain open() would
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` ``obj`` (made plain with :func:`to_plain`) to ``path`` atomically."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(to_plain(obj), buffer)
+    atomic_write_bytes(buffer.getvalue(), path)
+
+
+def safe_load(path: str | os.PathLike, map_location: Any = "cpu", rebuild: bool = True) -> Any:
+    """Load a checkpoint with ``weights_only=True``; a missing, truncated or corrupt file is a CheckpointError."""
+    import torch
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"Checkpoint {path!r} does not exist.")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Unsupported global" in str(exc) or "weights_only" in str(exc):
+            raise CheckpointError(
+                f"Checkpoint {path!r} holds objects that weights_only=True refuses ({message}). It was not written "
+                "by AEGIS; re-save it as plain tensors and numbers (AEGIS never loads with weights_only=False).") from exc
+        raise CheckpointError(f"Checkpoint {path!r} is truncated or corrupt: {message}") from exc
+    return from_plain(obj) if rebuild else obj
+
+
+def to_plain(obj: Any) -> Any:
+    """Turn HistoryBuffers, numpy arrays and numpy scalars into tensors, lists and numbers, recursively."""
+    import numpy as np
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    if isinstance(obj, HistoryBuffer):
+        log, count = obj.data
+        return {_BUFFER_TAG: True, "log": torch.as_tensor(np.asarray(log, dtype=np.float64)),
+                "count": torch.as_tensor(np.asarray(count, dtype=np.float64)), "max_length": int(obj.max_length)}
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj)) if obj.dtype != object else [to_plain(x) for x in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Mapping):
+        plain = {k: to_plain(v) for k, v in obj.items()}
+        return plain if type(obj) is dict else type(obj)(plain) if _keeps_type(obj) else plain
+    if isinstance(obj, list):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
+        return tuple(to_plain(v) for v in obj)
+    return obj
+
+
+def _keeps_type(obj: Mapping) -> bool:
+    from collections import OrderedDict
+    return type(obj) is OrderedDict
+
+
+def from_plain(obj: Any) -> Any:
+    """Rebuild the HistoryBuffers that :func:`to_plain` flattened."""
+    if isinstance(obj, Mapping):
+        if obj.get(_BUFFER_TAG) is True:
+            from mmengine.logging import HistoryBuffer
+            return HistoryBuffer(obj["log"].tolist(), obj["count"].tolist(), obj["max_length"])
+        rebuilt = {k: from_plain(v) for k, v in obj.items()}
+        return type(obj)(rebuilt) if _keeps_type(obj) else rebuilt
+    if isinstance(obj, list):
+        return [from_plain(v) for v in obj]
+    return obj
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file (used to reference frozen weights instead of copying them)."""
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

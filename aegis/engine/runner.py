@@ -1,0 +1,118 @@
+"""``AegisRunner``: mmengine's Runner with safe checkpoints, resume that survives torch >= 2.6, and a dry run."""
+from __future__ import annotations
+
+import glob
+import os
+import os.path as osp
+import re
+
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
+
+from aegis.errors import CheckpointError
+
+from .checkpoint import safe_load, to_plain
+from .hooks import MetricsJsonHook
+
+__all__ = ["AegisRunner", "checkpoint_candidates"]
+
+
+def checkpoint_candidates(work_dir: str) -> list[str]:
+    """Checkpoints in ``work_dir``, newest first: the one named in ``last_checkpoint``, then by iteration/epoch."""
+    found = glob.glob(osp.join(work_dir, "*.pth"))
+
+    def order(path: str):
+        numbers = [int(n) for n in re.findall(r"\d+", osp.basename(path))]
+        return (osp.getmtime(path), numbers[-1] if numbers else -1)
+
+    ordered = sorted(found, key=order, reverse=True)
+    marker = osp.join(work_dir, "last_checkpoint")
+    if osp.isfile(marker):
+        named = open(marker).read().strip()
+        named = named if osp.isabs(named) else osp.join(work_dir, osp.basename(named))
+        if named in ordered:
+            ordered.remove(named)
+        if osp.isfile(named):
+            ordered.insert(0, named)
+    return ordered
+
+
+class AegisRunner(Runner):
+    """mmengine ``Runner`` whose checkpoints are plain data written atomically and read with ``weights_only=True``.
+
+    ``resume=True`` with no ``load_from`` resumes from the newest *good* checkpoint in the work dir (a truncated or
+    corrupt one is reported by path and skipped). Every run writes ``metrics.json``. ``dry_run()`` builds everything
+    and runs one training iteration. Subclasses for other training styles (RL) override ``train`` and ``dry_run``.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_hook(MetricsJsonHook(), "LOWEST")
+        self.register_hook(_PlainCheckpointHook(), "LOWEST")
+
+    # --- checkpoints -----------------------------------------------------------------------------------------------
+    def save_checkpoint(self, out_dir: str, filename: str, file_client_args=None, save_optimizer: bool = True,
+                        save_param_scheduler: bool = True, meta=None, by_epoch: bool = True, backend_args=None):
+        """Save like mmengine, but as plain data through a temporary file that is renamed into place."""
+        tmp_name = f".{filename}.partial"
+        super().save_checkpoint(out_dir, tmp_name, file_client_args, save_optimizer, save_param_scheduler, meta,
+                                by_epoch, backend_args)
+        tmp_path, final_path = osp.join(out_dir, tmp_name), osp.join(out_dir, filename)
+        if osp.isfile(tmp_path):  # only the main process writes
+            with open(tmp_path, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp_path, final_path)
+
+    def load_checkpoint(self, filename: str, map_location="cpu", strict: bool = False,
+                        revise_keys: list = [(r"^module.", "")]):  # noqa: B006 (mmengine's signature)
+        """Load with ``weights_only=True``; raises :class:`CheckpointError` naming the file when it is bad."""
+        checkpoint = safe_load(filename, map_location=map_location if not callable(map_location) else "cpu")
+        self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
+        model = self.model.module if hasattr(self.model, "module") else self.model
+        checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f"Load checkpoint from {filename}")
+        return checkpoint
+
+    def load_or_resume(self) -> None:
+        """Resume from ``load_from`` or, with ``resume=True`` alone, the newest checkpoint that loads."""
+        if self._has_loaded:
+            return None
+        if self._resume and self._load_from is None:
+            candidates = checkpoint_candidates(self.work_dir)
+            if not candidates:
+                self.logger.info(f"--resume auto: no checkpoint in {self.work_dir}; starting from scratch.")
+            for path in candidates:
+                try:
+                    self.resume(path)
+                except CheckpointError as exc:
+                    self.logger.warning(f"Skipping bad checkpoint: {exc}")
+                    continue
+                self.logger.info(f"Resumed from {path} (epoch {self.epoch}, iter {self.iter}).")
+                self._has_loaded = True
+                return None
+            if candidates:
+                raise CheckpointError(f"--resume auto: none of the checkpoints in {self.work_dir} loads: "
+                                      + ", ".join(candidates))
+            return None
+        return super().load_or_resume()
+
+    # --- dry run ---------------------------------------------------------------------------------------------------
+    def dry_run(self) -> None:
+        """Build every component and run exactly one training iteration (no validation)."""
+        self._train_loop = dict(type="IterBasedTrainLoop", max_iters=1)
+        self._val_loop = None
+        self.train()
+
+
+class _PlainCheckpointHook(Hook):
+    """Runs last before a save: message-hub buffers and numpy values become plain data (see checkpoint.py)."""
+
+    priority = "LOWEST"
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        plain = to_plain(checkpoint)
+        checkpoint.clear()
+        checkpoint.update(plain)
+

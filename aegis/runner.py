@@ -1,0 +1,103 @@
+"""Hand a loaded experiment config to an mmengine Runner (``AegisRunner`` unless ``runner_type`` says otherwise)."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+from .errors import ConfigError
+
+__all__ = ["apply_run_options", "build_runner", "run"]
+
+
+def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none", amp: bool = False,
+                      seed: int | None = None, deterministic: bool = False):
+    """Fold the command-line run options into ``cfg`` (in place) and return it."""
+    cfg.launcher = launcher
+    if resume is not None:
+        if resume == "auto":
+            cfg.resume, cfg.load_from = True, None
+        else:
+            if not os.path.isfile(resume):
+                raise ConfigError(f"--resume {resume!r}: no such checkpoint file. Use --resume (auto: the newest "
+                                  f"good checkpoint in {cfg.work_dir}) or an existing path.")
+            cfg.resume, cfg.load_from = True, resume
+    if seed is not None or deterministic:
+        randomness = dict(cfg.get("randomness") or {})
+        if seed is not None:
+            randomness["seed"] = seed
+        randomness["deterministic"] = deterministic or randomness.get("deterministic", False)
+        cfg.randomness = randomness
+    if amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise ConfigError("--amp needs a CUDA GPU (mmengine's AmpOptimWrapper runs on GPUs only) and "
+                              f"torch {torch.__version__} sees none. Drop --amp on this machine.")
+        optim = cfg.get("optim_wrapper")
+        if optim is None:
+            raise ConfigError("--amp: the experiment has no optim_wrapper to switch to AmpOptimWrapper.")
+        optim.type = "AmpOptimWrapper"
+        optim.setdefault("loss_scale", "dynamic")
+    if launcher != "none":
+        _prepare_distributed(cfg)
+    return cfg
+
+
+def _prepare_distributed(cfg) -> None:
+    """On a CPU-only torch, start the gloo process group ourselves and wrap DDP without device ids.
+
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` and its default DDP wrap passes
+    ``device_ids=[LOCAL_RANK]``; both fail on CPU. With the group already initialised the Runner skips its own init.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        if cfg.launcher == "slurm":
+            os.environ.setdefault("RANK", os.environ.get("SLURM_PROCID", "0"))
+            os.environ.setdefault("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1"))
+            os.environ.setdefault("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
+            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+            os.environ.setdefault("MASTER_PORT", "29500")
+        dist.init_process_group(backend="gloo")
+    env_cfg = dict(cfg.get("env_cfg") or {})
+    env_cfg["dist_cfg"] = dict(env_cfg.get("dist_cfg") or {}, backend="gloo")
+    cfg.env_cfg = env_cfg
+    wrapper = dict(cfg.get("model_wrapper_cfg") or dict(type="MMDistributedDataParallel"))
+    wrapper["device_ids"] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def build_runner(cfg, validate: bool = True):
+    """Validate ``cfg`` (unless told not to) and build its runner through the RUNNERS registry."""
+    from . import plugins
+    from .build import validate as validate_cfg
+    from .registry import RUNNERS
+
+    plugins.load()
+    if validate:
+        validate_cfg(cfg)
+    runner_type = cfg.get("runner_type", "AegisRunner")
+    runner_cls = RUNNERS.get(runner_type)
+    if runner_cls is None:
+        from .build import _unknown_type
+        raise _unknown_type(runner_type, "runner_type", "runner_type")
+    return runner_cls.from_cfg(cfg)
+
+
+def run(cfg, dry_run: bool = False):
+    """Build the runner and train (or, with ``dry_run``, build everything and run one iteration). Returns it."""
+    if dry_run and not cfg.get("_work_dir_given", False):
+        cfg.work_dir = tempfile.mkdtemp(prefix="aegis_dry_run_")
+    cfg.pop("_work_dir_given", None)
+    start = time.perf_counter()
+    runner = build_runner(cfg)
+    if dry_run:
+        runner.dry_run()
+        runner.logger.info(f"Dry run finished: every component built and one training step ran "
+                           f"({time.perf_counter() - start:.1f} s, work dir {cfg.work_dir}).")
+    else:
+        runner.train()
+    return runner

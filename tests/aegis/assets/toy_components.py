@@ -1,0 +1,61 @@
+"""Test-only components (a linear regressor and its data) loaded through an experiment's ``custom_imports``.
+
+They stand in for no AEGIS plugin: they exist so the core's runner, resume and DDP tests train something real and
+small without depending on any plugin family.
+"""
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from torch.utils.data import Dataset
+
+from aegis.hookspecs import hookimpl
+
+
+class ToyRegressor(BaseModel):
+    """Linear regression (B, F) -> (B,), MSE loss against ``data_samples['target']``."""
+
+    def __init__(self, in_features: int = 4) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(in_features, 1)
+
+    def forward(self, inputs, data_samples=None, mode: str = "tensor"):
+        prediction = self.linear(inputs).squeeze(-1)  # (B,)
+        if mode == "loss":
+            return dict(loss=torch.nn.functional.mse_loss(prediction, data_samples["target"].float()))
+        if mode == "predict":
+            return [dict(prediction=p, target=t) for p, t in zip(prediction, data_samples["target"])]
+        return prediction
+
+
+class ToyRegressionDataset(Dataset):
+    """``num_samples`` points of y = w.x + 0.1 noise, fixed by ``seed``."""
+
+    def __init__(self, num_samples: int = 32, in_features: int = 4, seed: int = 0) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(num_samples, in_features, generator=generator)
+        weights = torch.arange(1, in_features + 1, dtype=torch.float32)
+        self.y = self.x @ weights + 0.1 * torch.randn(num_samples, generator=generator)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> dict:
+        return dict(inputs=self.x[index], data_samples=dict(target=self.y[index]))
+
+
+class StopAfterEpochHook(Hook):
+    """Ends training after ``stop_after`` epochs, as an interrupted run would (the scheduler still targets max)."""
+
+    def __init__(self, stop_after: int = 2) -> None:
+        self.stop_after = stop_after
+
+    def after_train_epoch(self, runner) -> None:
+        if runner.epoch >= self.stop_after:
+            runner.train_loop.stop_training = True
+
+
+@hookimpl
+def aegis_register(registries):
+    registries.MODELS.register_module(module=ToyRegressor)
+    registries.DATASETS.register_module(module=ToyRegressionDataset)
+    registries.HOOKS.register_module(module=StopAfterEpochHook)

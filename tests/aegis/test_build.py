@@ -1,0 +1,66 @@
+"""aegis/build.py: every config mistake is caught before anything heavy runs, with the nearest valid choice."""
+import time
+
+import pytest
+from mmengine.config import Config
+
+from aegis.build import build_component, validate
+from aegis.errors import ConfigError, UnknownComponentError
+from aegis.registry import HOOKS, RUNNERS
+
+
+def test_unknown_type_names_the_key_and_suggests_the_closest_name():
+    cfg = Config(dict(custom_hooks=[dict(type="MetricJsonHook")]))
+    with pytest.raises(UnknownComponentError, match=r"(?s)custom_hooks\[0\]\.type='MetricJsonHook' is not a registered hook.*Did you mean 'MetricsJsonHook'"):
+        validate(cfg)
+
+
+def test_unknown_argument_suggests_the_closest_argument():
+    with pytest.raises(ConfigError, match=r"(?s)unknown argument 'stop_afte'.*Did you mean 'stop_after'"):
+        build_component(dict(type="StopAfterEpochHook", stop_afte=2), HOOKS, "custom_hooks[0]")
+
+
+def test_value_of_the_wrong_type_names_key_value_and_expected_type():
+    with pytest.raises(ConfigError, match=r"(?s)custom_hooks\[0\]\.stop_after='two'.*expected int"):
+        build_component(dict(type="StopAfterEpochHook", stop_after="two"), HOOKS, "custom_hooks[0]")
+
+
+def test_valid_component_is_built_with_its_arguments():
+    hook = build_component(dict(type="StopAfterEpochHook", stop_after=5), HOOKS, "custom_hooks[0]")
+    assert hook.stop_after == 5
+
+
+def test_missing_file_is_reported_with_its_key(tmp_path):
+    from typing import Optional
+
+    from aegis.typing import ExistingPath
+
+    class NeedsFile:
+        def __init__(self, checkpoint: Optional[ExistingPath] = None) -> None:
+            self.checkpoint = checkpoint
+
+    RUNNERS.register_module(name="_NeedsFileForTest", module=NeedsFile, force=False)
+    try:
+        with pytest.raises(ConfigError, match=r"(?s)runner_cfg\.checkpoint: file '.*nope\.pth' does not exist"):
+            build_component(dict(type="_NeedsFileForTest", checkpoint=str(tmp_path / "nope.pth")), RUNNERS,
+                            "runner_cfg")
+        (tmp_path / "yes.pth").write_bytes(b"x")
+        built = build_component(dict(type="_NeedsFileForTest", checkpoint=str(tmp_path / "yes.pth")), RUNNERS)
+        assert built.checkpoint.endswith("yes.pth")
+    finally:
+        RUNNERS._module_dict.pop("_NeedsFileForTest")
+
+
+def test_validation_of_the_toy_experiment_is_fast_and_finds_a_nested_typo():
+    from pathlib import Path
+
+    from aegis.config import load_experiment
+
+    here = Path(__file__).parent / "assets"
+    cfg = load_experiment(here / "toy_experiment.py",
+                          cfg_options={"train_dataloader.dataset.num_sampels": 3})
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"train_dataloader\.dataset: ToyRegressionDataset got unknown argument "
+                                          r"'num_sampels'\. Did you mean 'num_samples'"):
+        validate(cfg)
+    assert time.perf_counter() - start < 2.0

@@ -1,0 +1,22 @@
+#!/usr/bin/env python
+"""Train an AEGIS experiment: ``python tools/run.py experiments/vlm_tiny_cpu.py [options]`` (see --help)."""
+import argparse
+import sys
+
+from aegis.cli import add_run_arguments, run_command
+from aegis.errors import AegisError
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Build an experiment's components and run them on an mmengine Runner.")
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_command(args)
+    except AegisError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
