@@ -1,7 +1,11 @@
-"""Built-in AEGIS plugin: metrics."""
+"""Built-in AEGIS plugin: metrics (evaluator metrics for the Runner's val/test loops)."""
 from aegis.plugins import hookimpl
 
 
 @hookimpl
 def aegis_register(registries):
-    """Register this family's components (none yet)."""
+    """Register the caption metrics (BLEU-4, CIDEr) and the disaster task accuracies."""
+    from .caption import CaptionMetric, DisasterAccuracyMetric
+
+    registries.METRICS.register_module(module=CaptionMetric)
+    registries.METRICS.register_module(module=DisasterAccuracyMetric)

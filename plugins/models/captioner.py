@@ -1,0 +1,338 @@
+"""Video captioning with a frozen video encoder, a trainable connector and a frozen LLM fed a soft visual prefix,
+the BLIP-2 recipe (Li et al., 2023, "BLIP-2: Bootstrapping Language-Image Pre-training with Frozen Image Encoders and
+Large Language Models") applied to V-JEPA video tokens (Bardes et al., 2024, "Revisiting Feature Prediction for
+Learning Visual Representations from Video").
+
+The LLM reads ``<s> [Q prefix embeddings] prompt caption </s>``; the loss is cross-entropy on the caption tokens and
+``</s>`` only. Also here: the hook that logs generated samples every validation epoch, and :func:`show_alerts`, which
+prints generated alerts for held-out videos beside their references (``make demo``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+
+from aegis.build import build_component
+from aegis.errors import ConfigError
+
+__all__ = ["VideoCaptioner", "CaptionSamplesHook", "show_alerts", "IGNORE_INDEX"]
+
+IGNORE_INDEX = -100  # label value the cross-entropy skips
+
+
+class VideoCaptioner(BaseModel):
+    """Frozen encoder -> connector -> soft prefix -> frozen LLM.
+
+    ``inputs`` (B, C, T, H, W) -> encoder tokens (B, N, Dv) -> connector prefix (B, Q, Dllm) -> LLM. The connector's
+    ``input_dim``/``output_dim`` are injected from ``encoder.embed_dim`` and ``llm.hidden_size`` (a config that sets
+    them to other values is an error). ``mode="loss"`` returns ``dict(loss=...)`` (token cross-entropy on captions),
+    ``mode="predict"`` returns one dict per sample with ``pred_caption`` (greedy, or beam search with
+    ``num_beams > 1``) and the references, ``mode="tensor"`` the prefix (B, Q, Dllm). Only the connector (and LoRA
+    adapters inside the LLM, if configured) receives gradients.
+    """
+
+    def __init__(self, encoder: dict, connector: dict, llm: dict, prompt: str = "Describe the disaster in this video:",
+                 max_caption_tokens: int = 32, max_new_tokens: int = 24, num_beams: int = 1,
+                 sample_all_captions: bool = True, data_preprocessor: dict | None = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor)
+        if num_beams < 1 or max_new_tokens < 1 or max_caption_tokens < 1:
+            raise ConfigError(f"model: num_beams={num_beams}, max_new_tokens={max_new_tokens} and "
+                              f"max_caption_tokens={max_caption_tokens} must all be >= 1.")
+        _check_declared_widths(encoder, connector, llm)
+        from aegis.registry import CONNECTORS, ENCODERS, LLMS
+
+        self.llm = build_component(llm, LLMS, path="model.llm")  # first: missing weights stop the run at once
+        self.encoder = build_component(encoder, ENCODERS, path="model.encoder")
+        visual_dim, llm_dim = int(self.encoder.embed_dim), int(self.llm.hidden_size)
+        _check_built_widths(connector, visual_dim, llm_dim)
+        self.connector = build_component(connector, CONNECTORS, path="model.connector",
+                                         default_args=dict(input_dim=visual_dim, output_dim=llm_dim))
+        for p in self.encoder.parameters():
+            p.requires_grad_(False)
+        self.encoder.eval()
+        self.prompt, self.max_caption_tokens = prompt, max_caption_tokens
+        self.max_new_tokens, self.num_beams, self.sample_all_captions = max_new_tokens, num_beams, sample_all_captions
+        self.prompt_ids = ([self.llm.bos_token_id] if self.llm.bos_token_id is not None else []), \
+            self.llm.encode(prompt) if prompt else []
+
+    def train(self, mode: bool = True):
+        """The encoder and a frozen LLM stay in eval mode; the connector follows ``mode``."""
+        super().train(mode)
+        self.encoder.eval()
+        self.llm.train(mode)
+        return self
+
+    # --- pieces ---------------------------------------------------------------------------------------------
+    def visual_prefix(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) clips -> (B, Q, Dllm) soft prefix."""
+        with torch.no_grad():
+            tokens = self.encoder(inputs)  # (B, N, Dv)
+        grid = self.encoder.grid_of(inputs.shape) if hasattr(self.encoder, "grid_of") else None
+        if grid is not None and grid[0] * grid[1] * grid[2] != tokens.shape[1]:
+            grid = None
+        return self.connector(tokens.detach(), grid=grid)  # (B, Q, Dllm)
+
+    def assemble(self, prefix: torch.Tensor, captions: Sequence[str] | None = None):
+        """Lay out ``<s> prefix prompt [caption </s>]`` per sample, right-padded.
+
+        Returns ``embeds`` (B, L, Dllm), ``attention_mask`` (B, L) and ``labels`` (B, L): the caption token ids and
+        ``</s>`` at their positions, :data:`IGNORE_INDEX` at every ``<s>``, prefix, prompt and padding position.
+        Without captions (generation) every sample has the same length and ``labels`` is None.
+        """
+        batch, num_queries, _ = prefix.shape
+        bos_ids, prompt_ids = self.prompt_ids
+        device = prefix.device
+        head = torch.tensor(bos_ids, dtype=torch.long, device=device)
+        tail_ids = [list(prompt_ids) for _ in range(batch)]
+        caption_lens = [0] * batch
+        if captions is not None:
+            for i, caption in enumerate(captions):
+                ids = self.llm.encode(" " + caption.strip())[: self.max_caption_tokens] + [self.llm.eos_token_id]
+                tail_ids[i] += ids
+                caption_lens[i] = len(ids)
+        width = max(len(t) for t in tail_ids)
+        tail = torch.full((batch, width), self.llm.pad_token_id, dtype=torch.long, device=device)
+        tail_mask = torch.zeros(batch, width, dtype=torch.long, device=device)
+        for i, ids in enumerate(tail_ids):
+            tail[i, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
+            tail_mask[i, : len(ids)] = 1
+        head_embeds = self.llm.embed_tokens(head).unsqueeze(0).expand(batch, -1, -1)  # (B, 1, D)
+        embeds = torch.cat([head_embeds.to(prefix.dtype), prefix,
+                            self.llm.embed_tokens(tail).to(prefix.dtype)], dim=1)  # (B, L, D)
+        lead = len(bos_ids) + num_queries
+        mask = torch.cat([torch.ones(batch, lead, dtype=torch.long, device=device), tail_mask], dim=1)  # (B, L)
+        if captions is None:
+            return embeds, mask, None
+        labels = torch.full((batch, lead + width), IGNORE_INDEX, dtype=torch.long, device=device)  # (B, L)
+        for i, n in enumerate(caption_lens):
+            start = lead + len(prompt_ids)
+            labels[i, start: start + n] = tail[i, len(prompt_ids): len(prompt_ids) + n]
+        return embeds, mask, labels
+
+    def _pick_captions(self, data_samples: Sequence[Mapping]) -> list[str]:
+        captions = []
+        for i, sample in enumerate(data_samples):
+            choices = sample.get("captions") if self.sample_all_captions and self.training else None
+            caption = random.choice(list(choices)) if choices else sample.get("caption")
+            if not caption:
+                raise ConfigError(f"VideoCaptioner: data_samples[{i}] has no 'caption' (keys: {sorted(sample)}); "
+                                  "the dataset must give each sample a caption string.")
+            captions.append(str(caption))
+        return captions
+
+    # --- mmengine entry points ------------------------------------------------------------------------------
+    def forward(self, inputs: torch.Tensor, data_samples: Sequence[Mapping] | None = None, mode: str = "tensor"):
+        if mode == "loss":
+            if data_samples is None:
+                raise ConfigError("VideoCaptioner: mode='loss' needs data_samples with captions.")
+            prefix = self.visual_prefix(inputs)
+            embeds, mask, labels = self.assemble(prefix, self._pick_captions(data_samples))
+            out = self.llm(inputs_embeds=embeds, attention_mask=mask, labels=labels)
+            return dict(loss=out.loss.float())
+        if mode == "predict":
+            texts = self.generate(inputs)
+            samples = data_samples if data_samples is not None else [{} for _ in texts]
+            return [_prediction(text, sample) for text, sample in zip(texts, samples)]
+        if mode == "tensor":
+            return self.visual_prefix(inputs)
+        raise ConfigError(f"VideoCaptioner.forward: mode={mode!r}; expected 'loss', 'predict' or 'tensor'.")
+
+    @torch.no_grad()
+    def generate(self, inputs: torch.Tensor, max_new_tokens: int | None = None, num_beams: int | None = None,
+                 prompt: str | None = None) -> list[str]:
+        """(B, C, T, H, W) clips -> B generated captions (greedy when ``num_beams == 1``, else beam search)."""
+        saved = self.prompt_ids
+        if prompt is not None:
+            self.prompt_ids = saved[0], self.llm.encode(prompt) if prompt else []
+        try:
+            embeds, mask, _ = self.assemble(self.visual_prefix(inputs))
+        finally:
+            self.prompt_ids = saved
+        ids = self.llm.generate(embeds, mask, max_new_tokens=max_new_tokens or self.max_new_tokens,
+                                num_beams=num_beams or self.num_beams)  # (B, L_new)
+        texts = []
+        for row in ids.tolist():
+            if self.llm.eos_token_id in row:
+                row = row[: row.index(self.llm.eos_token_id)]
+            texts.append(self.llm.decode(row))
+        return texts
+
+
+def _prediction(text: str, sample: Mapping) -> dict:
+    keep = ("caption", "captions", "label", "class_name", "params", "video_path")
+    out = {k: sample[k] for k in keep if k in sample}
+    out["pred_caption"] = text
+    return out
+
+
+def _declared(cfg: Mapping, key: str):
+    value = cfg.get(key) if isinstance(cfg, Mapping) else getattr(cfg, key, None)
+    return int(value) if isinstance(value, int) else None
+
+
+def _check_declared_widths(encoder: Mapping, connector: Mapping, llm: Mapping) -> None:
+    """Before building: a connector width set in the config must equal the encoder's / LLM's declared width."""
+    pairs = (("input_dim", _declared(encoder, "embed_dim"), "model.encoder.embed_dim"),
+             ("output_dim", _declared(llm, "hidden_size"), "model.llm.hidden_size"))
+    for key, width, source in pairs:
+        given = _declared(connector, key)
+        if given is not None and width is not None and given != width:
+            raise ConfigError(f"model.connector.{key}={given} does not match {source}={width}. Widths flow between "
+                              f"the parts: remove model.connector.{key} from the config (it is injected), or set "
+                              f"it to {width}.")
+
+
+def _check_built_widths(connector: Mapping, visual_dim: int, llm_dim: int) -> None:
+    for key, width, source in (("input_dim", visual_dim, "the encoder's embed_dim"),
+                               ("output_dim", llm_dim, "the LLM's hidden_size")):
+        given = _declared(connector, key)
+        if given is not None and given != width:
+            raise ConfigError(f"model.connector.{key}={given} does not match {source} ({width}); remove "
+                              f"model.connector.{key} (it is injected) or set it to {width}.")
+
+
+class CaptionSamplesHook(Hook):
+    """Logs ``num_samples`` (video, reference, generated) triples from the validation predictions of every epoch
+    (and of the untrained model before the first epoch), appends them to ``<work_dir>/samples.jsonl`` and keeps the
+    latest in ``<work_dir>/examples.txt``, so the progression random -> generic -> disaster-specific is visible."""
+
+    priority = "LOW"
+
+    def __init__(self, num_samples: int = 6, before_training: bool = True) -> None:
+        if num_samples < 1:
+            raise ConfigError(f"CaptionSamplesHook.num_samples={num_samples}; expected >= 1.")
+        self.num_samples, self.before_training = num_samples, before_training
+        self._buffer: list[dict] = []
+
+    def before_train(self, runner) -> None:
+        loader = getattr(runner, "_val_dataloader", None)
+        if not self.before_training or loader is None:
+            return
+        if isinstance(loader, Mapping):
+            loader = runner.build_dataloader(loader)
+            runner._val_dataloader = loader
+        model = runner.model.module if hasattr(runner.model, "module") else runner.model
+        was_training = model.training
+        model.eval()
+        self._buffer = []
+        with torch.no_grad():
+            for batch in loader:
+                self._collect(model.val_step(batch))
+                if len(self._buffer) >= self.num_samples:
+                    break
+        model.train(was_training)
+        self._emit(runner, epoch=0)
+
+    def before_val_epoch(self, runner) -> None:
+        self._buffer = []
+
+    def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self._collect(outputs)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._emit(runner, epoch=runner.epoch)
+
+    def _collect(self, outputs) -> None:
+        for out in outputs or []:
+            if len(self._buffer) < self.num_samples and isinstance(out, Mapping) and "pred_caption" in out:
+                self._buffer.append(dict(video=str(out.get("video_path", "?")), reference=str(out.get("caption", "")),
+                                         generated=str(out["pred_caption"])))
+
+    def _emit(self, runner, epoch: int) -> None:
+        if not self._buffer:
+            return
+        lines = [f"caption samples after epoch {epoch}:"] + [
+            f"  {Path(s['video']).name}\n    reference: {s['reference']}\n    generated: {s['generated']}"
+            for s in self._buffer]
+        runner.logger.info("\n".join(lines))
+        work_dir = Path(runner.work_dir)
+        with open(work_dir / "samples.jsonl", "a", encoding="utf-8") as f:
+            for s in self._buffer:
+                f.write(json.dumps(dict(epoch=epoch, **s)) + "\n")
+        tmp = work_dir / "examples.txt.tmp"
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(tmp, work_dir / "examples.txt")
+
+
+def show_alerts(experiment: str, checkpoint: str | None = None, split: str = "test", num: int = 8,
+                cfg_options: dict | None = None, num_beams: int | None = None, print_fn=print) -> list[dict]:
+    """Print generated alerts for ``num`` held-out videos of ``experiment`` beside their references.
+
+    ``checkpoint`` defaults to the newest checkpoint in the experiment's work dir; ``split`` picks
+    ``test_dataloader`` or ``val_dataloader`` of the experiment. Returns the printed (video, reference, generated,
+    class_name) dicts.
+    """
+    from aegis import plugins
+    from aegis.config import load_experiment
+    from aegis.registry import DATASETS, FUNCTIONS, MODELS
+
+    plugins.load()
+    cfg = load_experiment(experiment, cfg_options=cfg_options)
+    model = MODELS.build(cfg.model)
+    checkpoint = checkpoint or latest_checkpoint(cfg.work_dir)
+    load_captioner_weights(model, checkpoint)
+    model.eval()
+    key = f"{split}_dataloader"
+    if key not in cfg or cfg[key] is None:
+        raise ConfigError(f"{experiment}: has no {key}; expected split 'val' or 'test'.")
+    dataset = DATASETS.build(cfg[key]["dataset"])
+    collate = cfg[key].get("collate_fn")
+    collate_fn = FUNCTIONS.get(collate["type"]) if collate else None
+    rows: list[dict] = []
+    print_fn(f"AEGIS alerts for {min(num, len(dataset))} held-out videos ({split} split, {checkpoint}):")
+    for start in range(0, min(num, len(dataset)), 4):
+        items = [dataset[i] for i in range(start, min(start + 4, num, len(dataset)))]
+        batch = collate_fn(items) if collate_fn else dict(inputs=torch.stack([it["inputs"] for it in items]),
+                                                           data_samples=[it["data_samples"] for it in items])
+        with torch.no_grad():
+            texts = model.generate(batch["inputs"].float(), num_beams=num_beams)
+        for sample, text in zip(batch["data_samples"], texts):
+            row = dict(video=str(sample.get("video_path", "?")), reference=str(sample.get("caption", "")),
+                       generated=text, class_name=sample.get("class_name"))
+            rows.append(row)
+            print_fn(f"  [{Path(row['video']).name}]\n    reference: {row['reference']}\n"
+                     f"    ALERT:     {row['generated']}")
+    return rows
+
+
+def latest_checkpoint(work_dir: str) -> str:
+    """The newest ``*.pth`` checkpoint named by ``last_checkpoint`` or found in ``work_dir``."""
+    from aegis.errors import CheckpointError
+
+    folder = Path(work_dir)
+    pointer = folder / "last_checkpoint"
+    if pointer.is_file():
+        target = Path(pointer.read_text(encoding="utf-8").strip())
+        target = target if target.is_absolute() or target.exists() else folder / target.name
+        if target.is_file():
+            return str(target)
+    candidates = sorted(folder.glob("*.pth"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise CheckpointError(f"no checkpoint in {str(folder)!r} (no last_checkpoint file, no *.pth); train the "
+                              "experiment first or pass --checkpoint.")
+    return str(candidates[-1])
+
+
+def load_captioner_weights(model: torch.nn.Module, checkpoint: str) -> None:
+    """Load a training checkpoint (its ``state_dict``) into ``model`` with weights_only=True; a clear error if the
+    file is missing, corrupt or holds another model."""
+    from aegis.errors import CheckpointError
+    from aegis_plugins.llms.base import load_weights
+
+    if not Path(checkpoint).is_file():
+        raise CheckpointError(f"checkpoint {checkpoint!r} does not exist.")
+    state = load_weights(checkpoint)
+    state = state.get("state_dict", state) if isinstance(state, Mapping) else state
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    trained = [k for k in missing if k.startswith("connector.")]
+    if trained or unexpected:
+        raise CheckpointError(f"checkpoint {checkpoint!r} does not fit this model: missing connector weights "
+                              f"{trained[:5]}, unexpected keys {list(unexpected)[:5]}. Was it written by another "
+                              "experiment? Pass the matching --experiment.")
