@@ -1,7 +1,11 @@
-"""Built-in AEGIS plugin: hooks."""
+"""Built-in AEGIS plugin: hooks (Runner hooks of the training recipes)."""
 from aegis.plugins import hookimpl
 
 
 @hookimpl
 def aegis_register(registries):
-    """Register this family's components (none yet)."""
+    """Register the JEPA pretraining hooks."""
+    from .jepa import CollapseWatchHook, JEPATargetEMAHook
+
+    registries.HOOKS.register_module(module=JEPATargetEMAHook)
+    registries.HOOKS.register_module(module=CollapseWatchHook)

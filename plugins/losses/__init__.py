@@ -1,7 +1,11 @@
-"""Built-in AEGIS plugin: losses."""
+"""Built-in AEGIS plugin: losses (terms combined by weighted lists in experiments)."""
 from aegis.plugins import hookimpl
 
 
 @hookimpl
 def aegis_register(registries):
-    """Register this family's components (none yet)."""
+    """Register the loss terms."""
+    from .jepa import LatentReconstructionLoss, TemporalCausalityLoss
+
+    registries.LOSSES.register_module(module=LatentReconstructionLoss)
+    registries.LOSSES.register_module(module=TemporalCausalityLoss)

@@ -1,7 +1,12 @@
-"""Built-in AEGIS plugin: masks."""
+"""Built-in AEGIS plugin: masks (token mask generators for masked latent prediction)."""
 from aegis.plugins import hookimpl
 
 
 @hookimpl
 def aegis_register(registries):
-    """Register this family's components (none yet)."""
+    """Register the V-JEPA mask generators."""
+    from .multiblock3d import MultiBlock3DMaskGenerator
+    from .random_tube import RandomTubeMaskGenerator
+
+    registries.MASK_GENERATORS.register_module(module=MultiBlock3DMaskGenerator)
+    registries.MASK_GENERATORS.register_module(module=RandomTubeMaskGenerator)

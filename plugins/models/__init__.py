@@ -1,10 +1,16 @@
-"""Built-in AEGIS plugin: models."""
+"""Built-in AEGIS plugin: models (composite models the Runner trains)."""
 from aegis.plugins import hookimpl
 
 
 @hookimpl
 def aegis_register(registries):
-    """Register this family's components (none yet)."""
+    """Register the composite models."""
+    from .jepa import JEPAPretrainer
+    from .predictor import JEPAPredictor
+
+    registries.MODELS.register_module(module=JEPAPretrainer)
+    registries.MODELS.register_module(module=JEPAPredictor)
+
     from .captioner import CaptionSamplesHook, VideoCaptioner  # video captioning (issue #6)
 
     registries.MODELS.register_module(module=VideoCaptioner)

@@ -1,0 +1,148 @@
+"""Runner hooks of JEPA pretraining: the EMA target update and the collapse watch.
+
+The target encoder of I-JEPA/V-JEPA (Assran et al., 2023; Bardes et al., 2024) is an exponential moving average of
+the context encoder whose momentum rises linearly over training (V-JEPA: 0.998 -> 1.0; this issue's recipe 0.996 ->
+1.0). mmengine's ``EMAHook`` cannot serve: its averaged model is only swapped in for validation and never feeds the
+loss. The collapse statistics follow RankMe (Garrido et al., "RankMe: Assessing the Downstream Performance of
+Pretrained Self-Supervised Representations by Their Rank", 2023) for the effective rank and SimSiam (Chen and He,
+2021) for the per-dimension standard deviation of l2-normalised features.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from torch import Tensor
+
+from aegis.errors import ConfigError
+
+__all__ = ["JEPATargetEMAHook", "CollapseWatchHook", "CollapseWarning", "collapse_statistics"]
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+class JEPATargetEMAHook(Hook):
+    """After every optimiser step, move the model's target encoder towards its context encoder.
+
+    The momentum at iteration i (0-based) of ``max_iters`` is ``momentum + (end_momentum - momentum) * i /
+    max_iters``, V-JEPA's linear schedule; it is logged as ``train/ema_momentum``. Needs a model with
+    ``update_target(momentum)`` (``JEPAPretrainer``). With gradient accumulation the update waits for the step.
+    The schedule depends only on ``runner.iter``, so resuming continues it exactly.
+    """
+
+    priority = "ABOVE_NORMAL"  # before the collapse watch and the logger read the iteration's state
+
+    def __init__(self, momentum: float = 0.996, end_momentum: float = 1.0) -> None:
+        if not 0.0 <= momentum <= end_momentum <= 1.0:
+            raise ConfigError(f"JEPATargetEMAHook: expected 0 <= momentum <= end_momentum <= 1; got momentum="
+                              f"{momentum}, end_momentum={end_momentum} (V-JEPA: 0.998 -> 1.0).")
+        self.momentum, self.end_momentum = float(momentum), float(end_momentum)
+
+    def momentum_at(self, iteration: int, max_iters: int) -> float:
+        """The EMA momentum used after iteration ``iteration`` (0-based) of ``max_iters``."""
+        progress = min(iteration / max(max_iters, 1), 1.0)
+        return self.momentum + (self.end_momentum - self.momentum) * progress
+
+    def before_train(self, runner) -> None:
+        model = _unwrap(runner.model)
+        if not callable(getattr(model, "update_target", None)):
+            raise ConfigError(f"custom_hooks: JEPATargetEMAHook needs a model with update_target(momentum) "
+                              f"(e.g. JEPAPretrainer); model.type is {type(model).__name__}.")
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        wrapper = getattr(runner, "optim_wrapper", None)
+        if wrapper is not None and hasattr(wrapper, "should_update") and not wrapper.should_update():
+            return  # accumulating gradients: the optimiser did not step this iteration
+        momentum = self.momentum_at(runner.iter, runner.max_iters)
+        _unwrap(runner.model).update_target(momentum)
+        runner.message_hub.update_scalar("train/ema_momentum", momentum)
+
+
+class CollapseWarning(UserWarning):
+    """JEPA features look collapsed (constant or low-rank targets, or predictions unrelated to targets)."""
+
+
+@torch.no_grad()
+def collapse_statistics(target_features: Tensor, predictions: Tensor, targets: Tensor,
+                        max_samples: int = 4096) -> dict[str, float]:
+    """Collapse indicators of (M, D) target-encoder features and (K, D) predictions with their (K, D) targets.
+
+    ``target_std``: mean over dims of the std of l2-normalised features, times sqrt(D) (about 1 for features spread
+    over the sphere, 0 for constant ones). ``effective_rank``: exp of the entropy of the normalised singular values
+    of the centred features (1 to D). ``pred_cosine``: mean cosine similarity of predictions and targets.
+    """
+    features = target_features.float()[:max_samples]  # (M, D)
+    dim = features.shape[-1]
+    unit = F.normalize(features, dim=-1)
+    std = unit.std(dim=0).mean().item() * math.sqrt(dim) if unit.shape[0] > 1 else 0.0
+    singular = torch.linalg.svdvals(features - features.mean(dim=0, keepdim=True))  # (min(M, D),)
+    total = singular.sum()
+    if total > 0:
+        p = singular / total
+        rank = math.exp(-(p * torch.log(p.clamp_min(1e-12))).sum().item())
+    else:
+        rank = 1.0
+    cosine = F.cosine_similarity(predictions.float()[:max_samples], targets.float()[:max_samples], dim=-1)
+    return dict(target_std=std, effective_rank=rank, pred_cosine=cosine.mean().item())
+
+
+class CollapseWatchHook(Hook):
+    """Every ``interval`` iterations, log collapse indicators of the JEPA features and warn when they are low.
+
+    Logs ``train/collapse_target_std``, ``train/collapse_effective_rank`` and ``train/collapse_pred_cosine`` (see
+    :func:`collapse_statistics`) and warns (runner log and a :class:`CollapseWarning`) when the std falls below
+    ``min_std``, the effective rank below ``min_rank_fraction`` of the width, or the prediction/target cosine
+    below ``min_cosine``. The model (``JEPAPretrainer``) records detached features only on those iterations.
+    """
+
+    priority = "NORMAL"
+
+    def __init__(self, interval: int = 50, min_std: float = 0.1, min_rank_fraction: float = 0.02,
+                 min_cosine: float = 0.05, max_samples: int = 4096) -> None:
+        if interval < 1:
+            raise ConfigError(f"CollapseWatchHook.interval={interval}: expected an int >= 1.")
+        self.interval, self.max_samples = int(interval), int(max_samples)
+        self.min_std, self.min_rank_fraction, self.min_cosine = float(min_std), float(min_rank_fraction), float(min_cosine)
+        self.history: list[dict[str, float]] = []  # one entry per inspected iteration, with its `iter`
+
+    def before_train(self, runner) -> None:
+        if not hasattr(_unwrap(runner.model), "capture_features"):
+            raise ConfigError(f"custom_hooks: CollapseWatchHook needs a model that records its features "
+                              f"(JEPAPretrainer); model.type is {type(_unwrap(runner.model)).__name__}.")
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        _unwrap(runner.model).capture_features = self.every_n_train_iters(runner, self.interval)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        model = _unwrap(runner.model)
+        captured, model.captured, model.capture_features = model.captured, {}, False
+        if not captured:
+            return
+        stats = collapse_statistics(captured["target_features"], captured["predictions"], captured["targets"],
+                                    self.max_samples)
+        for key, value in stats.items():
+            runner.message_hub.update_scalar(f"train/collapse_{key}", value)
+        self.history.append(dict(stats, iter=runner.iter + 1))
+        dim = captured["target_features"].shape[-1]
+        problems = []
+        if stats["target_std"] < self.min_std:
+            problems.append(f"target feature std {stats['target_std']:.4f} < min_std {self.min_std} "
+                            "(about 1 = features spread out, 0 = every token the same)")
+        if stats["effective_rank"] < self.min_rank_fraction * dim:
+            problems.append(f"effective rank {stats['effective_rank']:.2f} < {self.min_rank_fraction} x width {dim}"
+                            f" = {self.min_rank_fraction * dim:.2f} (features span only a few directions)")
+        if stats["pred_cosine"] < self.min_cosine:
+            problems.append(f"prediction/target cosine {stats['pred_cosine']:.4f} < min_cosine {self.min_cosine} "
+                            "(the predictor is not tracking the targets)")
+        if problems:
+            message = (f"JEPA collapse watch at iteration {runner.iter + 1}: " + "; ".join(problems) + ". Possible "
+                       "representation collapse: check the EMA momentum (JEPATargetEMAHook), the learning rate and "
+                       "warm-up, and the mask ratio.")
+            runner.logger.warning(message)
+            warnings.warn(message, CollapseWarning, stacklevel=2)

@@ -1,0 +1,140 @@
+"""JEPA pretraining of a video encoder by latent prediction of masked space-time regions.
+
+Assran et al., "Self-Supervised Learning from Images with a Joint-Embedding Predictive Architecture" (I-JEPA, 2023)
+and Bardes et al., "Revisiting Feature Prediction for Learning Visual Representations from Video" (V-JEPA, 2024):
+a context encoder sees only the visible tokens, a narrow predictor predicts the features the target encoder (an
+exponential moving average of the context encoder, updated by ``JEPATargetEMAHook``) gives the masked tokens of
+the full clip, and the loss compares them in latent space.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from aegis.build import build_component
+from aegis.errors import ConfigError, DataError
+
+__all__ = ["JEPAPretrainer"]
+
+
+def _gather(tokens: Tensor, indices: Tensor) -> Tensor:
+    """(B, N, D) tokens at (B, K) indices -> (B, K, D)."""
+    return torch.gather(tokens, 1, indices[..., None].expand(-1, -1, tokens.shape[-1]))  # (B, K, D)
+
+
+class JEPAPretrainer(BaseModel):
+    """V-JEPA pretraining: ``forward(inputs (B, C, T, H, W), mode="loss")`` returns the weighted loss terms.
+
+    For each mask generator (one mask pair per group, e.g. short-range and long-range blocks) the context
+    ``encoder`` runs on the visible tokens (B, Kc, D), the ``predictor`` predicts (B, Kt, D) latents at the masked
+    tokens, and each term of ``losses`` compares them with the layer-normalised output of ``target_encoder`` (a
+    frozen copy of the encoder, run once per batch on the full clip, under ``no_grad``). Terms are averaged over
+    the mask groups and returned under their ``loss_name`` (mmengine sums them into ``loss`` and logs each as
+    ``train/<loss_name>``). ``mode="tensor"`` returns the target encoder's tokens (B, N, D) and ``"predict"`` one
+    dict per clip with its mean-pooled target features ``features`` (D,). ``update_target(momentum)`` performs the
+    EMA step; ``JEPATargetEMAHook`` calls it after every optimiser step.
+    """
+
+    def __init__(self, encoder: dict,
+                 predictor: dict = dict(type="JEPAPredictor", embed_dim=384, depth=6, num_heads=12),  # noqa: B006
+                 mask_generators: Sequence[dict] = (
+                     dict(type="MultiBlock3DMaskGenerator", num_blocks=8, mask_ratio=None, spatial_scale=(0.15, 0.15)),
+                     dict(type="MultiBlock3DMaskGenerator", num_blocks=2, mask_ratio=None, spatial_scale=(0.7, 0.7)),
+                 ),
+                 losses: Sequence[dict] = (
+                     dict(type="LatentReconstructionLoss", norm="l1", loss_weight=1.0),
+                     dict(type="TemporalCausalityLoss", loss_weight=0.1),
+                 ),
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        from aegis.registry import ENCODERS, LOSSES, MASK_GENERATORS, MODELS
+
+        self.encoder = build_component(encoder, ENCODERS, path="model.encoder")
+        for attr in ("embed_dim", "grid_size"):
+            if not hasattr(self.encoder, attr):
+                raise ConfigError(f"model.encoder: JEPAPretrainer needs an encoder with `{attr}` and a "
+                                  f"forward(video, keep_indices); {type(self.encoder).__name__} has no `{attr}`.")
+        if getattr(self.encoder, "frozen", False):
+            raise ConfigError("model.encoder.frozen=True: a frozen encoder cannot be pretrained; set frozen=False.")
+        if isinstance(mask_generators, dict) or not mask_generators:
+            raise ConfigError("model.mask_generators must be a non-empty list of mask generator dicts, e.g. "
+                              "[dict(type='MultiBlock3DMaskGenerator', num_blocks=8, mask_ratio=0.8)].")
+        if isinstance(losses, dict) or not losses:
+            raise ConfigError("model.losses must be a non-empty list of loss dicts, e.g. "
+                              "[dict(type='LatentReconstructionLoss'), dict(type='TemporalCausalityLoss')].")
+        self.mask_generators = [build_component(m, MASK_GENERATORS, path=f"model.mask_generators[{i}]")
+                                for i, m in enumerate(mask_generators)]
+        self.losses = nn.ModuleList(build_component(loss, LOSSES, path=f"model.losses[{i}]")
+                                    for i, loss in enumerate(losses))
+        names = [getattr(loss, "loss_name", None) for loss in self.losses]
+        if None in names or len(set(names)) != len(names):
+            raise ConfigError(f"model.losses: every term needs a distinct loss_name to be logged under; got {names}.")
+        self.predictor = build_component(
+            predictor, MODELS, path="model.predictor",
+            default_args=dict(encoder_embed_dim=self.encoder.embed_dim, grid_size=tuple(self.encoder.grid_size),
+                              num_mask_tokens=len(self.mask_generators)))
+        self.target_encoder = copy.deepcopy(self.encoder)
+        self.target_encoder.requires_grad_(False)
+        self.capture_features = False  # set by CollapseWatchHook for the iterations it inspects
+        self.captured: dict[str, Tensor] = {}
+
+    # -- EMA target -----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def update_target(self, momentum: float) -> None:
+        """target <- momentum * target + (1 - momentum) * encoder, for every parameter (one fused foreach op)."""
+        if not 0.0 <= momentum <= 1.0:
+            raise ConfigError(f"EMA momentum must be in [0, 1]; got {momentum}.")
+        target = list(self.target_encoder.parameters())
+        online = list(self.encoder.parameters())
+        torch._foreach_mul_(target, momentum)
+        torch._foreach_add_(target, online, alpha=1.0 - momentum)
+
+    # -- forward --------------------------------------------------------------------------------------------------
+    def forward(self, inputs: Tensor, data_samples: list | None = None, mode: str = "tensor"):
+        if mode == "loss":
+            return self.loss(inputs)
+        if mode == "tensor":
+            return self.target_encoder(inputs)  # (B, N, D)
+        if mode == "predict":
+            with torch.no_grad():
+                pooled = self.target_encoder(inputs).mean(dim=1)  # (B, D)
+            return [dict(features=p) for p in pooled]
+        raise ConfigError(f"JEPAPretrainer.forward: mode={mode!r}; expected 'loss', 'tensor' or 'predict'.")
+
+    def _check_grid(self, inputs: Tensor) -> tuple[int, int, int]:
+        grid = tuple(self.encoder.grid_of(inputs.shape)) if hasattr(self.encoder, "grid_of") else None
+        if inputs.ndim != 5 or grid != tuple(self.encoder.grid_size):
+            raise DataError(f"JEPAPretrainer: clips of shape {tuple(inputs.shape)} do not match the encoder's token "
+                            f"grid {tuple(self.encoder.grid_size)} (num_frames, img_size); resize the clips in the "
+                            "pipeline or change model.encoder.num_frames / img_size.")
+        return grid
+
+    def loss(self, inputs: Tensor) -> dict[str, Tensor]:
+        """The weighted loss terms, averaged over the mask groups: {loss_name: scalar}."""
+        grid = self._check_grid(inputs)
+        batch = inputs.shape[0]
+        with torch.no_grad():
+            raw_target = self.target_encoder(inputs)  # (B, N, D)
+            target = F.layer_norm(raw_target, (raw_target.shape[-1],))  # (B, N, D)
+        terms = {loss.loss_name: inputs.new_zeros(()) for loss in self.losses}
+        groups = len(self.mask_generators)
+        captured_pred, captured_target = [], []
+        for index, generator in enumerate(self.mask_generators):
+            context_idx, target_idx = generator(batch, grid, device=inputs.device)  # (B, Kc), (B, Kt)
+            context = self.encoder(inputs, context_idx)  # (B, Kc, D)
+            pred = self.predictor(context, context_idx, target_idx, mask_index=index)  # (B, Kt, D)
+            masked_target = _gather(target, target_idx)  # (B, Kt, D)
+            for loss in self.losses:
+                terms[loss.loss_name] = terms[loss.loss_name] + loss(pred, masked_target, target_idx, grid) / groups
+            if self.capture_features:
+                captured_pred.append(pred.detach().flatten(0, 1))
+                captured_target.append(masked_target.flatten(0, 1))
+        if self.capture_features:
+            self.captured = dict(target_features=raw_target.flatten(0, 1), predictions=torch.cat(captured_pred),
+                                 targets=torch.cat(captured_target))
+        return terms
