@@ -1,0 +1,178 @@
+"""SB3 feature extractors over AEGIS encoders: stacked env frames become a video clip (B, C, T, H, W).
+
+The encoder can be any registered video encoder (a small CNN, or a frozen V-JEPA ViT; Bardes et al., "Revisiting
+Feature Prediction for Learning Visual Representations from Video", 2024). A frozen encoder stays exactly as loaded:
+it is kept in eval mode, runs without gradients, and is excluded from the policy's orthogonal re-initialisation (see
+:mod:`aegis_plugins.policies.ppo`).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+from torch.nn import functional as F
+
+from aegis.errors import ConfigError
+
+__all__ = ["EncoderFeaturesExtractor", "file_sha256"]
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file (used to reference a frozen encoder's checkpoint instead of copying its weights)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _image_layout(shape: Sequence[int], channels: int, path: str) -> tuple[str, int]:
+    """('CTHW-stacked' | 'THWC' | ..., T) for an image observation shape; see EncoderFeaturesExtractor."""
+    if len(shape) == 3:
+        if shape[0] % channels == 0 and shape[0] <= shape[-1]:  # (T*C, H, W): SB3 transposed a channel-last stack
+            return "first", shape[0] // channels
+        if shape[-1] % channels == 0:  # (H, W, T*C): channel-last stack left as is
+            return "last", shape[-1] // channels
+    if len(shape) == 4 and shape[-1] == channels:  # (T, H, W, C) clip from the env itself
+        return "clip", shape[0]
+    raise ConfigError(f"{path}: cannot read observation shape {tuple(shape)} as stacked frames with {channels} "
+                      "channels; expected (T*C, H, W), (H, W, T*C) or (T, H, W, C).")
+
+
+class EncoderFeaturesExtractor(BaseFeaturesExtractor):
+    """Run an AEGIS video encoder on stacked frames and return one feature vector per env.
+
+    Observations are uint8 frames stacked along channels, (B, T*C, H, W) after SB3's image transpose (or (B, H, W,
+    T*C), or a (B, T, H, W, C) clip). SB3 has already scaled them to [0, 1]; they are reshaped to (B, C, T, H, W),
+    optionally resized to ``resize`` pixels and normalised with ``mean``/``std``, and encoded. The encoder's output is
+    pooled to (B, D) (mean over tokens when it returns (B, N, D)), then an optional trainable head maps it to
+    (B, features_dim). For a Dict observation space, ``image_key`` names the frames; the other Box entries are
+    flattened and concatenated after the head. ``observation_space`` is injected by SB3.
+    """
+
+    def __init__(self, observation_space: gym.Space, encoder: Mapping, features_dim: int | None = 256,
+                 channels: int = 3, resize: int | None = None, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None, image_key: str | None = None,
+                 path: str = "policy.features_extractor") -> None:
+        from aegis.build import build_component
+        from aegis.registry import ENCODERS
+
+        image_space = observation_space
+        self._extra_keys: list[str] = []
+        extra_dim = 0
+        if isinstance(observation_space, gym.spaces.Dict):
+            if image_key is None or image_key not in observation_space.spaces:
+                raise ConfigError(f"{path}.image_key={image_key!r}: the observation space is a Dict with keys "
+                                  f"{sorted(observation_space.spaces)}; set image_key to the frames' key.")
+            image_space = observation_space.spaces[image_key]
+            for key, space in observation_space.spaces.items():
+                if key != image_key:
+                    self._extra_keys.append(key)
+                    extra_dim += int(np.prod(space.shape))
+        if not isinstance(image_space, gym.spaces.Box):
+            raise ConfigError(f"{path}: frames must be a Box space, got {image_space}.")
+        layout, frames = _image_layout(image_space.shape, channels, path)
+        super().__init__(observation_space, features_dim=1)  # the real size is set below, once known
+        self._layout, self._frames, self._channels = layout, frames, channels
+        self._image_key = image_key
+        self._resize = resize
+        self._scale_uint8 = layout == "clip" and image_space.dtype == np.uint8  # SB3 only rescales 3-D images
+        self.register_buffer("pixel_mean", torch.tensor(mean or [0.0] * channels).view(1, channels, 1, 1, 1),
+                             persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(std or [1.0] * channels).view(1, channels, 1, 1, 1),
+                             persistent=False)
+
+        encoder_cfg = dict(encoder)
+        defaults = self._encoder_defaults(encoder_cfg, frames, resize or image_space.shape[-2 if layout != "last"
+                                                                                              else 1])
+        self.encoder = build_component(encoder_cfg, ENCODERS, path=f"{path}.encoder", default_args=defaults)
+        self.encoder_checkpoint: str | None = encoder_cfg.get("checkpoint")
+        params = list(self.encoder.parameters())
+        self.frozen = bool(getattr(self.encoder, "frozen", False)) or (bool(params) and not any(
+            p.requires_grad for p in params))
+        if self.frozen:
+            self.encoder.requires_grad_(False)
+            self.encoder.eval()
+        self._encoder_sha256: str | None = None
+
+        with torch.no_grad():
+            probe = torch.zeros(1, *image_space.shape)
+            embed_dim = self._encode(self._to_clip(probe)).shape[-1]
+        if features_dim:
+            self.head: nn.Module = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
+            out_dim = features_dim
+        else:
+            self.head = nn.Identity()
+            out_dim = embed_dim
+        self._features_dim = out_dim + extra_dim
+
+    @staticmethod
+    def _encoder_defaults(cfg: Mapping, frames: int, size: int) -> dict:
+        """Sizes the encoder can take from the observation space when the config leaves them out."""
+        from aegis.build import constructor_parameters
+        from aegis.registry import ENCODERS
+
+        cls = ENCODERS.get(cfg["type"]) if isinstance(cfg.get("type"), str) else cfg.get("type")
+        params = constructor_parameters(cls)[0] if cls is not None else {}
+        wanted = {"output": "pooled", "num_frames": frames, "img_size": size}
+        return {k: v for k, v in wanted.items() if k in params}
+
+    @property
+    def encoder_sha256(self) -> str | None:
+        """SHA-256 of the frozen encoder's checkpoint file (computed once), or None when there is none."""
+        if self._encoder_sha256 is None and self.encoder_checkpoint and os.path.isfile(self.encoder_checkpoint):
+            self._encoder_sha256 = file_sha256(self.encoder_checkpoint)
+        return self._encoder_sha256
+
+    def train(self, mode: bool = True) -> EncoderFeaturesExtractor:
+        """Switch train/eval mode; a frozen encoder always stays in eval mode (no dropout, no norm-stat updates)."""
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def _to_clip(self, frames: torch.Tensor) -> torch.Tensor:
+        if self._layout == "first":  # (B, T*C, H, W)
+            b, _, h, w = frames.shape
+            clip = frames.reshape(b, self._frames, self._channels, h, w).transpose(1, 2)  # (B, C, T, H, W)
+        elif self._layout == "last":  # (B, H, W, T*C)
+            b, h, w, _ = frames.shape
+            clip = frames.reshape(b, h, w, self._frames, self._channels).permute(0, 4, 3, 1, 2)  # (B, C, T, H, W)
+        else:  # (B, T, H, W, C)
+            clip = frames.permute(0, 4, 1, 2, 3)  # (B, C, T, H, W)
+            if self._scale_uint8:
+                clip = clip / 255.0
+        clip = clip.float()
+        if self._resize and clip.shape[-1] != self._resize:
+            b, c, t, h, w = clip.shape
+            flat = clip.transpose(1, 2).reshape(b * t, c, h, w)  # (B*T, C, H, W)
+            flat = F.interpolate(flat, size=(self._resize, self._resize), mode="bilinear", align_corners=False)
+            clip = flat.reshape(b, t, c, self._resize, self._resize).transpose(1, 2)  # (B, C, T, H', W')
+        return (clip - self.pixel_mean) / self.pixel_std
+
+    def _encode(self, clip: torch.Tensor) -> torch.Tensor:
+        if self.frozen:
+            with torch.no_grad():
+                out = self.encoder(clip)
+        else:
+            out = self.encoder(clip)
+        if isinstance(out, Mapping):
+            out = out.get("pooled", next(iter(out.values())))
+        if out.dim() == 3:
+            out = out.mean(dim=1)  # (B, D)
+        return out.flatten(1)  # (B, D)
+
+    def forward(self, observations) -> torch.Tensor:
+        """(B, ...) frames (or a dict holding them) -> (B, features_dim) features."""
+        frames = observations[self._image_key] if self._image_key is not None else observations
+        features = self.head(self._encode(self._to_clip(frames)))  # (B, features_dim)
+        if self._extra_keys:
+            extras = [observations[k].float().flatten(1) for k in self._extra_keys]
+            features = torch.cat([features, *extras], dim=1)  # (B, features_dim + extra)
+        return features
