@@ -42,8 +42,20 @@ class HFCausalLM(CausalLMBackend):
             raise ConfigError(f"model.llm.compute_dtype={compute_dtype!r}; expected one of {', '.join(_DTYPES)}.")
         if load_in_4bit and load_in_8bit:
             raise ConfigError("model.llm: load_in_4bit and load_in_8bit are both True; choose one.")
-        source = resolve_hf_weights(name_or_path, allow_download)
-        quantization_config = _quantization_config(load_in_4bit, load_in_8bit, compute_dtype)
+        problems: list[Exception] = []  # report missing weights and a missing GPU together, before loading anything
+        source = quantization_config = None
+        try:
+            source = resolve_hf_weights(name_or_path, allow_download)
+        except CheckpointError as exc:
+            problems.append(exc)
+        try:
+            quantization_config = _quantization_config(load_in_4bit, load_in_8bit, compute_dtype)
+        except MissingDependencyError as exc:
+            problems.append(exc)
+        if problems:
+            if len(problems) == 1:
+                raise problems[0]
+            raise type(problems[0])("\n".join(f"({i + 1}) {p}" for i, p in enumerate(problems)))
         if lora is not None:
             _require("peft", "LoRA (model.llm.lora)", "pip install 'aegis[lora]'  (or: pip install peft)")
 

@@ -100,7 +100,7 @@ class CaptionLMPretrainer(BaseModel):
             start = torch.tensor([prompt] * len(captions), device=self.llm.device)
             new = self.llm.generate(self.llm.embed_tokens(start), torch.ones_like(start), max_new_tokens=16)
             return [dict(caption=c, pred_caption=self.llm.decode(_until_eos(r, self.llm.eos_token_id)),
-                         loss=float(out.loss)) for c, r in zip(captions, new.tolist())]
+                         loss=float(out.loss.detach())) for c, r in zip(captions, new.tolist())]
         raise ConfigError(f"CaptionLMPretrainer.forward: mode={mode!r}; expected 'loss', 'predict' or 'tensor'.")
 
 
