@@ -1,0 +1,105 @@
+"""JEPATargetEMAHook and CollapseWatchHook inside a real AegisRunner: schedule, EMA effect, logged names, warnings."""
+import glob
+import json
+import os
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from aegis.build import build_component
+from aegis.errors import ConfigError
+from aegis.registry import HOOKS, MODELS
+
+from aegis_plugins.hooks.jepa import CollapseWarning, collapse_statistics
+
+ENCODER = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1, num_heads=2, patch_size=8, tubelet_size=2,
+               num_frames=6, img_size=16)
+
+
+class _Clips(Dataset):
+    """Eight fixed random clips (C=3, T=6, 16x16) as dict samples."""
+
+    def __init__(self) -> None:
+        self.clips = torch.randn(8, 3, 6, 16, 16, generator=torch.Generator().manual_seed(0))
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i):
+        return dict(inputs=self.clips[i])
+
+
+def _run(tmp_path, max_iters=4, collapse=None):
+    from aegis.engine import AegisRunner
+
+    model = build_component(dict(type="JEPAPretrainer", encoder=ENCODER,
+                                 predictor=dict(type="JEPAPredictor", embed_dim=16, depth=1, num_heads=2),
+                                 mask_generators=[dict(type="RandomTubeMaskGenerator", mask_ratio=0.5)]), MODELS)
+    runner = AegisRunner(
+        model=model, work_dir=str(tmp_path), default_scope="aegis",
+        train_dataloader=dict(dataset=_Clips(), sampler=dict(type="DefaultSampler", shuffle=False), batch_size=2,
+                              num_workers=0, collate_fn=dict(type="default_collate")),
+        optim_wrapper=dict(optimizer=dict(type="AdamW", lr=1e-3)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(logger=dict(type="LoggerHook", interval=1), checkpoint=None),
+        custom_hooks=[dict(type="JEPATargetEMAHook", momentum=0.5, end_momentum=1.0),
+                      collapse or dict(type="CollapseWatchHook", interval=2)],
+        log_processor=dict(type="AegisLogProcessor", window_size=1, by_epoch=False),
+        visualizer=dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend"),
+                                                         dict(type="TensorboardVisBackend")]),
+    )
+    start = [p.clone() for p in model.target_encoder.parameters()]
+    runner.train()
+    return runner, model, start
+
+
+def test_ema_moves_the_target_and_every_term_is_logged_under_the_guide_names(tmp_path):
+    torch.manual_seed(0)
+    runner, model, start = _run(tmp_path)
+    assert any(not torch.equal(a, b) for a, b in zip(start, model.target_encoder.parameters()))
+    scalars = glob.glob(os.path.join(str(tmp_path), "*", "vis_data", "scalars.json"))
+    assert scalars, "LocalVisBackend wrote no scalars.json"
+    rows = [json.loads(line) for line in open(scalars[0])]
+    keys = set().union(*rows)
+    for name in ("train/loss", "train/reconstruction_loss", "train/causality_loss", "train/ema_momentum",
+                 "train/collapse_target_std", "train/collapse_effective_rank", "train/collapse_pred_cosine"):
+        assert name in keys, (name, sorted(keys))
+    momenta = [row["train/ema_momentum"] for row in rows if "train/ema_momentum" in row]
+    assert momenta == pytest.approx([0.5, 0.625, 0.75, 0.875])  # 0.5 + 0.5 * i / 4
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(os.path.dirname(scalars[0]))
+    events.Reload()
+    assert {"train/loss", "train/reconstruction_loss", "train/causality_loss"} <= set(events.Tags()["scalars"])
+
+
+def test_collapse_watch_warns_below_thresholds(tmp_path):
+    torch.manual_seed(0)
+    hook = dict(type="CollapseWatchHook", interval=2, min_std=10.0, min_rank_fraction=0.0, min_cosine=-1.0)
+    with pytest.warns(CollapseWarning, match="target feature std .* < min_std 10.0"):
+        runner, _, _ = _run(tmp_path, max_iters=2, collapse=hook)
+    watch = [h for h in runner.hooks if type(h).__name__ == "CollapseWatchHook"][0]
+    assert [entry["iter"] for entry in watch.history] == [2]
+
+
+def test_collapse_statistics_separate_healthy_from_collapsed_features():
+    torch.manual_seed(0)
+    healthy = torch.randn(256, 32)
+    collapsed = torch.randn(1, 32).expand(256, 32) + 1e-4 * torch.randn(256, 32)
+    good, bad = collapse_statistics(healthy, healthy, healthy), collapse_statistics(collapsed, healthy, -healthy)
+    assert good["target_std"] > 0.8 and bad["target_std"] < 0.01
+    assert good["effective_rank"] > 20 and bad["effective_rank"] < good["effective_rank"]
+    assert good["pred_cosine"] == pytest.approx(1.0) and bad["pred_cosine"] == pytest.approx(-1.0)
+    low_rank = torch.randn(256, 2) @ torch.randn(2, 32)
+    assert collapse_statistics(low_rank, healthy, healthy)["effective_rank"] < 2.5
+
+
+def test_momentum_schedule_and_bad_configs():
+    hook = build_component(dict(type="JEPATargetEMAHook", momentum=0.996, end_momentum=1.0), HOOKS)
+    assert hook.momentum_at(0, 100) == pytest.approx(0.996)
+    assert hook.momentum_at(50, 100) == pytest.approx(0.998)
+    assert hook.momentum_at(100, 100) == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="momentum <= end_momentum"):
+        build_component(dict(type="JEPATargetEMAHook", momentum=0.999, end_momentum=0.99), HOOKS)
+    with pytest.raises(ConfigError, match="interval"):
+        build_component(dict(type="CollapseWatchHook", interval=0), HOOKS)

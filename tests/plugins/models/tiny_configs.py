@@ -1,0 +1,23 @@
+"""Tiny configs of the composite models for the contract test (2 frames at 16x16, width 32, 2 layers, batch 2)."""
+import torch
+
+_TINY_ENCODER = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=2, num_heads=2, patch_size=8, tubelet_size=2,
+                     num_frames=2, img_size=16)
+
+TINY = {
+    "JEPAPretrainer": dict(
+        registry="MODELS",
+        cfg=dict(type="JEPAPretrainer", encoder=_TINY_ENCODER,
+                 predictor=dict(type="JEPAPredictor", embed_dim=32, depth=2, num_heads=2),
+                 mask_generators=[dict(type="RandomTubeMaskGenerator", mask_ratio=0.5)],
+                 losses=[dict(type="LatentReconstructionLoss"), dict(type="TemporalCausalityLoss")]),
+        run=lambda model: torch.stack(list(model(torch.randn(2, 3, 2, 16, 16), mode="loss").values())),
+        expect_shape=(2,),
+    ),
+    "JEPAPredictor": dict(
+        registry="MODELS",
+        cfg=dict(type="JEPAPredictor", encoder_embed_dim=32, grid_size=(1, 2, 2), embed_dim=32, depth=2, num_heads=2),
+        run=lambda pred: pred(torch.randn(2, 2, 32), torch.tensor([[0, 1], [2, 3]]), torch.tensor([[2, 3], [0, 1]])),
+        expect_shape=(2, 2, 32),
+    ),
+}
