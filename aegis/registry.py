@@ -16,17 +16,21 @@ from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
+from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
 __all__ = [
     "SCOPE", "MODELS", "DATASETS", "TRANSFORMS", "HOOKS", "LOOPS", "METRICS", "RUNNERS", "FUNCTIONS",
     "DATA_SAMPLERS", "OPTIMIZERS", "OPTIM_WRAPPERS", "PARAM_SCHEDULERS", "MODEL_WRAPPERS", "VISBACKENDS",
-    "LOG_PROCESSORS", "ENCODERS", "CONNECTORS", "LLMS", "LOSSES", "MASK_GENERATORS", "ENVS", "POLICIES", "CAPTIONERS",
+    "LOG_PROCESSORS", "VISUALIZERS", "EVALUATOR", "OPTIM_WRAPPER_CONSTRUCTORS", "WEIGHT_INITIALIZERS", "ENCODERS", "CONNECTORS", "LLMS", "LOSSES", "MASK_GENERATORS", "ENVS", "POLICIES", "CAPTIONERS",
     "COMPONENT_REGISTRIES",
 ]
 
@@ -48,6 +52,12 @@ PARAM_SCHEDULERS = Registry("parameter scheduler", parent=MMENGINE_PARAM_SCHEDUL
 MODEL_WRAPPERS = Registry("model_wrapper", parent=MMENGINE_MODEL_WRAPPERS, scope=SCOPE)  # DDP-style wrappers
 VISBACKENDS = Registry("vis_backend", parent=MMENGINE_VISBACKENDS, scope=SCOPE)  # logging backends
 LOG_PROCESSORS = Registry("log_processor", parent=MMENGINE_LOG_PROCESSORS, scope=SCOPE)  # log formatting
+# Children that only exist so mmengine finds an "aegis" node in every tree it builds from (no AEGIS entries).
+VISUALIZERS = Registry("visualizer", parent=MMENGINE_VISUALIZERS, scope=SCOPE)
+EVALUATOR = Registry("evaluator", parent=MMENGINE_EVALUATOR, scope=SCOPE)
+OPTIM_WRAPPER_CONSTRUCTORS = Registry("optimizer wrapper constructor", parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                      scope=SCOPE)
+WEIGHT_INITIALIZERS = Registry("weight initializer", parent=MMENGINE_WEIGHT_INITIALIZERS, scope=SCOPE)
 
 # --- standalone component families (built by composite models, envs and policies) ------------------------
 ENCODERS = Registry("encoder", scope=SCOPE)  # video -> tokens (B, C, T, H, W) -> (B, N, D)

@@ -63,7 +63,7 @@ def safe_load(path: str | os.PathLike, map_location: Any = "cpu", rebuild: bool 
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Unsupported global" in str(exc) or "weights_only" in str(exc):
+        if "Unsupported global" in str(exc):
             raise CheckpointError(
                 f"Checkpoint {path!r} holds objects that weights_only=True refuses ({message}). It was not written "
                 "by AEGIS; re-save it as plain tensors and numbers (AEGIS never loads with weights_only=False).") from exc

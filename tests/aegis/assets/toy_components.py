@@ -50,7 +50,7 @@ class StopAfterEpochHook(Hook):
         self.stop_after = stop_after
 
     def after_train_epoch(self, runner) -> None:
-        if runner.epoch >= self.stop_after:
+        if runner.epoch + 1 >= self.stop_after:  # the epoch counter advances after this hook
             runner.train_loop.stop_training = True
 
 
