@@ -68,6 +68,7 @@ class VJEPA2HFEncoder(nn.Module):
         self.patch_size = cfg.patch_size
         self.tubelet_size = cfg.tubelet_size
         self.in_chans = cfg.in_chans
+        self.num_frames, self.img_size = cfg.frames_per_clip, cfg.crop_size
         self.grid_size = (cfg.frames_per_clip // cfg.tubelet_size, cfg.crop_size // cfg.patch_size,
                           cfg.crop_size // cfg.patch_size)
         self.num_tokens = math.prod(self.grid_size)
