@@ -1,0 +1,61 @@
+"""EncoderFeaturesExtractor: stacked frames become (B, C, T, H, W) clips; frozen encoders stay frozen."""
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from aegis.errors import ConfigError
+from aegis_plugins.envs.disaster import frames_to_clip
+from aegis_plugins.policies.extractors import EncoderFeaturesExtractor
+
+
+def _stacked_space(frames: int, size: int = 16) -> gym.spaces.Box:
+    return gym.spaces.Box(0, 255, (3 * frames, size, size), np.uint8)  # what SB3's VecTransposeImage hands over
+
+
+def test_stacked_frames_become_the_env_clip_layout(tiny_encoder):
+    frames = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3 * 3), dtype=np.uint8)  # (B, H, W, T*C)
+    extractor = EncoderFeaturesExtractor(_stacked_space(3), encoder=tiny_encoder, features_dim=8)
+    transposed = torch.from_numpy(frames).permute(0, 3, 1, 2).float()  # (B, T*C, H, W), as SB3 feeds it
+    clip = extractor._to_clip(transposed)
+    np.testing.assert_array_equal(clip.numpy(), frames_to_clip(frames, 3).astype(np.float32))
+    assert extractor(transposed / 255).shape == (2, 8)
+
+
+def test_encoder_sizes_are_injected_from_the_observation_space(tiny_encoder):
+    extractor = EncoderFeaturesExtractor(_stacked_space(2), encoder=tiny_encoder, features_dim=None)
+    assert (extractor.encoder.num_frames, extractor.encoder.img_size, extractor.encoder.in_chans) == (2, 16, 3)
+    assert extractor.features_dim == 32  # no head: the encoder's embed_dim
+
+
+def test_resize_by_an_integer_factor_is_a_box_filter(tiny_encoder):
+    extractor = EncoderFeaturesExtractor(_stacked_space(1, size=32), encoder=tiny_encoder, features_dim=8, resize=16)
+    frames = torch.rand(2, 3, 32, 32)
+    clip = extractor._to_clip(frames)
+    assert clip.shape == (2, 3, 1, 16, 16)
+    torch.testing.assert_close(clip[0, :, 0, 0, 0], frames[0, :, :2, :2].mean(dim=(1, 2)))
+
+
+def test_dict_observations_concatenate_the_other_entries(tiny_encoder):
+    space = gym.spaces.Dict({"image": _stacked_space(1), "state": gym.spaces.Box(-1, 1, (10,), np.float32)})
+    extractor = EncoderFeaturesExtractor(space, encoder=tiny_encoder, features_dim=8, image_key="image")
+    out = extractor({"image": torch.rand(2, 3, 16, 16), "state": torch.ones(2, 10)})
+    assert out.shape == (2, 18)
+    assert torch.equal(out[:, 8:], torch.ones(2, 10))
+
+
+def test_dict_observations_need_the_image_key(tiny_encoder):
+    space = gym.spaces.Dict({"image": _stacked_space(1), "state": gym.spaces.Box(-1, 1, (10,), np.float32)})
+    with pytest.raises(ConfigError, match=r"image_key=None.*keys \['image', 'state'\]"):
+        EncoderFeaturesExtractor(space, encoder=tiny_encoder)
+
+
+def test_a_frozen_encoder_stays_in_eval_mode_without_gradients(tiny_encoder):
+    encoder = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1, num_heads=2, patch_size=8, tubelet_size=1,
+                   frozen=True)
+    extractor = EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, features_dim=8)
+    extractor.train()
+    assert extractor.frozen and not extractor.encoder.training and extractor.head.training
+    extractor(torch.rand(2, 3, 16, 16)).sum().backward()
+    assert all(p.grad is None for p in extractor.encoder.parameters())
+    assert all(p.grad is not None for p in extractor.head.parameters())
