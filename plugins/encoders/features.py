@@ -15,8 +15,8 @@ import torch
 
 from aegis.errors import ConfigError, DataError
 
-__all__ = ["list_videos", "load_encoder_config", "build_clip_pipeline", "extract_features", "save_features", "check_output_path",
-           "load_features", "FEATURE_FORMATS"]
+__all__ = ["list_videos", "load_encoder_config", "build_clip_pipeline", "extract_features", "check_output_path",
+           "save_features", "load_features", "FEATURE_FORMATS"]
 
 FEATURE_FORMATS = (".npz", ".safetensors")
 _VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -121,14 +121,14 @@ def save_features(path: str, features: np.ndarray, video_paths: Sequence[str], m
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".features.", suffix=ext, dir=folder)
     os.close(fd)
+    meta_json = json.dumps(meta or {}, default=str)
     try:
         if ext == ".npz":
-            np.savez(tmp, features=features, video_paths=np.asarray(list(video_paths)),
-                     meta=np.asarray(json.dumps(meta or {}, default=str)))
+            np.savez(tmp, features=features, video_paths=np.asarray(list(video_paths)), meta=np.asarray(meta_json))
         else:
             from safetensors.numpy import save_file
             save_file({"features": np.ascontiguousarray(features)}, tmp,
-                      metadata={"video_paths": json.dumps(list(video_paths)), "meta": json.dumps(meta or {}, default=str)})
+                      metadata={"video_paths": json.dumps(list(video_paths)), "meta": meta_json})
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
