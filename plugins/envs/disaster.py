@@ -339,13 +339,25 @@ class DisasterRescueEnv(gym.Env):
         self._has_fire = bool(fires)
         self._has_flood = bool(flood)
         self._base_codes = np.where(walls, _WALL, _FLOOR).astype(np.int64)
-        # Grid distance fields from every victim (walls are static), for shaping and SPL.
-        self._dist = np.stack([_bfs(~walls, v) for v in victims])  # (K, G, G)
-        self._optimal = self._shortest_tour(agent)
+        self._start = agent
+        self._dist_fields: np.ndarray | None = None  # computed on first use (shaping, state vector, SPL)
+        self._optimal: float | None = None
         self._steps = 0
         self._path_length = 0
         self._wading = False
-        self._nearest = self._nearest_distance()
+        self._nearest = self._nearest_distance() if self.shaping else 0
+
+    @property
+    def _dist(self) -> np.ndarray:
+        """Grid distance fields (K, G, G) from every victim (walls are static), for shaping, state and SPL."""
+        if self._dist_fields is None:
+            self._dist_fields = np.stack([_bfs(~self._walls, tuple(v)) for v in self._victims])  # (K, G, G)
+        return self._dist_fields
+
+    def _optimal_length(self) -> float:
+        if self._optimal is None:
+            self._optimal = self._shortest_tour(self._start)
+        return self._optimal
 
     def _shortest_tour(self, agent: tuple[int, int]) -> float:
         """Shortest grid path from the agent visiting every victim (exact up to 7 victims, greedy beyond)."""
@@ -382,7 +394,7 @@ class DisasterRescueEnv(gym.Env):
         self._needs_reset = False
         frame = self._frame()
         self._frames[...] = np.tile(frame, (1, 1, self.frame_stack))
-        return self._observation(), self._info(collided=False, burned=False)
+        return self._observation(), self._info(collided=False, burned=False, done=False)
 
     def step(self, action):
         if self._needs_reset:
@@ -445,7 +457,7 @@ class DisasterRescueEnv(gym.Env):
             self._frames[..., -3:] = frame
         else:
             self._frames[...] = frame
-        return self._observation(), float(reward), terminated, truncated, self._info(collided, burned)
+        return self._observation(), float(reward), terminated, truncated, self._info(collided, burned, self._needs_reset)
 
     def render(self):
         """The top-down RGB frame (obs_size, obs_size, 3) uint8 of the whole map, whatever the observation view."""
@@ -574,10 +586,16 @@ class DisasterRescueEnv(gym.Env):
             return {"image": image, "state": self._state()}
         return image
 
-    def _info(self, collided: bool, burned: bool) -> dict:
+    def _info(self, collided: bool, burned: bool, done: bool) -> dict:
         rescued = int((self._status == 1).sum())
         success = rescued == self.num_victims
-        spl = (self._optimal / max(self._optimal, self._path_length)) if success and self._optimal > 0 else float(success)
-        return {"rescued": rescued, "lost": int((self._status == 2).sum()), "success": bool(success),
+        spl = 0.0
+        if success:  # SPL = S * l / max(l, p): shortest tour length l, path actually walked p
+            optimal = self._optimal_length()
+            spl = optimal / max(optimal, self._path_length) if optimal > 0 else 1.0
+        info = {"rescued": rescued, "lost": int((self._status == 2).sum()), "success": bool(success),
                 "is_success": bool(success), "spl": float(spl), "collided": bool(collided), "burned": bool(burned),
-                "steps": self._steps, "path_length": self._path_length, "optimal_length": self._optimal}
+                "steps": self._steps, "path_length": self._path_length}
+        if done:
+            info["optimal_length"] = self._optimal_length()
+        return info
