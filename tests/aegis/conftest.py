@@ -2,9 +2,11 @@ import sys
 from pathlib import Path
 
 # The toy components for the core's tests load through custom_imports, which imports by module name.
+# helpers.py sits beside this file; tests import it by name (pytest runs with --import-mode=importlib).
 ASSETS = Path(__file__).parent / "assets"
-if str(ASSETS) not in sys.path:
-    sys.path.insert(0, str(ASSETS))
+for folder in (ASSETS, Path(__file__).parent):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 import pytest  # noqa: E402
 

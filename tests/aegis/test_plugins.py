@@ -1,0 +1,94 @@
+"""aegis/plugins.py: entry-point discovery, failing plugins, name clashes, and a real third-party package."""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, run_tool
+
+LOAD = ("from aegis import plugins\n"
+        "s = plugins.load(strict={strict})\n"
+        "print('FAILED', sorted(s.failed))\n"
+        "print('HOOKS', sorted(n for (r, n) in s.components if r == 'HOOKS'))\n")
+
+
+def _fake_distribution(site: Path, dist: str, module: str, source: str) -> None:
+    """An installed distribution as pip would leave it: a module plus a dist-info with an aegis.plugins entry point."""
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[aegis.plugins]\n{module} = {module}\n")
+
+
+def _load_in_subprocess(site: Path, strict: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", LOAD.format(strict=strict)], cwd=REPO, capture_output=True,
+                          text=True, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=120)
+
+
+def test_a_broken_plugin_warns_with_its_name_distribution_and_error_and_the_rest_load(tmp_path):
+    _fake_distribution(tmp_path, "brokenplug", "brokenplug", "import no_such_module_here\n")
+    result = _load_in_subprocess(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "AEGIS plugin 'brokenplug'" in result.stderr
+    assert "brokenplug: ModuleNotFoundError: No module named 'no_such_module_here'" in result.stderr
+    assert "FAILED ['brokenplug']" in result.stdout
+    assert "MetricsJsonHook" in result.stdout  # the core and the other plugins still registered
+
+
+def test_strict_plugins_makes_a_broken_plugin_fatal(tmp_path):
+    _fake_distribution(tmp_path, "brokenplug", "brokenplug", "raise RuntimeError('boom')\n")
+    result = _load_in_subprocess(tmp_path, strict=True)
+    assert result.returncode != 0
+    assert "PluginError: Plugin 'brokenplug' from brokenplug: RuntimeError: boom" in result.stderr
+
+
+def test_two_plugins_registering_one_name_is_an_error_naming_both(tmp_path):
+    _fake_distribution(tmp_path, "clashplug", "clashplug", """
+        from aegis.plugins import hookimpl
+
+        class MetricsJsonHook:
+            pass
+
+        @hookimpl
+        def aegis_register(registries):
+            registries.HOOKS.register_module(module=MetricsJsonHook)
+        """)
+    result = _load_in_subprocess(tmp_path)
+    assert result.returncode != 0
+    assert ("Two plugins register the hook 'MetricsJsonHook': plugin 'aegis.core' (aegis) and plugin 'clashplug' "
+            "(clashplug)") in result.stderr
+
+
+def test_builtin_plugins_load_through_the_entry_point_group():
+    from importlib.metadata import entry_points
+
+    from aegis import plugins
+
+    declared = {ep.name for ep in entry_points(group="aegis.plugins") if ep.value.startswith("aegis_plugins.")}
+    assert {"encoders", "connectors", "llms", "losses", "data", "envs", "policies"} <= declared
+    loaded = {name for name, _ in plugins.loaded().manager.list_name_plugin()}
+    assert declared <= loaded
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory):
+    """examples/third_party_plugin installed with pip into its own target folder."""
+    target = tmp_path_factory.mktemp("site")
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                             "--target", str(target), str(REPO / "examples" / "third_party_plugin")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return target
+
+
+def test_the_installed_example_plugin_shows_up_in_aegis_plugins(installed_example):
+    result = run_tool("plugins", module="aegis.cli", env_extra={"PYTHONPATH": str(installed_example)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "MotionEnergyEncoder  [motion]" in result.stdout.replace("  ", "  ")
+    described = run_tool("plugins", "MotionEnergyEncoder", module="aegis.cli",
+                         env_extra={"PYTHONPATH": str(installed_example)})
+    assert "(ENCODERS, plugin motion, aegis-motion-plugin)" in described.stdout
+    assert "embed_dim: int = 32" in described.stdout
