@@ -79,19 +79,30 @@ def build_policy(policy_cfg: Mapping, envs, seed: int | None, for_inference: boo
 
 def load_agent(path: str, n_envs: int = 1, seed: int = 0):
     """(policy, checkpoint) from an RL checkpoint, rebuilt on ``n_envs`` fresh envs from the config stored in it."""
-    from aegis.engine import safe_load
-
     from .vec_env import build_vec_env
 
-    checkpoint = safe_load(path)
-    if not isinstance(checkpoint, Mapping) or checkpoint.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(f"{path}: not an AEGIS RL checkpoint (expected a dict with kind={CHECKPOINT_KIND!r}); "
-                              "pass a step_*.pth written by an RL run (runner_type='RLRunner').")
+    checkpoint = _read_checkpoint(path)
     build = checkpoint["build"]
     envs = build_vec_env(build["env"], n_envs, seed, "dummy", build["frame_stack"])
     policy = build_policy(build["policy"], envs, seed, for_inference=True)
     policy.load_state_dict(checkpoint["agent"], path=path, weights_only=True)
     return policy, checkpoint
+
+
+def _read_checkpoint(path: str) -> dict:
+    """An RL checkpoint read with weights_only=True; anything else is a CheckpointError naming the file."""
+    from aegis.engine import safe_load
+
+    try:
+        checkpoint = safe_load(path)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # garbage bytes can fail deep inside the unpickler (IndexError, KeyError, ...)
+        raise CheckpointError(f"Checkpoint {path!r} is truncated or corrupt: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(checkpoint, Mapping) or checkpoint.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(f"{path}: not an AEGIS RL checkpoint (expected a dict with kind={CHECKPOINT_KIND!r}); "
+                              "pass a step_*.pth written by an RL run (runner_type='RLRunner').")
+    return checkpoint
 
 
 class RLTrainLoop(BaseLoop):
@@ -203,12 +214,7 @@ class RLTrainLoop(BaseLoop):
 
     def load_checkpoint(self, path: str, resume: bool = True) -> None:
         """Restore the agent from ``path``; with ``resume`` also its optimizer, step count and episode stats."""
-        from aegis.engine import safe_load
-
-        checkpoint = safe_load(path)
-        if not isinstance(checkpoint, Mapping) or checkpoint.get("kind") != CHECKPOINT_KIND:
-            raise CheckpointError(f"{path}: not an AEGIS RL checkpoint (kind {checkpoint.get('kind')!r} instead of "
-                                  f"{CHECKPOINT_KIND!r}).")
+        checkpoint = _read_checkpoint(path)
         self.agent.load_state_dict(checkpoint["agent"], path=path, weights_only=not resume)
         if resume:
             self._iter = int(checkpoint["iter"])

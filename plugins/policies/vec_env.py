@@ -41,7 +41,11 @@ class EnvFactory:
 
 def build_vec_env(cfg: Mapping, n_envs: int, seed: int | None, vec_env: Literal["dummy", "subproc"] = "dummy",
                   frame_stack: int = 1, start_method: str | None = None) -> VecEnv:
-    """``n_envs`` copies of the env ``cfg`` (env i seeded with seed + i), frames stacked ``frame_stack`` deep."""
+    """``n_envs`` copies of the env ``cfg`` (env i seeded with seed + i), frames stacked ``frame_stack`` deep.
+
+    ``start_method`` is the multiprocessing start method of subprocess envs: ``fork`` where the OS has it (fast: the
+    children inherit the loaded plugins), else SB3's default.
+    """
     if vec_env not in ("dummy", "subproc"):
         raise ConfigError(f"train_cfg.vec_env={vec_env!r}: expected 'dummy' (in-process) or 'subproc' "
                           "(one process per env).")
@@ -49,6 +53,9 @@ def build_vec_env(cfg: Mapping, n_envs: int, seed: int | None, vec_env: Literal[
         raise ConfigError(f"train_cfg.n_envs={n_envs}: expected at least 1.")
     factories = [EnvFactory(cfg) for _ in range(n_envs)]
     if vec_env == "subproc":
+        import multiprocessing
+        if start_method is None and "fork" in multiprocessing.get_all_start_methods():
+            start_method = "fork"  # children inherit the loaded plugins; forkserver would re-import torch per env
         envs: VecEnv = SubprocVecEnv(factories, start_method=start_method)
     else:
         envs = DummyVecEnv(factories)

@@ -1,4 +1,6 @@
 """Tiny env, encoder, policy and RL-run configs shared by the policy-family tests (8-step episodes, 16x16 frames)."""
+import uuid
+
 import pytest
 
 TINY_ENV = dict(type="DisasterRescueEnv", preset="easy", grid_size=6, max_steps=8, obs_size=16)
@@ -35,6 +37,7 @@ def tiny_rl_cfg(tmp_path):
                     policy=dict(TINY_POLICY), train_cfg=loop, default_scope="aegis", randomness=dict(seed=0),
                     visualizer=dict(type="Visualizer", vis_backends=backends),
                     default_hooks=dict(runtime_info=dict(type="RuntimeInfoHook"), logger=dict(type="LoggerHook")),
-                    log_processor=dict(by_epoch=False), log_level="WARNING")
+                    log_processor=dict(by_epoch=False), log_level="WARNING",
+                    experiment_name=f"tiny_rl_{uuid.uuid4().hex[:8]}")  # runners made in one second stay apart
 
     return make

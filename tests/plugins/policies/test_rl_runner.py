@@ -1,0 +1,116 @@
+"""RLRunner + RLTrainLoop: PPO trained through the Runner, with logging, checkpoints, resume and a dry run."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from aegis.errors import CheckpointError, ConfigError
+from aegis_plugins.policies.rl_runner import RLRunner
+
+
+def _scalar_tags(work_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = glob.glob(os.path.join(work_dir, "*", "vis_data", "events.out.tfevents.*"))
+    assert events, f"no TensorBoard event file under {work_dir}"
+    accumulator = EventAccumulator(events[0])
+    accumulator.Reload()
+    return accumulator
+
+
+def test_training_logs_checkpoints_and_reports_against_random(tiny_rl_cfg, tmp_path):
+    cfg = tiny_rl_cfg(tensorboard=True, eval_episodes=3, total_timesteps=48)
+    runner = RLRunner.from_cfg(cfg)
+    runner.train()
+    work_dir = cfg["work_dir"]
+    assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(work_dir, "step_*.pth"))) == [
+        "step_16.pth", "step_32.pth", "step_48.pth"]
+    checkpoint = torch.load(os.path.join(work_dir, "step_48.pth"), weights_only=True)
+    assert checkpoint["agent"]["num_timesteps"] == 48 and checkpoint["iter"] == 3
+    assert open(os.path.join(work_dir, "last_checkpoint")).read().endswith("step_48.pth")
+
+    metrics = json.load(open(os.path.join(work_dir, "metrics.json")))
+    assert metrics["total_timesteps"] == 48 and metrics["iters"] == 3
+    for key in ("success_rate", "mean_return", "rescued", "spl"):
+        assert 0 <= metrics[f"eval/random_{key}"] + 1 and f"eval/{key}" in metrics
+    assert metrics["eval/episodes"] == 3
+    assert os.path.getsize(os.path.join(work_dir, "episode.mp4")) > 0
+
+    tags = _scalar_tags(work_dir).Tags()["scalars"]
+    for tag in ("train/ep_return", "train/success_rate", "train/rescued", "train/spl", "train/value_loss",
+                "train/policy_gradient_loss", "train/entropy_loss", "eval/success_rate", "eval/random_success_rate"):
+        assert tag in tags, tag
+    steps = [e.step for e in _scalar_tags(work_dir).Scalars("train/value_loss")]
+    assert steps == [16, 32, 48]  # logged against env steps
+
+
+def test_resume_continues_from_the_last_checkpoint_with_the_step_count(tiny_rl_cfg, tmp_path):
+    first = RLRunner.from_cfg(tiny_rl_cfg(total_timesteps=16))
+    first.train()
+    saved = torch.load(os.path.join(first.work_dir, "step_16.pth"), weights_only=True)
+
+    second = RLRunner.from_cfg(dict(tiny_rl_cfg(total_timesteps=32), resume=True))
+    loop = second.train_loop
+    loop.build()
+    second.load_or_resume()
+    weights = loop.agent.module.state_dict()
+    for key, value in saved["agent"]["policy"].items():
+        assert torch.equal(weights[key], value), key
+    assert loop.agent.num_timesteps == 16 and loop.iter == 1
+    second.train()
+    assert loop.agent.algo._num_timesteps_at_start == 16  # continued, not restarted
+    assert loop.agent.num_timesteps == 32 and loop.iter == 2
+    assert torch.load(os.path.join(second.work_dir, "step_32.pth"), weights_only=True)["iter"] == 2
+
+
+def test_resume_skips_a_corrupt_newest_checkpoint(tiny_rl_cfg):
+    first = RLRunner.from_cfg(tiny_rl_cfg(total_timesteps=16))
+    first.train()
+    with open(os.path.join(first.work_dir, "step_32.pth"), "wb") as handle:
+        handle.write(b"truncated")
+    with open(os.path.join(first.work_dir, "last_checkpoint"), "w") as handle:
+        handle.write(os.path.join(first.work_dir, "step_32.pth"))
+    second = RLRunner.from_cfg(dict(tiny_rl_cfg(total_timesteps=32), resume=True))
+    second.train_loop.build()
+    second.load_or_resume()
+    assert second.train_loop.agent.num_timesteps == 16
+
+
+def test_resume_from_a_bad_explicit_file_names_it(tiny_rl_cfg, tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    runner = RLRunner.from_cfg(dict(tiny_rl_cfg(), resume=True, load_from=str(bad)))
+    runner.train_loop.build()
+    with pytest.raises(CheckpointError, match="bad.pth"):
+        runner.load_or_resume()
+
+
+@pytest.mark.parametrize("vec_env", ["dummy", "subproc"])
+def test_dry_run_does_one_rollout_and_update(tiny_rl_cfg, vec_env):
+    runner = RLRunner.from_cfg(tiny_rl_cfg(vec_env=vec_env))
+    losses = runner.train_loop.dry_run()
+    assert np.isfinite(losses["train/loss"]) and losses["train/n_updates"] == 1
+    assert runner.train_loop.agent.num_timesteps == 8  # 4 steps on each of 2 envs
+    assert os.path.isfile(os.path.join(runner.work_dir, "dry_run.pth"))
+    assert not os.path.exists(os.path.join(runner.work_dir, "last_checkpoint"))  # --resume never picks a dry run
+
+
+def test_seeded_runs_are_identical(tiny_rl_cfg, tmp_path):
+    finals = []
+    for name in ("a", "b"):
+        runner = RLRunner.from_cfg(tiny_rl_cfg(work_dir=tmp_path / name))
+        runner.train()
+        finals.append(torch.load(tmp_path / name / "step_32.pth", weights_only=True)["agent"]["policy"])
+    assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
+
+
+def test_supervised_keys_are_refused(tiny_rl_cfg):
+    with pytest.raises(ConfigError, match="does not use optim_wrapper"):
+        RLRunner.from_cfg(dict(tiny_rl_cfg(), optim_wrapper=dict(optimizer=dict(type="Adam"))))
+    cfg = tiny_rl_cfg()
+    del cfg["policy"]
+    with pytest.raises(ConfigError, match="needs top-level policy"):
+        RLRunner.from_cfg(cfg)
