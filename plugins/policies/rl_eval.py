@@ -14,7 +14,7 @@ import numpy as np
 
 from .vec_env import EnvFactory
 
-__all__ = ["run_episodes", "summarize", "compare_with_random", "write_video"]
+__all__ = ["run_episodes", "summarize", "compare_with_random", "write_video", "evaluate_checkpoint", "format_report"]
 
 _INFO_KEYS = ("rescued", "lost", "success", "spl")
 
@@ -129,3 +129,33 @@ def write_video(frames: list[np.ndarray], path: str, fps: int = 8, scale: int = 
                 container.mux(packet)
     os.replace(tmp, path)
     return path
+
+
+def evaluate_checkpoint(path: str, episodes: int = 100, seed: int = 100_000, deterministic: bool = False,
+                        video_path: str | None = None) -> dict:
+    """Rebuild the agent of an RL checkpoint (env and policy configs are stored in it) and compare it with a random
+    policy on ``episodes`` seeded episodes; optionally write the trained agent's first episode as a video."""
+    from .rl_loop import load_agent
+
+    policy, checkpoint = load_agent(path)
+    build = checkpoint["build"]
+
+    def act(obs):
+        batch = {k: v[None] for k, v in obs.items()} if isinstance(obs, dict) else obs[None]
+        return policy.predict(batch, deterministic=deterministic)[0]
+
+    metrics = compare_with_random(build["env"], act, episodes, seed, build["frame_stack"], video_path=video_path)
+    metrics.update(checkpoint=path, num_timesteps=int(checkpoint["agent"]["num_timesteps"]), seed=seed,
+                   deterministic=deterministic)
+    return metrics
+
+
+def format_report(metrics: dict) -> str:
+    """A small table: one row per metric, trained vs random."""
+    rows = [("success rate", "success_rate"), ("mean return", "mean_return"), ("victims rescued", "rescued"),
+            ("victims lost", "lost"), ("SPL", "spl"), ("episode length", "mean_length")]
+    lines = [f"{'':16s} {'trained':>9s} {'random':>9s}"]
+    for label, key in rows:
+        if key in metrics:
+            lines.append(f"{label:16s} {metrics[key]:9.3f} {metrics.get('random_' + key, float('nan')):9.3f}")
+    return "\n".join(lines)
