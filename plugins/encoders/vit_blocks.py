@@ -17,7 +17,8 @@ __all__ = ["PatchEmbed3D", "Attention", "MLP", "Block"]
 class PatchEmbed3D(nn.Module):
     """Cut (B, C, T, H, W) into tubelets of (tubelet_size, patch_size, patch_size) and embed each: (B, N, D).
 
-    Tokens come out in (t, h, w) order, w fastest (a Conv3d with stride = kernel, then flatten).
+    Tokens come out in (t, h, w) order, w fastest (a Conv3d with stride = kernel, then flatten). ``patches`` plus
+    ``embed_patches`` compute the same map as a linear on raw tubelets, so a caller can embed a subset only.
     """
 
     def __init__(self, patch_size: int = 16, tubelet_size: int = 2, in_chans: int = 3, embed_dim: int = 768) -> None:
@@ -28,7 +29,18 @@ class PatchEmbed3D(nn.Module):
                               stride=(tubelet_size, patch_size, patch_size))
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.proj(video).flatten(2).transpose(1, 2)  # (B, N, D)
+        return self.proj(video).flatten(2).transpose(1, 2).contiguous()  # (B, N, D)
+
+    def patches(self, video: torch.Tensor) -> torch.Tensor:
+        """The raw tubelets (B, N, C * tubelet * patch * patch), flattened in the conv weight's (C, t, p, p) order."""
+        b, c, t, h, w = video.shape
+        tub, pat = self.tubelet_size, self.patch_size
+        x = video.reshape(b, c, t // tub, tub, h // pat, pat, w // pat, pat)  # (B, C, T', t, H', p, W', p)
+        return x.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, -1, c * tub * pat * pat)  # (B, N, C*t*p*p)
+
+    def embed_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        """The conv as a linear map on raw tubelets: (..., C * t * p * p) -> (..., D); same weights as ``proj``."""
+        return F.linear(patches, self.proj.weight.flatten(1), self.proj.bias)
 
 
 class Attention(nn.Module):

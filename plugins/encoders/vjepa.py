@@ -137,11 +137,24 @@ class VJEPAEncoder(nn.Module):
         self._check_input(video)
         return self.patch_embed(video) + self._pos_embed_for(self.grid_of(video.shape))  # (B, N, D)
 
+    def embed_kept(self, video: torch.Tensor, keep_indices: torch.Tensor) -> torch.Tensor:
+        """Patch plus position embeddings of the kept tokens only: (B, C, T, H, W), (B', K) -> (B', K, D).
+
+        Equal to ``gather_tokens(self.embed(video), keep_indices)``, but the raw tubelets are gathered first and
+        only the kept ones are embedded (a linear with the conv's weights), which saves the patch embedding and
+        its backward for the dropped tokens.
+        """
+        self._check_input(video)
+        patches = gather_tokens(self.patch_embed.patches(video), keep_indices)  # (B', K, C*t*p*p)
+        pos = self._pos_embed_for(self.grid_of(video.shape))[0]  # (N, D)
+        return self.patch_embed.embed_patches(patches) + pos[keep_indices.to(pos.device, torch.int64)]  # (B', K, D)
+
     def forward(self, video: torch.Tensor, keep_indices: torch.Tensor | None = None) -> torch.Tensor:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            x = self.embed(video)  # (B, N, D)
-            if keep_indices is not None:
-                x = gather_tokens(x, keep_indices)  # (B', K, D)
+            if keep_indices is None:
+                x = self.embed(video)  # (B, N, D)
+            else:
+                x = self.embed_kept(video, keep_indices)  # (B', K, D)
             for block in self.blocks:
                 x = block(x)
             x = self.norm(x)  # (B', K or N, D)
@@ -149,16 +162,17 @@ class VJEPAEncoder(nn.Module):
 
 
 def gather_tokens(tokens: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Keep ``indices`` (B', K) of ``tokens`` (B, N, D) -> (B', K, D); B' = M * B repeats the clips mask-major."""
+    """Keep ``indices`` (B', K) of ``tokens`` (B, N, D) -> (B', K, D); B' = M * B takes the clips mask-major (row
+    i of ``indices`` indexes clip i % B), as the official ``apply_masks`` stacks M masks. One indexing op, no loop."""
     batch, num, dim = tokens.shape
     if indices.ndim != 2 or indices.shape[0] % batch or indices.dtype not in (torch.int64, torch.int32):
         raise DataError(f"keep_indices must be an integer tensor (B, K) or (M * B, K) with B={batch}; got "
                         f"{indices.dtype} of shape {tuple(indices.shape)}.")
-    repeats = indices.shape[0] // batch
-    if repeats > 1:
-        tokens = tokens.repeat(repeats, 1, 1)  # (M * B, N, D), mask-major like the official apply_masks
-    index = indices.to(device=tokens.device, dtype=torch.int64).unsqueeze(-1).expand(-1, -1, dim)  # (B', K, D)
-    return torch.gather(tokens, 1, index)  # (B', K, D)
+    indices = indices.to(device=tokens.device, dtype=torch.int64)
+    if indices.shape[0] == batch:
+        return torch.gather(tokens, 1, indices.unsqueeze(-1).expand(-1, -1, dim))  # (B, K, D)
+    clip = torch.arange(indices.shape[0], device=tokens.device) % batch  # (B',)
+    return tokens.reshape(batch * num, dim)[clip.unsqueeze(1) * num + indices]  # (B', K, D)
 
 
 def _resolve_sizes(arch: str | None, embed_dim: int | None, depth: int | None,

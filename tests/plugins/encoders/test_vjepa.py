@@ -121,3 +121,12 @@ def test_bad_inputs_raise_clear_errors():
         enc(torch.zeros(2, 3, 4, 16, 16, dtype=torch.uint8))
     with pytest.raises(ConfigError, match="not divisible"):
         VJEPAEncoder(**{**TINY, "num_heads": 3})
+
+
+def test_embedding_only_kept_tubelets_equals_gathering_embedded_tokens():
+    enc = _encoder()
+    video = torch.randn(2, 3, 4, 16, 16)
+    keep = torch.tensor([[7, 0, 3], [1, 1, 6], [2, 4, 5], [0, 6, 7]])  # two masks stacked: rows 2, 3 index clips 0, 1
+    full = enc.embed(video)  # (B, N, D)
+    expected = torch.stack([full[0, keep[0]], full[1, keep[1]], full[0, keep[2]], full[1, keep[3]]])
+    torch.testing.assert_close(enc.embed_kept(video, keep), expected, atol=1e-5, rtol=1e-5)
