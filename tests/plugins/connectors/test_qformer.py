@@ -52,6 +52,28 @@ def test_temporal_embedding_makes_the_queries_see_frame_order():
     assert not torch.allclose(timed(visual, (2, 2, 2)), timed(swapped, (2, 2, 2)), atol=1e-4)
 
 
+def test_time_embedding_added_to_keys_equals_adding_it_to_the_tokens():
+    attention = build(temporal_pos_embed=True).layers[0].cross_attn
+    query, visual, steps = torch.randn(2, 4, 32), torch.randn(2, 8, 24), torch.randn(2, 24)
+    shifted = (visual.view(2, 2, 4, 24) + steps[None, :, None]).view(2, 8, 24)  # token n gets step n // 4
+    assert torch.allclose(attention(query, visual, steps), attention(query, shifted, None), atol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [None, torch.randn(2, 24)])
+def test_absorbed_cross_attention_equals_projecting_the_tokens(steps):
+    attention = build().layers[0].cross_attn.train()
+    query, visual = torch.randn(2, 4, 32, requires_grad=True), torch.randn(2, 8, 24)
+    grads = []
+    for path in (attention._attend_absorbed, attention._attend_projected):
+        out = path(query, visual, steps)
+        (out * torch.linspace(-1, 1, 32)).sum().backward()
+        grads.append((out.detach(), query.grad.clone(), attention.kv.weight.grad.clone()))
+        query.grad, attention.kv.weight.grad = None, None
+    assert 2 * 4 < 32  # the forward takes the absorbed path at these sizes
+    for absorbed, projected in zip(*grads):
+        assert torch.allclose(absorbed, projected, atol=1e-5)
+
+
 def test_temporal_embedding_grid_errors():
     timed = build(temporal_pos_embed=True, max_temporal_positions=2)
     with pytest.raises(ConfigError, match="grid"):

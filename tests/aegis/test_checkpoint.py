@@ -1,0 +1,67 @@
+"""aegis/engine/checkpoint.py and metrics_file.py: plain-data checkpoints, atomic writes, clear corruption errors."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+
+from aegis.engine import atomic_save, read_metrics_json, safe_load, write_metrics_json
+from aegis.engine.checkpoint import to_plain
+from aegis.errors import CheckpointError
+
+
+def test_message_hub_state_round_trips_through_weights_only_load(tmp_path):
+    hub = MessageHub.get_instance("checkpoint_round_trip")
+    for value in (3.0, 2.0, 1.5):
+        hub.update_scalar("train/loss", value)
+    hub.update_info("iter_array", np.arange(3), resumed=True)
+    state = dict(message_hub=hub.state_dict(), meta=dict(seed=np.int64(7), ratio=np.float32(0.5)))
+    atomic_save(state, tmp_path / "ckpt.pth")
+    loaded = safe_load(tmp_path / "ckpt.pth")
+    buffer = loaded["message_hub"]["log_scalars"]["train/loss"]
+    assert isinstance(buffer, HistoryBuffer)
+    assert buffer.current() == 1.5 and buffer.mean() == pytest.approx(6.5 / 3)
+    assert loaded["meta"] == dict(seed=7, ratio=0.5)
+    assert loaded["message_hub"]["runtime_info"]["iter_array"].tolist() == [0, 1, 2]
+
+
+def test_plain_checkpoints_hold_no_pickled_globals_beyond_torch_defaults(tmp_path):
+    buffer = HistoryBuffer([1.0, 2.0], [1, 1], max_length=10)
+    path = tmp_path / "plain.pth"
+    torch.save(to_plain(dict(buffer=buffer, arr=np.ones(2))), path)
+    torch.load(path, weights_only=True)  # raises on any global outside torch's allowlist
+
+
+def test_a_truncated_file_is_reported_by_path(tmp_path):
+    atomic_save(dict(w=torch.ones(1000)), tmp_path / "good.pth")
+    data = (tmp_path / "good.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[:100])
+    with pytest.raises(CheckpointError, match=r"Checkpoint '.*cut\.pth' is truncated or corrupt"):
+        safe_load(tmp_path / "cut.pth")
+    with pytest.raises(CheckpointError, match=r"Checkpoint '.*missing\.pth' does not exist"):
+        safe_load(tmp_path / "missing.pth")
+
+
+def test_a_pickle_with_arbitrary_globals_is_refused_not_executed(tmp_path):
+    torch.save(dict(buffer=HistoryBuffer([1.0], [1])), tmp_path / "unsafe.pth")  # what mmengine 0.10.7 writes
+    with pytest.raises(CheckpointError, match="weights_only=True refuses"):
+        safe_load(tmp_path / "unsafe.pth")
+
+
+def test_atomic_save_leaves_no_partial_file_when_writing_fails(tmp_path):
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle")
+
+    with pytest.raises(RuntimeError):
+        atomic_save(dict(x=Unpicklable()), tmp_path / "never.pth")
+    assert os.listdir(tmp_path) == []
+
+
+def test_metrics_json_merges_and_is_plain_json(tmp_path):
+    write_metrics_json(tmp_path, {"train/loss": torch.tensor(0.25), "epoch": 1})
+    write_metrics_json(tmp_path, {"val/accuracy": np.float64(0.9), "epoch": 2})
+    assert read_metrics_json(tmp_path) == {"train/loss": 0.25, "val/accuracy": 0.9, "epoch": 2}
+    assert json.loads((tmp_path / "metrics.json").read_text())["epoch"] == 2

@@ -1,0 +1,36 @@
+"""aegis/cli.py and aegis/doctor.py: the console script's subcommands."""
+from aegis.cli import main
+from aegis.doctor import Check, format_report, run_checks
+
+
+def test_plugins_lists_components_by_registry_with_provider_and_summary(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "RUNNERS (" in out and "HOOKS (" in out
+    assert "AegisRunner" in out and "[aegis.core]" in out
+    assert "mmengine ``Runner`` whose checkpoints are plain data" in out
+
+
+def test_plugins_name_shows_arguments_types_and_defaults(capsys):
+    assert main(["plugins", "StopAfterEpochHook"]) == 0
+    out = capsys.readouterr().out
+    assert "stop_after: int = 2" in out
+
+
+def test_plugins_unknown_name_suggests(capsys):
+    assert main(["plugins", "StopAfterEpochHok"]) == 2
+    assert "Did you mean StopAfterEpochHook" in capsys.readouterr().err
+
+
+def test_doctor_reports_each_capability_with_a_fix_for_missing_ones(capsys):
+    checks = {c.name: c for c in run_checks()}
+    assert checks["torch"].ok and checks["video backend: PyAV"].ok
+    assert not checks["habitat-sim"].ok and "conda install habitat-sim" in checks["habitat-sim"].fix
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "habitat-sim" in out and "bitsandbytes" in out and "CUDA" in out
+
+
+def test_format_report_marks_missing_pieces_with_their_fix():
+    text = format_report([Check("a", True, "fine"), Check("b", False, "missing", "pip install b")])
+    assert text.splitlines()[0].startswith("ok ") and "-> pip install b" in text

@@ -1,0 +1,129 @@
+"""VideoCaptioner: widths flow, labels mask everything but the caption, only the connector trains, it learns to
+caption, generation (greedy and beam) and prediction dicts, and the per-epoch samples hook."""
+import copy
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from aegis.build import build_component
+from aegis.errors import ConfigError
+from aegis.registry import HOOKS, MODELS
+from aegis_plugins.models.captioner import IGNORE_INDEX
+
+ENCODER = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=2, num_heads=2, patch_size=8, tubelet_size=2,
+               num_frames=2, img_size=16, frozen=True)
+CONNECTOR = dict(type="QFormer", num_query_tokens=4, depth=2, hidden_size=32, num_heads=2, intermediate_size=64)
+LLM = dict(type="TinyCausalLM", vocab_size=64, hidden_size=48, num_layers=2, num_heads=2, max_position_embeddings=64)
+CFG = dict(type="VideoCaptioner", encoder=ENCODER, connector=CONNECTOR, llm=LLM, prompt="Describe the disaster:",
+           max_new_tokens=8)
+CAPTIONS = ["Water level rising rapidly", "Fire spreading slowly"]
+
+
+def _build(**overrides):
+    torch.manual_seed(0)
+    return build_component(dict(copy.deepcopy(CFG), **overrides), MODELS)
+
+
+def _videos():
+    torch.manual_seed(1)
+    return torch.randn(2, 3, 2, 16, 16)
+
+
+def test_widths_flow_from_encoder_and_llm():
+    model = _build()
+    assert model.connector(torch.randn(2, 4, 32)).shape == (2, 4, 48)  # input 32 from encoder, output 48 from LLM
+    assert model(_videos(), mode="tensor").shape == (2, 4, 48)
+
+
+@pytest.mark.parametrize("key,value,source", [("input_dim", 64, "model.encoder.embed_dim=32"),
+                                              ("output_dim", 32, "model.llm.hidden_size=48")])
+def test_explicit_width_mismatch_reported_before_building(key, value, source, monkeypatch):
+    built = []
+    from aegis.registry import LLMS
+    monkeypatch.setattr(LLMS, "build", lambda *a, **k: built.append(a))
+    with pytest.raises(ConfigError, match=f"model.connector.{key}={value} does not match {source}"):
+        _build(connector=dict(CONNECTOR, **{key: value}))
+    assert not built
+
+
+def test_labels_mask_prefix_prompt_and_padding():
+    model = _build()
+    prefix = model(_videos(), mode="tensor")
+    embeds, mask, labels = model.assemble(prefix, CAPTIONS)
+    prompt = model.llm.encode("Describe the disaster:")
+    lead = 1 + 4 + len(prompt)  # <s>, 4 queries, prompt
+    assert embeds.shape[:2] == labels.shape == mask.shape
+    assert (labels[:, :lead] == IGNORE_INDEX).all()
+    for i, caption in enumerate(CAPTIONS):
+        expected = model.llm.encode(" " + caption) + [model.llm.eos_token_id]
+        counted = labels[i][labels[i] != IGNORE_INDEX].tolist()
+        assert counted == expected  # every caption token and </s> counts, nothing else
+        assert labels[i, lead: lead + len(expected)].tolist() == expected
+        assert (labels[i, lead + len(expected):] == IGNORE_INDEX).all()  # padding
+        assert mask[i].sum() == lead + len(expected)
+    # the caption positions hold the caption's own token embeddings
+    ids = torch.tensor(model.llm.encode(" " + CAPTIONS[0]))
+    assert torch.allclose(embeds[0, lead: lead + len(ids)], model.llm.embed_tokens(ids))
+
+
+def test_only_connector_trains_and_frozen_params_do_not_change():
+    model = _build()
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("connector.") for n in trainable)
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith("connector.")}
+    connector_before = {n: p.detach().clone() for n, p in model.connector.named_parameters()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.05)
+    model.train()
+    assert not model.encoder.training and not model.llm.model.training and model.connector.training
+    samples = [dict(caption=c) for c in CAPTIONS]
+    for _ in range(3):
+        loss = model(_videos(), samples, mode="loss")["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if not n.startswith("connector."))
+    assert any(not torch.equal(p, connector_before[n]) for n, p in model.connector.named_parameters())
+
+
+def test_learns_to_caption_two_videos_and_predicts():
+    model = _build()
+    videos = _videos()
+    samples = [dict(caption=c, captions=[c], class_name=n, video_path=f"{n}.mp4")
+               for c, n in zip(CAPTIONS, ["flood", "wildfire"])]
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    model.train()
+    for _ in range(60):
+        loss = model(videos, samples, mode="loss")["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    preds = model(videos, samples, mode="predict")
+    assert [p["pred_caption"] for p in preds] == CAPTIONS
+    assert preds[0]["class_name"] == "flood" and preds[1]["video_path"] == "wildfire.mp4"
+    assert model.generate(videos, num_beams=3) == CAPTIONS
+    short = model.generate(videos, max_new_tokens=2)
+    assert all(len(model.llm.encode(t)) <= 2 for t in short)
+
+
+def test_predict_is_deterministic_and_mode_errors():
+    model = _build().eval()
+    assert model.generate(_videos()) == model.generate(_videos())
+    with pytest.raises(ConfigError, match="expected 'loss', 'predict' or 'tensor'"):
+        model(_videos(), mode="train")
+    with pytest.raises(ConfigError, match="no 'caption'"):
+        model.train()(_videos(), [dict(label=0), dict(label=1)], mode="loss")
+
+
+def test_samples_hook_logs_and_writes(tmp_path):
+    from mmengine.logging import MMLogger
+    hook = build_component(dict(type="CaptionSamplesHook", num_samples=2, before_training=False), HOOKS)
+    runner = SimpleNamespace(work_dir=str(tmp_path), epoch=3, logger=MMLogger.get_instance("samples_hook_test"))
+    hook.before_val_epoch(runner)
+    hook.after_val_iter(runner, 0, None, [dict(video_path="v/a.mp4", caption="ref a", pred_caption="gen a")] * 3)
+    hook.after_val_epoch(runner)
+    rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert rows == [dict(epoch=3, video="v/a.mp4", reference="ref a", generated="gen a")] * 2
+    assert "generated: gen a" in (tmp_path / "examples.txt").read_text()
