@@ -32,6 +32,23 @@ def file_sha256(path: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _resolve_checkpoint(cfg: dict, where: str) -> dict:
+    """A ``checkpoint`` naming a work dir becomes the file its ``last_checkpoint`` marker names (mmengine's
+    convention), so an experiment can point at the phase-1 run (``work_dirs/vjepa_pretrain_tiny``) itself."""
+    folder = cfg.get("checkpoint")
+    if not isinstance(folder, str) or not os.path.isdir(folder):
+        return cfg
+    marker = os.path.join(folder, "last_checkpoint")
+    named = open(marker).read().strip() if os.path.isfile(marker) else ""
+    candidates = [named, os.path.join(folder, os.path.basename(named))] if named else []
+    found = next((c for c in candidates if os.path.isfile(c)), None)
+    if found is None:
+        raise ConfigError(f"{where}={folder!r} is a folder without a usable last_checkpoint marker"
+                          f"{f' (it names {named!r}, which does not exist)' if named else ''}; point it at a "
+                          "checkpoint file, or finish the run that writes it.")
+    return dict(cfg, checkpoint=found)
+
+
 def _image_layout(shape: Sequence[int], channels: int, path: str) -> tuple[str, int]:
     """('CTHW-stacked' | 'THWC' | ..., T) for an image observation shape; see EncoderFeaturesExtractor."""
     if len(shape) == 3:
@@ -52,7 +69,7 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     T*C), or a (B, T, H, W, C) clip). SB3 has already scaled them to [0, 1]; they are reshaped to (B, C, T, H, W),
     optionally resized to ``resize`` pixels and normalised with ``mean``/``std``, and encoded. The encoder's output is
     pooled to (B, D) (mean over tokens when it returns (B, N, D)), then an optional trainable head maps it to
-    (B, features_dim). For a Dict observation space, ``image_key`` names the frames; the other Box entries are
+    (B, features_dim). An encoder ``checkpoint`` may name a run's work dir: its ``last_checkpoint`` file is used. For a Dict observation space, ``image_key`` names the frames; the other Box entries are
     flattened and concatenated after the head. ``observation_space`` is injected by SB3.
     """
 
@@ -88,7 +105,7 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         self.register_buffer("pixel_std", torch.tensor(std or [1.0] * channels).view(1, channels, 1, 1, 1),
                              persistent=False)
 
-        encoder_cfg = dict(encoder)
+        encoder_cfg = _resolve_checkpoint(dict(encoder), f"{path}.encoder.checkpoint")
         defaults = self._encoder_defaults(encoder_cfg, frames, resize or image_space.shape[-2 if layout != "last"
                                                                                               else 1])
         self.encoder = build_component(encoder_cfg, ENCODERS, path=f"{path}.encoder", default_args=defaults)
