@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Steps/s of AEGIS's RL loop (RLRunner + RLTrainLoop) against SB3's own ``learn`` on the same env and settings.
+
+Both sides train the same PPOPolicy build (same env copies, same network, same PPO hyperparameters, same seed) for
+``--steps`` env steps; only the driver differs: ``PPO.learn`` versus our loop with its callbacks, logging to the
+message hub / visualizer and the final checkpoint. Runs alternate (A B A B ...) and the medians are compared, so
+load from other processes hits both sides alike. Target: under 3% overhead.
+
+    python benchmarks/rl_overhead.py [--experiment experiments/rl_disaster_ppo.py] [--steps 8192] [--repeats 3]
+"""
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+
+
+def _sb3_learn(cfg, steps: int) -> float:
+    from aegis_plugins.policies.rl_loop import build_policy
+    from aegis_plugins.policies.vec_env import build_vec_env
+
+    loop = cfg.train_cfg
+    envs = build_vec_env(cfg.env, loop.n_envs, 0, loop.get("vec_env", "dummy"), loop.get("frame_stack", 1))
+    policy = build_policy(cfg.policy, envs, seed=0)
+    start = time.perf_counter()
+    policy.algo.learn(steps)
+    elapsed = time.perf_counter() - start
+    envs.close()
+    return policy.num_timesteps / elapsed
+
+
+def _aegis_loop(cfg, steps: int) -> float:
+    from aegis_plugins.policies.rl_runner import RLRunner
+
+    run_cfg = cfg.copy()
+    run_cfg.work_dir = tempfile.mkdtemp(prefix="aegis_rl_overhead_")
+    run_cfg.train_cfg = dict(cfg.train_cfg, total_timesteps=steps, eval_episodes=0, checkpoint_interval=10 ** 9)
+    run_cfg.experiment_name = f"rl_overhead_{uuid.uuid4().hex[:6]}"
+    run_cfg.log_level = "WARNING"
+    runner = RLRunner.from_cfg(run_cfg)
+    loop = runner.train_loop
+    loop.build()
+    start = time.perf_counter()
+    runner.train()
+    elapsed = time.perf_counter() - start
+    return loop.agent.num_timesteps / elapsed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiment", default="experiments/rl_disaster_ppo.py")
+    parser.add_argument("--steps", type=int, default=8192, help="env steps per run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side (alternating)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from aegis import plugins
+    from aegis.config import load_experiment
+
+    torch.set_num_threads(args.threads)
+    plugins.load()
+    cfg = load_experiment(args.experiment)
+    sb3, ours = [], []
+    _sb3_learn(cfg, cfg.policy.n_steps * cfg.train_cfg.n_envs)  # warm-up: first-call costs hit neither side
+    for i in range(args.repeats):
+        sb3.append(_sb3_learn(cfg, args.steps))
+        ours.append(_aegis_loop(cfg, args.steps))
+        print(f"run {i + 1}: SB3 learn {sb3[-1]:8.1f} steps/s   AEGIS loop {ours[-1]:8.1f} steps/s", flush=True)
+    a, b = statistics.median(sb3), statistics.median(ours)
+    overhead = 100.0 * (a - b) / a
+    print(f"median over {args.repeats} runs of {args.steps} steps ({cfg.train_cfg.n_envs} envs, {args.threads} "
+          f"torch thread(s)): SB3 learn {a:.1f} steps/s, AEGIS loop {b:.1f} steps/s, overhead {overhead:+.2f}% "
+          f"({'within' if overhead < 3.0 else 'ABOVE'} the 3% target)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
