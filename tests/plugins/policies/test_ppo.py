@@ -144,3 +144,12 @@ def test_without_an_extractor_sb3_picks_its_default(tiny_policy):
     policy = build_policy(dict(tiny_policy, features_extractor=None), envs, seed=0)
     assert isinstance(policy.module.features_extractor, FlattenExtractor)
     assert np.isfinite(_train_once(policy)["train/loss"])
+
+
+def test_dict_observations_feed_frames_to_the_encoder_and_the_rest_alongside(tiny_env, tiny_policy):
+    envs = _envs(tiny_env, state_obs=True)  # {"image": (16, 16, 3) uint8, "state": (10,) float32}
+    policy = build_policy(dict(tiny_policy, image_key="image"), envs, seed=0)
+    extractor = policy.module.features_extractor
+    assert extractor.features_dim == 32 + 10
+    assert np.isfinite(_train_once(policy)["train/loss"])
+    assert policy.predict(envs.reset()).shape == (2,)
