@@ -18,10 +18,20 @@ def aegis_register(registries):
     """Register the envs in ENVS and their ids with Gymnasium."""
     from .disaster import DisasterRescueEnv
     from .gymnasium_env import GymnasiumEnv
+    from .habitat_nav import HabitatNavEnv
 
     registries.ENVS.register_module(module=DisasterRescueEnv)
     registries.ENVS.register_module(module=GymnasiumEnv)
+    registries.ENVS.register_module(module=HabitatNavEnv)
     register_gymnasium_ids()
+
+
+@hookimpl
+def aegis_doctor_checks():
+    """HabitatNavEnv's needs: a supported habitat-sim, and a way to render headless (EGL on a CUDA device)."""
+    from .habitat_backend import habitat_checks
+
+    return habitat_checks()
 
 
 # Gymnasium's documented `gymnasium.make("aegis_plugins.envs:aegis/DisasterRescue-v0")` form imports this module and

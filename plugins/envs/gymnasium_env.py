@@ -45,3 +45,8 @@ class GymnasiumEnv(gym.Wrapper):
             make_kwargs["render_mode"] = render_mode
         super().__init__(gym.make(id, **make_kwargs))
         self.env_id = id
+
+    @property
+    def spec(self):
+        """The wrapped env's spec: this wrapper changes nothing, so `gymnasium.make(spec)` recreates the same env."""
+        return self.env.spec

@@ -209,7 +209,7 @@ def test_built_from_the_registry():
 def test_missing_habitat_sim_says_how_to_install_it():
     if importlib.util.find_spec("habitat_sim") is not None:
         pytest.skip("habitat-sim is installed here")
-    with pytest.raises(MissingDependencyError, match=r"conda install habitat-sim.*docs/habitat.md"):
+    with pytest.raises(MissingDependencyError, match=r"(?s)conda install habitat-sim.*docs/habitat.md"):
         HabitatNavEnv()
 
 
