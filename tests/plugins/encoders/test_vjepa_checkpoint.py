@@ -93,6 +93,12 @@ def test_plain_and_training_checkpoints_load_too(tmp_path):
                tmp_path / "epoch_1.pth")
     enc = VJEPAEncoder(checkpoint=str(tmp_path / "epoch_1.pth"), **CFG)
     torch.testing.assert_close(enc.blocks[1].mlp.fc2.bias, source["blocks.1.mlp.fc2.bias"])
+    (tmp_path / "last_checkpoint").write_text(str(tmp_path / "epoch_1.pth"))  # a run's work dir, as mmengine leaves it
+    enc = VJEPAEncoder(checkpoint=str(tmp_path), **CFG)
+    torch.testing.assert_close(enc.blocks[0].attn.qkv.weight, source["blocks.0.attn.qkv.weight"])
+    (tmp_path / "last_checkpoint").unlink()
+    with pytest.raises(CheckpointError, match="folder without a last_checkpoint"):
+        VJEPAEncoder(checkpoint=str(tmp_path), **CFG)
 
 
 def test_pos_embed_for_another_grid_keeps_our_table(tmp_path):
