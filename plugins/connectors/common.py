@@ -53,13 +53,18 @@ class TemporalEmbedding(nn.Module):
         self.owner = owner
         self.table = nn.Parameter(sincos_table(max_positions, dim) * init_scale)  # (P, D)
 
-    def forward(self, tokens: torch.Tensor, grid) -> torch.Tensor:
-        batch, num_tokens, dim = tokens.shape
-        t, h, w = check_grid(grid, num_tokens, self.owner)
+    def steps(self, grid, num_tokens: int) -> torch.Tensor:
+        """The embeddings (T', D) of the grid's time steps, after checking the grid against ``num_tokens``."""
+        t, _, _ = check_grid(grid, num_tokens, self.owner)
         if t > self.table.shape[0]:
             raise ConfigError(f"{self.owner}: the clip has {t} token time steps but max_temporal_positions="
                               f"{self.table.shape[0]}; raise max_temporal_positions to at least {t}.")
-        tokens = tokens.view(batch, t, h * w, dim) + self.table[:t, None, :]  # (B, T', H'W', D)
+        return self.table[:t]
+
+    def forward(self, tokens: torch.Tensor, grid) -> torch.Tensor:
+        batch, num_tokens, dim = tokens.shape
+        steps = self.steps(grid, num_tokens)
+        tokens = tokens.view(batch, steps.shape[0], -1, dim) + steps[None, :, None, :]  # (B, T', H'W', D)
         return tokens.view(batch, num_tokens, dim)  # (B, N, D)
 
 

@@ -68,13 +68,54 @@ class _CrossAttention(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=eps)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, visual: torch.Tensor, time_embed: torch.Tensor | None) -> torch.Tensor:
+        # With few queries (heads * Q < D) it is cheaper to fold the key/value projections into the queries and the
+        # output than to project all N visual tokens; both orders compute the same attention.
+        if self.heads * x.shape[1] < x.shape[-1]:
+            out = self._attend_absorbed(x, visual, time_embed)
+        else:
+            out = self._attend_projected(x, visual, time_embed)
+        return self.norm(x + self.drop(self.proj(out)))
+
+    def _attend_projected(self, x, visual, time_embed) -> torch.Tensor:
+        """Standard attention: project the visual tokens to keys and values (B, N, 2D)."""
         batch, num_visual, _ = visual.shape
         dim = x.shape[-1]
         q = _split_heads(self.q(x), self.heads)  # (B, h, Q, d)
-        kv = self.kv(visual).view(batch, num_visual, 2, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        kv = self.kv(visual)  # (B, N, 2D)
+        if time_embed is not None:  # kv(x + e_t) = kv(x) + W e_t: the frozen tokens need no input gradient
+            steps = time_embed.shape[0]
+            per_step = F.linear(time_embed, self.kv.weight)  # (T', 2D)
+            kv = kv.view(batch, steps, num_visual // steps, 2 * dim) + per_step[None, :, None]  # (B, T', H'W', 2D)
+        kv = kv.reshape(batch, num_visual, 2, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)  # (2,B,h,N,d)
         out = F.scaled_dot_product_attention(q, kv[0], kv[1], dropout_p=self.dropout if self.training else 0.0)
-        return self.norm(x + self.drop(self.proj(_merge_heads(out))))
+        return _merge_heads(out)  # (B, Q, D)
+
+    def _attend_absorbed(self, x, visual, time_embed) -> torch.Tensor:
+        """The same attention with W_k folded into the queries and W_v applied after pooling the tokens.
+
+        scores = (W_k^T q) . v_n (the key bias shifts every score of a row equally, so softmax drops it) and
+        out = W_v (sum_n p_n v_n) + b_v; costs 4 h Q N Dv multiply-adds instead of 2 N Dv 2D.
+        """
+        batch, num_query, dim = x.shape
+        num_visual, visual_dim = visual.shape[1], visual.shape[2]
+        heads, head_dim = self.heads, dim // self.heads
+        w_k = self.kv.weight[:dim].view(heads, head_dim, visual_dim)  # (h, d, Dv)
+        w_v = self.kv.weight[dim:].view(heads, head_dim, visual_dim)  # (h, d, Dv)
+        q = _split_heads(self.q(x), heads) * head_dim ** -0.5  # (B, h, Q, d)
+        q_visual = torch.einsum("bhqd,hdc->bhqc", q, w_k).reshape(batch, heads * num_query, visual_dim)  # (B,hQ,Dv)
+        scores = torch.bmm(q_visual, visual.transpose(1, 2))  # (B, hQ, N)
+        if time_embed is not None:
+            steps = time_embed.shape[0]
+            bias = q_visual @ time_embed.t()  # (B, hQ, T')
+            scores = (scores.view(batch, -1, steps, num_visual // steps) + bias[..., None]).flatten(2)  # (B, hQ, N)
+        probs = F.dropout(scores.softmax(dim=-1), self.dropout, self.training)
+        pooled = torch.bmm(probs, visual)  # (B, hQ, Dv)
+        if time_embed is not None:
+            pooled = pooled + probs.view(batch, probs.shape[1], steps, -1).sum(-1) @ time_embed  # (B, hQ, Dv)
+        pooled = pooled.view(batch, heads, num_query, visual_dim)  # (B, h, Q, Dv)
+        out = torch.einsum("bhqc,hdc->bhqd", pooled, w_v) + self.kv.bias[dim:].view(1, heads, 1, head_dim)
+        return _merge_heads(out)  # (B, Q, D)
 
 
 class _FeedForward(nn.Module):
@@ -102,16 +143,16 @@ class _QFormerLayer(nn.Module):
         self.ffn_query = _FeedForward(dim, intermediate, dropout, eps)
         self.ffn_text = _FeedForward(dim, intermediate, dropout, eps) if text else None
 
-    def forward(self, x: torch.Tensor, visual: torch.Tensor | None, mask: torch.Tensor | None,
-                num_query: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, visual: torch.Tensor | None, time_embed: torch.Tensor | None,
+                mask: torch.Tensor | None, num_query: int) -> torch.Tensor:
         x = self.self_attn(x, mask)
         if num_query == x.shape[1]:  # queries only: the stage-2 connector path
             if self.cross_attn is not None and visual is not None:
-                x = self.cross_attn(x, visual)
+                x = self.cross_attn(x, visual, time_embed)
             return self.ffn_query(x)
         query, text = x[:, :num_query], x[:, num_query:]  # (B, Q, D), (B, L, D)
         if num_query and self.cross_attn is not None and visual is not None:
-            query = self.cross_attn(query, visual)
+            query = self.cross_attn(query, visual, time_embed)
         text = self.ffn_text(text)
         if not num_query:
             return text
@@ -189,7 +230,7 @@ class QFormer(nn.Module):
         self.query_tokens = nn.Parameter(torch.randn(1, num_query_tokens, hidden_size) * 0.02)  # (1, Q, D)
         self.embed_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
         self.embed_drop = nn.Dropout(dropout)
-        self.visual_norm = nn.LayerNorm(input_dim)
+        self.visual_norm = nn.LayerNorm(input_dim, elementwise_affine=False)  # the K/V projections hold the affine
         self.temporal_embed = (TemporalEmbedding(input_dim, max_temporal_positions, "QFormer")
                                if temporal_pos_embed else None)
         has_text = text_vocab_size > 0
@@ -215,26 +256,29 @@ class QFormer(nn.Module):
                 nn.init.zeros_(module.bias)
 
     # --- the connector path -------------------------------------------------------------------------------
-    def prepare_visual(self, visual_tokens: torch.Tensor, grid=None) -> torch.Tensor:
-        """LayerNorm the visual tokens (B, N, Dv) and add the temporal embedding when it is on."""
+    def prepare_visual(self, visual_tokens: torch.Tensor, grid=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """LayerNorm-ed visual tokens (B, N, Dv) and the temporal embeddings (T', Dv) of the grid (or None).
+
+        Each cross-attention adds the projected embedding of a token's time step to its keys and values, which
+        equals adding it to the token first but keeps the (frozen) tokens out of the backward pass.
+        """
         if visual_tokens.dim() != 3 or visual_tokens.shape[-1] != self.input_dim:
             raise ConfigError(f"QFormer expects visual tokens (B, N, {self.input_dim}); got "
                               f"{tuple(visual_tokens.shape)}. input_dim must equal the encoder's embed_dim.")
-        visual = self.visual_norm(visual_tokens)
-        if self.temporal_embed is not None:
-            visual = self.temporal_embed(visual, grid)
-        return visual
+        steps = None if self.temporal_embed is None else self.temporal_embed.steps(grid, visual_tokens.shape[1])
+        return self.visual_norm(visual_tokens), steps
 
-    def _run_layers(self, x: torch.Tensor, visual: torch.Tensor | None, mask: torch.Tensor | None,
+    def _run_layers(self, x: torch.Tensor, visual: tuple | None, mask: torch.Tensor | None,
                     num_query: int) -> torch.Tensor:
+        tokens, steps = visual if visual is not None else (None, None)
         for layer in self.layers:
-            x = maybe_checkpoint(layer, self.gradient_checkpointing, x, visual, mask, num_query)
+            x = maybe_checkpoint(layer, self.gradient_checkpointing, x, tokens, steps, mask, num_query)
         return x
 
     def encode_queries(self, visual_tokens: torch.Tensor, grid=None) -> torch.Tensor:
         """Query outputs (B, Q, D) before the output projection."""
         visual = self.prepare_visual(visual_tokens, grid)
-        query = self.embed_drop(self.embed_norm(self.query_tokens.expand(visual.shape[0], -1, -1)))  # (B, Q, D)
+        query = self.embed_drop(self.embed_norm(self.query_tokens.expand(visual_tokens.shape[0], -1, -1)))  # (B, Q, D)
         return self._run_layers(query, visual, None, query.shape[1])
 
     def forward(self, visual_tokens: torch.Tensor, grid: tuple[int, int, int] | None = None) -> torch.Tensor:
@@ -260,7 +304,7 @@ class QFormer(nn.Module):
 
     def _joint(self, visual_tokens, grid, text_ids, text_mask, causal: bool):
         visual = self.prepare_visual(visual_tokens, grid)
-        query = self.query_tokens.expand(visual.shape[0], -1, -1)
+        query = self.query_tokens.expand(visual_tokens.shape[0], -1, -1)
         x = torch.cat([query, self._embed_text(text_ids)], dim=1)  # (B, Q+L, D)
         x = self.embed_drop(self.embed_norm(x))
         num_query = query.shape[1]
