@@ -201,12 +201,16 @@ class DisasterRescueEnv(gym.Env):
             w = _DIR_NAMES.index(self.wind)
             probs[w] *= 1.0 + self.wind_strength
             probs[(w + 2) % 4] *= 1.0 - self.wind_strength
-        self._spread_p = np.clip(probs, 0.0, 1.0)[:, None, None]  # (4, 1, 1)
+        self._spread_p = np.clip(probs, 0.0, 1.0)  # (4,) toward north, east, south, west
 
         # Pixel -> cell index maps and each cell's pixel span, for the global (g cells) and egocentric views.
         self._n_cells = g if self.view == "global" else self.view_size
         n = self._n_cells
         self._view_px = self._pixel_map(n)
+        # Egocentric: one pixel map per heading that reads the unrotated window as if rotated so the heading is up.
+        cell_ids = np.arange(n * n).reshape(n, n)
+        self._heading_px = [(np.rot90(cell_ids, k=k).ravel()[self._view_px[0]],) + self._view_px[1:]
+                            for k in range(4)]
         self._global_px = self._pixel_map(g)
         self._radius = self.view_size // 2
         self._padded = np.full((g + 2 * self._radius, g + 2 * self._radius), _WALL, dtype=np.int64)
@@ -288,14 +292,15 @@ class DisasterRescueEnv(gym.Env):
                               f"{self.wall_density} in 100 tries; lower wall_density.")
         # The agent starts where the region was grown from (a uniformly random cell of it).
         agent, agent_dist = start, dist
-        free_cells = np.argwhere(~walls & (agent_dist > 0))
+        free_cells = np.argwhere(~walls & (agent_dist > 0))  # (F, 2)
         order = rng.permutation(len(free_cells))
-        victims = [tuple(int(v) for v in free_cells[i]) for i in order[:self.num_victims]]
-        rest = [tuple(int(v) for v in free_cells[i]) for i in order[self.num_victims:]]
-        fires = [c for c in rest if agent_dist[c] >= self.fire_min_distance][:self.num_fires]
+        victims = free_cells[order[:self.num_victims]]
+        rest = free_cells[order[self.num_victims:]]
+        far = agent_dist[rest[:, 0], rest[:, 1]]
+        fires = rest[far >= self.fire_min_distance][:self.num_fires]
         if len(fires) < self.num_fires:  # tiny maps: take the farthest cells
-            fires = sorted(rest, key=lambda c: -agent_dist[c])[:self.num_fires]
-        flood = [tuple(int(v) for v in c) for c in free_cells[rng.permutation(len(free_cells))[:self.num_flood_sources]]]
+            fires = rest[np.argsort(-far, kind="stable")[:self.num_fires]]
+        flood = free_cells[rng.permutation(len(free_cells))[:self.num_flood_sources]]
         self._setup(walls, agent, int(rng.integers(4)), victims, fires, flood)
 
     def _parse_layout(self, layout) -> None:
@@ -331,15 +336,15 @@ class DisasterRescueEnv(gym.Env):
         self._status = np.zeros(self.num_victims, dtype=np.int64)  # 0 waiting, 1 rescued, 2 lost
         self._health = np.full(self.num_victims, self.victim_health, dtype=np.int64)
         self._fire_t = np.zeros((g, g), dtype=np.int64)  # burn steps left; > 0 is burning
-        for c in fires:
-            self._fire_t[c] = self.burn_time
+        fires = np.array(fires, dtype=np.int64).reshape(-1, 2)
+        self._fire_t[fires[:, 0], fires[:, 1]] = self.burn_time
         self._ash = np.zeros((g, g), dtype=bool)
         self._depth = np.zeros((g, g), dtype=np.int64)
         self._flood_sources = tuple(np.array(flood, dtype=np.int64).reshape(-1, 2).T)
-        self._has_fire = bool(fires)
-        self._has_flood = bool(flood)
+        self._has_fire = len(fires) > 0
+        self._has_flood = len(flood) > 0
         self._base_codes = np.where(walls, _WALL, _FLOOR).astype(np.int64)
-        self._start = agent
+        self._start = (int(agent[0]), int(agent[1]))
         self._dist_fields: np.ndarray | None = None  # computed on first use (shaping, state vector, SPL)
         self._optimal: float | None = None
         self._steps = 0
@@ -476,19 +481,16 @@ class DisasterRescueEnv(gym.Env):
 
     def _spread_fire(self) -> None:
         burning = self._fire_t > 0
-        if not burning.any():
+        if not self._has_fire or not burning.any():
             return
-        g = self.grid_size
+        ignite = None
         if self.p_spread > 0:
-            src = np.zeros((4, g, g), dtype=bool)  # src[d]: the neighbour that could spread fire in direction d
-            src[0, :-1, :] = burning[1:, :]
-            src[1, :, 1:] = burning[:, :-1]
-            src[2, 1:, :] = burning[:-1, :]
-            src[3, :, :-1] = burning[:, 1:]
-            catch = (src & (self.np_random.random((4, g, g)) < self._spread_p)).any(axis=0)
-            ignite = catch & ~burning & ~self._walls & ~self._ash & (self._depth == 0)
-        else:
-            ignite = None
+            cells = np.argwhere(burning)  # (n, 2)
+            targets = cells[:, None, :] + _DIRS[None, :, :]  # (n, 4, 2): the neighbour in each direction
+            catch = self.np_random.random((len(cells), 4)) < self._spread_p  # (n, 4)
+            ty, tx = targets[catch].T
+            ok = ~self._walls[ty, tx] & ~burning[ty, tx] & ~self._ash[ty, tx] & (self._depth[ty, tx] == 0)
+            ignite = (ty[ok], tx[ok])
         self._fire_t[burning] -= 1
         self._ash |= burning & (self._fire_t == 0)
         if ignite is not None:
@@ -563,8 +565,7 @@ class DisasterRescueEnv(gym.Env):
         self._padded[r:r + g, r:r + g] = codes
         y, x = self._agent
         window = self._padded[y:y + 2 * r + 1, x:x + 2 * r + 1]  # (V, V), agent at the centre
-        window = np.rot90(window, k=self._heading)  # the agent's heading points up
-        return self._paint(window, self._view_px, (r, r), 0)
+        return self._paint(window, self._heading_px[self._heading], (r, r), 0)  # drawn rotated: heading up
 
     def _state(self) -> np.ndarray:
         g = self.grid_size - 1
@@ -596,6 +597,6 @@ class DisasterRescueEnv(gym.Env):
         info = {"rescued": rescued, "lost": int((self._status == 2).sum()), "success": bool(success),
                 "is_success": bool(success), "spl": float(spl), "collided": bool(collided), "burned": bool(burned),
                 "steps": self._steps, "path_length": self._path_length}
-        if done:
+        if done and success:
             info["optimal_length"] = self._optimal_length()
         return info
