@@ -129,7 +129,7 @@ def main() -> None:
         for name, model in models.items():
             params = sum(p.numel() for p in model.parameters())
             print(f"{shape_name:6} {name:20} {params / 1e6:7.2f}M {train[name][0]:15.2f} ({train[name][1]:5.2f})"
-                  f" {infer[name][0]:11.2f} ({infer[name][1]:5.2f}) {count_gflop(model, visual, s['grid']):13.2f}", flush=True)
+                  f" {infer[name][0]:11.2f} ({infer[name][1]:5.2f}) {count_gflop(model, visual, s['grid']):13.4g}", flush=True)
 
 
 if __name__ == "__main__":

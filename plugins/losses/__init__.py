@@ -9,3 +9,9 @@ def aegis_register(registries):
 
     registries.LOSSES.register_module(module=LatentReconstructionLoss)
     registries.LOSSES.register_module(module=TemporalCausalityLoss)
+
+    from .vlm import GroundedCaptioningLoss, VideoTextContrastiveLoss, VideoTextMatchingLoss  # BLIP-2 stage 1 (#6)
+
+    registries.LOSSES.register_module(module=VideoTextContrastiveLoss)
+    registries.LOSSES.register_module(module=VideoTextMatchingLoss)
+    registries.LOSSES.register_module(module=GroundedCaptioningLoss)

@@ -15,3 +15,7 @@ def aegis_register(registries):
 
     registries.MODELS.register_module(module=VideoCaptioner)
     registries.HOOKS.register_module(module=CaptionSamplesHook)
+
+    from .qformer_pretrainer import QFormerPretrainer  # BLIP-2 stage 1 (issue #6)
+
+    registries.MODELS.register_module(module=QFormerPretrainer)

@@ -21,3 +21,18 @@ TINY = {
         expect_shape=(2, 2, 32),
     ),
 }
+
+# --- BLIP-2 stage 1 (issue #6; owned by the connector engineer) ---------------------------------------------------
+TINY.update({
+    "QFormerPretrainer": dict(
+        registry="MODELS",
+        cfg=dict(type="QFormerPretrainer", encoder=_TINY_ENCODER,
+                 connector=dict(type="QFormer", num_query_tokens=4, depth=2, hidden_size=32, num_heads=2,
+                                intermediate_size=64, temporal_pos_embed=True, max_temporal_positions=4),
+                 embed_dim=16, max_text_length=16),
+        run=lambda model: torch.stack(list(model(torch.randn(2, 3, 2, 16, 16), [dict(caption="Water rising."),
+                                                                               dict(caption="Fire.")],
+                                                 mode="loss").values())),
+        expect_shape=(3,),
+    ),
+})
