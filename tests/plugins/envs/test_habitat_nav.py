@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from aegis.build import build_component
 from aegis.errors import MissingDependencyError
@@ -126,6 +127,7 @@ def test_env_passes_the_gymnasium_checker_and_has_the_habitat_spaces(sim):
     env = _env(sim, observations=("rgb", "depth", "pointgoal"), max_steps=8)
     try:
         check_env(env, skip_render_check=True)
+        sb3_check_env(env, warn=False)
         obs, info = env.reset(seed=0)
         assert obs["rgb"].shape == (24, 32, 3) and obs["depth"].shape == (24, 32, 1)
         assert obs["pointgoal"][0] > 0 and env.action_space.n == 4
