@@ -128,6 +128,9 @@ class RLTrainLoop(BaseLoop):
                             ("stats_window", stats_window), ("dry_run_steps", dry_run_steps)):
             if value < 1:
                 raise ConfigError(f"train_cfg.{name}={value}: expected a positive integer.")
+        if vec_env not in ("dummy", "subproc"):
+            raise ConfigError(f"train_cfg.vec_env={vec_env!r}: expected 'dummy' (in-process envs) or 'subproc' "
+                              "(one process per env).")
         self.env_cfg, self.policy_cfg = dict(env), dict(policy)
         self.total_timesteps, self.n_envs, self.vec_env = total_timesteps, n_envs, vec_env
         self.frame_stack, self.checkpoint_interval, self.max_keep_ckpts = frame_stack, checkpoint_interval, max_keep_ckpts

@@ -114,3 +114,10 @@ def test_supervised_keys_are_refused(tiny_rl_cfg):
     del cfg["policy"]
     with pytest.raises(ConfigError, match="needs top-level policy"):
         RLRunner.from_cfg(cfg)
+
+
+def test_loop_arguments_are_checked_when_the_loop_is_built(tiny_rl_cfg):
+    with pytest.raises(ConfigError, match="train_cfg.vec_env='threads'"):
+        RLRunner.from_cfg(tiny_rl_cfg(vec_env="threads")).train_loop
+    with pytest.raises(ConfigError, match="n_envs=0"):
+        RLRunner.from_cfg(tiny_rl_cfg(n_envs=0)).train_loop
