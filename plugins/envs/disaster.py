@@ -462,7 +462,8 @@ class DisasterRescueEnv(gym.Env):
             self._frames[..., -3:] = frame
         else:
             self._frames[...] = frame
-        return self._observation(), float(reward), terminated, truncated, self._info(collided, burned, self._needs_reset)
+        info = self._info(collided, burned, self._needs_reset)
+        return self._observation(), float(reward), terminated, truncated, info
 
     def render(self):
         """The top-down RGB frame (obs_size, obs_size, 3) uint8 of the whole map, whatever the observation view."""
