@@ -15,14 +15,19 @@ import time
 import numpy as np
 
 
-def measure(preset: str, steps: int, seed: int = 0, **kwargs) -> dict[str, float]:
-    """Steps per wall and CPU second, episodes finished and random-policy success for `steps` random actions."""
+def measure(preset: str, steps: int, seed: int = 0, allow_stop: bool = True, **kwargs) -> dict[str, float]:
+    """Steps per wall and CPU second, episodes finished and random-policy success for `steps` random actions.
+
+    With Habitat-style actions a uniform policy calls `stop` (which ends the episode) every 4 steps on average, so
+    resets dominate; `allow_stop=False` samples only move_forward / turn_left / turn_right.
+    """
     from aegis_plugins.envs.disaster import DisasterRescueEnv
 
     env = DisasterRescueEnv(preset=preset, **kwargs)
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    actions = rng.integers(env.action_space.n, size=steps).tolist()
+    low = 1 if (env.action_mode == "habitat" and not allow_stop) else 0
+    actions = rng.integers(low, env.action_space.n, size=steps).tolist()
     episodes = successes = 0
     wall, cpu = time.perf_counter(), time.process_time()
     for action in actions:
@@ -43,11 +48,16 @@ def main() -> None:
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    from aegis_plugins.envs.disaster import PRESETS
+
     for preset in args.presets:
-        r = measure(preset, args.steps)
-        print(f"DisasterRescueEnv preset={preset:<6} {r['cpu_rate']:>9,.0f} steps/CPU-s  {r['wall_rate']:>9,.0f} "
-              f"steps/wall-s  ({args.steps} steps, {r['episodes']} episodes, random success "
-              f"{r['random_success']:.2f})")
+        variants = [True, False] if PRESETS[preset]["action_mode"] == "habitat" else [True]
+        for allow_stop in variants:
+            r = measure(preset, args.steps, allow_stop=allow_stop)
+            label = preset if allow_stop else f"{preset} (random without stop)"
+            print(f"DisasterRescueEnv preset={label:<30} {r['cpu_rate']:>9,.0f} steps/CPU-s  "
+                  f"{r['wall_rate']:>9,.0f} steps/wall-s  ({args.steps} steps, {r['episodes']} episodes, "
+                  f"random success {r['random_success']:.2f})")
 
 
 if __name__ == "__main__":
