@@ -20,7 +20,7 @@ from aegis.typing import ExistingPath
 from .pos_embed import sincos_3d
 from .vit_blocks import Block, PatchEmbed3D
 
-__all__ = ["VJEPAEncoder", "VIT_ARCHS"]
+__all__ = ["VJEPAEncoder", "VIT_ARCHS", "gather_tokens"]
 
 # (width, depth, heads) of the official ViT sizes; mlp_ratio is 4 for all of them.
 VIT_ARCHS = {
