@@ -1,0 +1,17 @@
+"""Built-in AEGIS plugin: video data (decoding, sampling, transforms, datasets, collation, captioners, `aegis data`)."""
+from aegis.plugins import hookimpl
+
+
+@hookimpl
+def aegis_register(registries):
+    """Register the datasets, transforms, the ``video_collate`` function and the captioners."""
+    from . import transforms as t
+    from .collate import video_collate
+    from .datasets import SyntheticDisasterDataset, VideoCaptionDataset, VideoFolderDataset
+
+    for cls in (VideoCaptionDataset, VideoFolderDataset, SyntheticDisasterDataset):
+        registries.DATASETS.register_module(module=cls)
+    for cls in (t.VideoInit, t.SampleFrames, t.VideoDecode, t.ResizeShorterSide, t.RandomResizedCrop, t.CenterCrop,
+                t.RandomHorizontalFlip, t.ToTensorVideo, t.NormalizeVideo, t.VideoClipPipeline):
+        registries.TRANSFORMS.register_module(module=cls)
+    registries.FUNCTIONS.register_module(module=video_collate)

@@ -1,0 +1,157 @@
+"""Datasets: the sample contract, caption choice, class folders, synthetic generation under concurrency, bad input."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+
+import pytest
+import torch
+
+from aegis.build import build_component
+from aegis.errors import ConfigError, DataError
+from aegis.registry import DATASETS
+from aegis_plugins.data.datasets import ensure_synthetic
+from aegis_plugins.data.synthetic import CLASSES
+
+PIPE = dict(type="VideoClipPipeline", video_length=4, frame_sample_rate=2, img_size=16, backend="pyav")
+
+
+def _caption_json(root, entries) -> str:
+    path = os.path.join(root, "ann.json")
+    with open(path, "w") as f:
+        json.dump(entries, f)
+    return path
+
+
+def test_sample_follows_the_contract(synthetic_root):
+    ds = build_component(dict(type="VideoCaptionDataset", ann_file=str(synthetic_root / "captions.json"),
+                              pipeline=PIPE, test_mode=True), DATASETS)
+    assert len(ds) == 12 and ds.classes == CLASSES
+    sample = ds[0]
+    assert sample["inputs"].shape == (3, 4, 16, 16) and sample["inputs"].dtype == torch.float32
+    meta = sample["data_samples"]
+    for key in ("video_path", "label", "class_name", "caption", "captions", "params"):
+        assert key in meta
+    assert os.path.isabs(meta["video_path"]) and os.path.exists(meta["video_path"])
+    assert meta["class_name"] == CLASSES[meta["label"]] and meta["caption"] == meta["captions"][0]
+
+
+def test_training_picks_random_captions_and_eval_the_first(synthetic_root):
+    entries = json.load(open(synthetic_root / "captions.json"))
+    ann = str(synthetic_root / "captions.json")
+    train = build_component(dict(type="VideoCaptionDataset", ann_file=ann, pipeline=PIPE), DATASETS)
+    torch.manual_seed(0)
+    seen = {train[1]["data_samples"]["caption"] for _ in range(30)}
+    expected = set(entries[1]["captions"])
+    if entries[1]["direction"]:  # a flip swaps east and west in the captions
+        expected |= {c.replace("east", "#").replace("west", "east").replace("#", "west") for c in expected}
+    assert len(seen) > 1 and seen <= expected
+    evaluation = build_component(dict(type="VideoCaptionDataset", ann_file=ann, pipeline=PIPE, test_mode=True),
+                                 DATASETS)
+    assert {evaluation[1]["data_samples"]["caption"] for _ in range(5)} == {entries[1]["caption"]}
+
+
+def test_guide_format_with_only_caption_and_extra_fields(tmp_path, ramp_video):
+    ann = _caption_json(tmp_path, [{"video_path": "ramp.mp4", "caption": "a ramp", "camera": "drone-3"}])
+    ds = build_component(dict(type="VideoCaptionDataset", ann_file=ann, pipeline=PIPE, test_mode=True), DATASETS)
+    meta = ds[0]["data_samples"]
+    assert meta["caption"] == "a ramp" and meta["captions"] == ["a ramp"] and meta["camera"] == "drone-3"
+    assert meta["label"] == -1 and meta["params"] == {}
+
+
+def test_folder_per_class_dataset_with_captions(tmp_path, ramp_video):
+    for cls in ("fire", "flood"):
+        os.makedirs(tmp_path / "root" / cls)
+        shutil.copy(ramp_video, tmp_path / "root" / cls / "a.mp4")
+    (tmp_path / "root" / "flood" / "notes.txt").write_text("not a video")
+    captions = tmp_path / "caps.json"
+    captions.write_text(json.dumps({"fire/a.mp4": ["smoke and fire", "burning"]}))
+    ds = build_component(dict(type="VideoFolderDataset", data_root=str(tmp_path / "root"), pipeline=PIPE,
+                              captions_file=str(captions), test_mode=True), DATASETS)
+    assert ds.classes == ("fire", "flood") and len(ds) == 2
+    metas = [ds[i]["data_samples"] for i in range(2)]
+    assert [(m["label"], m["class_name"]) for m in metas] == [(0, "fire"), (1, "flood")]
+    assert metas[0]["caption"] == "smoke and fire" and metas[1]["caption"] == ""
+    with pytest.raises(ConfigError, match="not found"):
+        build_component(dict(type="VideoFolderDataset", data_root=str(tmp_path / "root"), classes=["quake"]),
+                        DATASETS)
+
+
+def test_synthetic_dataset_generates_splits_and_refuses_other_settings(tmp_path):
+    root = str(tmp_path / "syn")
+    train = build_component(dict(type="SyntheticDisasterDataset", data_root=root, num_videos=12, size=16, frames=8,
+                                 pipeline=PIPE), DATASETS)
+    val = build_component(dict(type="SyntheticDisasterDataset", data_root=root, split="val", num_videos=12, size=16,
+                               frames=8, pipeline=PIPE), DATASETS)
+    assert not train.test_mode and val.test_mode
+    assert len(train) + len(val) < 12 and train.classes == CLASSES
+    assert {e["split"] for e in val.entries} == {"val"}
+    with pytest.raises(ConfigError, match="num_videos=12 there, 13 asked"):
+        build_component(dict(type="SyntheticDisasterDataset", data_root=root, num_videos=13, size=16, frames=8),
+                        DATASETS)
+
+
+def _generate(root: str, queue) -> None:
+    ensure_synthetic(root, num_videos=6, seed=1, size=16, frames=8)
+    queue.put(os.path.getmtime(os.path.join(root, "captions.json")))
+
+
+def test_concurrent_generation_happens_once(tmp_path):
+    root = str(tmp_path / "shared")
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_generate, args=(root, queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    stamps = [queue.get(timeout=5) for _ in procs]
+    assert stamps[0] == stamps[1]  # the second process found the set complete and did not rewrite it
+    assert len(json.load(open(os.path.join(root, "captions.json")))) == 6
+
+
+def _bad_set(tmp_path, ramp_video):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "junk.mp4").write_bytes(b"garbage" * 100)
+    return [{"video_path": "ramp.mp4", "caption": "good"},
+            {"video_path": "missing.mp4", "caption": "gone"},
+            {"caption": "no path"},
+            {"video_path": "empty.mp4", "caption": "empty"},
+            {"video_path": "junk.mp4", "caption": "unreadable"},
+            {"video_path": "ramp.mp4", "caption": 7}]
+
+
+def test_on_error_raise_names_file_index_and_reason(tmp_path, ramp_video):
+    ann = _caption_json(tmp_path, _bad_set(tmp_path, ramp_video))
+    with pytest.raises(DataError, match=r"ann.json entry 1: video .*missing.mp4 does not exist"):
+        build_component(dict(type="VideoCaptionDataset", ann_file=ann, pipeline=PIPE), DATASETS)
+    ann = _caption_json(tmp_path, [{"video_path": "ramp.mp4", "caption": "ok"},
+                                   {"video_path": "junk.mp4", "caption": "unreadable"}])
+    ds = build_component(dict(type="VideoCaptionDataset", ann_file=ann, pipeline=PIPE), DATASETS)
+    with pytest.raises(DataError, match=r"ann.json entry 1 \(.*junk.mp4\): .*cannot open"):
+        ds[1]
+
+
+def test_on_error_skip_never_yields_a_broken_sample(tmp_path, ramp_video):
+    ann = _caption_json(tmp_path, _bad_set(tmp_path, ramp_video))
+    ds = build_component(dict(type="VideoCaptionDataset", ann_file=ann, pipeline=PIPE, on_error="skip"), DATASETS)
+    assert [e["index"] for e in ds.entries] == [0, 4]  # missing, no path, empty, bad caption dropped up front
+    for i in range(len(ds)):
+        sample = ds[i]
+        assert sample["data_samples"]["caption"] == "good" and torch.isfinite(sample["inputs"]).all()
+    assert ds._skipped == {1}
+
+
+def test_bad_annotation_files(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        build_component(dict(type="VideoCaptionDataset", ann_file=str(bad)), DATASETS)
+    bad.write_text(json.dumps({"video_path": "x.mp4"}))
+    with pytest.raises(DataError, match="expected a JSON list"):
+        build_component(dict(type="VideoCaptionDataset", ann_file=str(bad)), DATASETS)
+    with pytest.raises(ConfigError, match="on_error='ignore'"):
+        build_component(dict(type="VideoCaptionDataset", ann_file=str(bad), on_error="ignore"), DATASETS)

@@ -1,0 +1,84 @@
+"""Tiny configs of the data plugin for the contract test: datasets over a 6-video 16x16 synthetic set, every
+transform on real decoded frames (2 frames at 16x16), and video_collate on a batch of 2."""
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import torch
+
+
+def _root() -> str:
+    """The tiny synthetic set (made on first use; generation is lock-protected and idempotent)."""
+    from aegis_plugins.data.datasets import ensure_synthetic
+    root = os.path.join(tempfile.gettempdir(), f"aegis_tiny_synthetic_{os.getuid()}")
+    ensure_synthetic(root, num_videos=6, seed=0, size=16, frames=4)
+    by_class = os.path.join(root, "by_class")
+    if not os.path.isdir(by_class):  # the same videos as class folders, for VideoFolderDataset
+        tmp = f"{by_class}.tmp{os.getpid()}"
+        for entry in json.load(open(os.path.join(root, "captions.json"))):
+            os.makedirs(os.path.join(tmp, entry["class_name"]), exist_ok=True)
+            shutil.copy(os.path.join(root, entry["video_path"]), os.path.join(tmp, entry["class_name"]))
+        try:
+            os.rename(tmp, by_class)
+        except OSError:  # another process made it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+ROOT = _root()
+VIDEO = os.path.join(ROOT, json.load(open(os.path.join(ROOT, "captions.json")))[0]["video_path"])
+PIPE = dict(type="VideoClipPipeline", video_length=2, frame_sample_rate=1, img_size=16, backend="pyav")
+
+
+def _decoded(video_length: int = 2) -> dict:
+    """A results dict with 2 real decoded frames (16x16) as the spatial transforms receive it."""
+    from aegis_plugins.data.transforms import Compose
+    return Compose([dict(type="VideoInit"), dict(type="SampleFrames", video_length=video_length, frame_sample_rate=1),
+                    dict(type="VideoDecode")])(dict(video_path=VIDEO, test_mode=True, caption="to the east"))
+
+
+def _as_tensor(results: dict) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(results["imgs"])).float()
+
+
+def _dataset_case(cfg: dict) -> dict:
+    return dict(registry="DATASETS", cfg=cfg, run=lambda ds: torch.stack([ds[0]["inputs"], ds[1]["inputs"]]),
+                expect_shape=(2, 3, 2, 16, 16))
+
+
+TINY = {
+    "VideoCaptionDataset": _dataset_case(dict(type="VideoCaptionDataset", ann_file=os.path.join(ROOT, "captions.json"),
+                                              pipeline=PIPE)),
+    "SyntheticDisasterDataset": _dataset_case(dict(type="SyntheticDisasterDataset", data_root=ROOT, split="all",
+                                                   num_videos=6, size=16, frames=4, pipeline=PIPE)),
+    "VideoFolderDataset": _dataset_case(dict(type="VideoFolderDataset", data_root=os.path.join(ROOT, "by_class"),
+                                             pipeline=PIPE)),
+    "VideoInit": dict(registry="TRANSFORMS", cfg=dict(type="VideoInit", backend="pyav"),
+                      run=lambda t: torch.tensor([t(dict(video_path=VIDEO))["total_frames"]]), expect_shape=(1,)),
+    "SampleFrames": dict(registry="TRANSFORMS", cfg=dict(type="SampleFrames", video_length=2, frame_sample_rate=1),
+                         run=lambda t: torch.from_numpy(t(dict(total_frames=4))["frame_inds"]), expect_shape=(2,)),
+    "VideoDecode": dict(registry="TRANSFORMS", cfg=dict(type="VideoDecode"),
+                        run=lambda t: _as_tensor(_decoded()), expect_shape=(2, 16, 16, 3)),
+    "ResizeShorterSide": dict(registry="TRANSFORMS", cfg=dict(type="ResizeShorterSide", size=8),
+                              run=lambda t: _as_tensor(t(_decoded())), expect_shape=(2, 8, 8, 3)),
+    "RandomResizedCrop": dict(registry="TRANSFORMS", cfg=dict(type="RandomResizedCrop", size=8),
+                              run=lambda t: _as_tensor(t(_decoded())), expect_shape=(2, 8, 8, 3)),
+    "CenterCrop": dict(registry="TRANSFORMS", cfg=dict(type="CenterCrop", size=12),
+                       run=lambda t: _as_tensor(t(_decoded())), expect_shape=(2, 12, 12, 3)),
+    "RandomHorizontalFlip": dict(registry="TRANSFORMS", cfg=dict(type="RandomHorizontalFlip", p=1.0),
+                                 run=lambda t: _as_tensor(t(_decoded())), expect_shape=(2, 16, 16, 3)),
+    "ToTensorVideo": dict(registry="TRANSFORMS", cfg=dict(type="ToTensorVideo"),
+                          run=lambda t: t(_decoded())["inputs"], expect_shape=(3, 2, 16, 16)),
+    "NormalizeVideo": dict(registry="TRANSFORMS", cfg=dict(type="NormalizeVideo"),
+                           run=lambda t: t(dict(inputs=torch.full((3, 2, 16, 16), 128, dtype=torch.uint8)))["inputs"],
+                           expect_shape=(3, 2, 16, 16)),
+    "VideoClipPipeline": dict(registry="TRANSFORMS", cfg=PIPE,
+                              run=lambda t: t(dict(video_path=VIDEO))["inputs"], expect_shape=(3, 2, 16, 16)),
+    # build_component returns a registered function with the config's arguments bound (functools.partial)
+    "video_collate": dict(registry="FUNCTIONS", cfg=dict(type="video_collate"),
+                          run=lambda fn: fn([dict(inputs=torch.zeros(3, 2, 16, 16), data_samples=dict(caption="a")),
+                                             dict(inputs=torch.ones(3, 2, 16, 16), data_samples=dict(caption="b"))]),
+                          expect_shape=(2, 3, 2, 16, 16)),
+}
