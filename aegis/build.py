@@ -254,4 +254,6 @@ def build_component(cfg, registry, path: str = "", default_args: Mapping | None 
     validate_component(cfg, path or registry.name, registry=registry)
     type_value = cfg.pop("type")
     obj = registry.get(type_value) if isinstance(type_value, str) else type_value
+    if not inspect.isclass(obj):  # a registered function: bind its configured arguments, as mmengine does
+        return functools.partial(obj, **cfg)
     return obj(**cfg)
