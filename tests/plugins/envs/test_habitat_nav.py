@@ -124,14 +124,15 @@ def test_geodesic_distance_is_zero_to_itself_and_inf_without_a_path(sim):
 
 
 def test_env_passes_the_gymnasium_checker_and_has_the_habitat_spaces(sim):
-    env = _env(sim, observations=("rgb", "depth", "pointgoal"), max_steps=8)
+    env = _env(sim, observations=("rgb", "depth", "pointgoal"), max_steps=8, render_mode="rgb_array")
     try:
-        check_env(env, skip_render_check=True)
+        check_env(env)
         sb3_check_env(env, warn=False)
         obs, info = env.reset(seed=0)
         assert obs["rgb"].shape == (24, 32, 3) and obs["depth"].shape == (24, 32, 1)
         assert obs["pointgoal"][0] > 0 and env.action_space.n == 4
         assert math.isfinite(info["distance_to_goal"]) and info["distance_to_goal"] >= env.min_goal_distance
+        assert np.array_equal(env.render(), obs["rgb"])
     finally:
         env.close()
 
