@@ -15,3 +15,11 @@ def aegis_register(registries):
                 t.RandomHorizontalFlip, t.ToTensorVideo, t.NormalizeVideo, t.VideoClipPipeline):
         registries.TRANSFORMS.register_module(module=cls)
     registries.FUNCTIONS.register_module(module=video_collate)
+
+
+@hookimpl
+def aegis_add_commands(subparsers):
+    """Add ``aegis data check FILE.json``."""
+    from .check import add_commands
+
+    add_commands(subparsers)
