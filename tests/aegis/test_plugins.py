@@ -92,3 +92,15 @@ def test_the_installed_example_plugin_shows_up_in_aegis_plugins(installed_exampl
                          env_extra={"PYTHONPATH": str(installed_example)})
     assert "(ENCODERS, plugin motion, aegis-motion-plugin)" in described.stdout
     assert "embed_dim: int = 32" in described.stdout
+
+
+def test_an_experiment_file_uses_the_installed_example_plugin(installed_example, tmp_path):
+    data_root = tmp_path / "videos"
+    result = run_tool(str(REPO / "examples" / "third_party_plugin" / "experiment.py"), "--dry-run",
+                      "--work-dir", str(tmp_path / "work"), "--cfg-options",
+                      f"train_dataloader.dataset.data_root={data_root}", "train_dataloader.dataset.num_videos=12",
+                      env_extra={"PYTHONPATH": str(installed_example)})
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert "Dry run finished" in log
+    assert (data_root / "captions.json").is_file()  # the synthetic set was generated for it
