@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv install install-dev demo test test-slow bench clean
+.PHONY: venv install install-dev demo test test-slow clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,6 @@ test: install-dev
 
 test-slow: install-dev
 	$(PY) -m pytest -q -m slow
-
-bench: install
-	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf work_dirs .pytest_cache
