@@ -115,10 +115,12 @@ class HabitatNavEnv(gym.Env):
         self._needs_reset = True
 
     # ---------------------------------------------------------------- episodes
-    def _sample_episode(self) -> tuple[np.ndarray, np.ndarray]:
+    def _sample_episode(self, goal: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """A random start (and goal, unless given) with a path between them of an allowed geodesic length."""
+        fixed = goal if goal is not None else self.goal
         for _ in range(200):
             start = self.backend.random_navigable_point()
-            goal = self.goal if self.goal is not None else self.backend.random_navigable_point()
+            goal = fixed if fixed is not None else self.backend.random_navigable_point()
             d = self.backend.geodesic_distance(start, goal)
             if math.isfinite(d) and self.min_goal_distance <= d <= self.max_goal_distance:
                 return start, goal
@@ -131,11 +133,15 @@ class HabitatNavEnv(gym.Env):
         if seed is not None:
             self.backend.seed(seed)
         options = options or {}
-        if "start" in options and "goal" in options:
-            start = np.asarray(options["start"], dtype=np.float64)
-            goal = np.asarray(options["goal"], dtype=np.float64)
+        unknown = set(options) - {"start", "goal", "yaw"}
+        if unknown or ("start" in options and "goal" not in options):
+            raise ConfigError(f"HabitatNavEnv.reset: options {sorted(options)} not understood; expected 'goal' "
+                              "(a start is then sampled), 'start' with 'goal', and optionally 'yaw' (radians).")
+        goal = np.asarray(options["goal"], dtype=np.float64).reshape(3) if "goal" in options else None
+        if "start" in options:
+            start = np.asarray(options["start"], dtype=np.float64).reshape(3)
         else:
-            start, goal = self._sample_episode()
+            start, goal = self._sample_episode(goal)
         yaw = float(options["yaw"]) if "yaw" in options else float(self.np_random.uniform(-math.pi, math.pi))
         self._goal = goal
         self._last = self.backend.place_agent(start, yaw)
@@ -214,5 +220,5 @@ class HabitatNavEnv(gym.Env):
         spl = float(success) * (d0 / max(d0, self._path_length) if d0 > 0 else 1.0)
         return {"distance_to_goal": float(self._distance), "success": bool(success), "is_success": bool(success),
                 "spl": float(spl), "collided": bool(collided), "steps": self._steps,
-                "path_length": self._path_length, "position": self._last.position.copy(),
+                "path_length": self._path_length, "position": self._last.position.copy(), "goal": self._goal.copy(),
                 "yaw": float(self._last.yaw)}

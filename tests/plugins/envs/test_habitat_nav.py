@@ -221,3 +221,16 @@ def test_importing_the_plugin_does_not_import_habitat_sim():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_goal_alone_gets_a_sampled_start_with_a_path_to_it(sim):
+    env = _env(sim, max_steps=8)
+    try:
+        _, info = env.reset(seed=0)
+        goal = info["position"]
+        for seed in range(1, 4):
+            _, info = env.reset(seed=seed, options={"goal": goal})
+            assert np.allclose(info["goal"], goal)
+            assert env.min_goal_distance <= info["distance_to_goal"] <= env.max_goal_distance
+    finally:
+        env.close()
