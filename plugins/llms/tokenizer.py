@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aegis.errors import CheckpointError, DataError
 
-__all__ = ["CaptionTokenizer", "SPECIAL_TOKENS", "read_caption_corpus", "DEFAULT_CORPUS"]
+__all__ = ["CaptionTokenizer", "SPECIAL_TOKENS", "read_caption_corpus", "read_caption_groups", "DEFAULT_CORPUS"]
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")  # ids 0, 1, 2, 3
 
@@ -95,6 +95,11 @@ class CaptionTokenizer:
 
 def read_caption_corpus(path: str | os.PathLike) -> list[str]:
     """Every caption in a guide-format JSON (a list of ``{"video_path", "caption" | "captions"}``)."""
+    return [caption for group in read_caption_groups(path) for caption in group]
+
+
+def read_caption_groups(path: str | os.PathLike) -> list[list[str]]:
+    """The captions of each video of a guide-format JSON, one list per video (entries without captions skipped)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"caption corpus {str(path)!r} does not exist; expected the guide's JSON list of "
@@ -105,12 +110,13 @@ def read_caption_corpus(path: str | os.PathLike) -> list[str]:
         raise DataError(f"caption corpus {str(path)!r} is not valid JSON: {exc}") from exc
     if isinstance(entries, dict):  # {video: [captions]} (mmaction's VideoTextDataset layout) is accepted too
         entries = [{"captions": v if isinstance(v, list) else [v]} for v in entries.values()]
-    texts: list[str] = []
+    groups: list[list[str]] = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise DataError(f"{path}: entry {index} is {type(entry).__name__}, expected an object with 'caption'.")
         captions = entry.get("captions") or ([entry["caption"]] if entry.get("caption") else [])
-        texts.extend(str(c) for c in captions)
-    if not texts:
+        if captions:
+            groups.append([str(c) for c in captions])
+    if not groups:
         raise DataError(f"caption corpus {str(path)!r} holds no captions.")
-    return texts
+    return groups

@@ -22,7 +22,8 @@ from mmengine.model import BaseModel
 from aegis.build import build_component
 from aegis.errors import ConfigError
 
-__all__ = ["VideoCaptioner", "CaptionSamplesHook", "show_alerts", "IGNORE_INDEX"]
+__all__ = ["VideoCaptioner", "CaptionSamplesHook", "show_alerts", "load_captioner", "caption_video_file",
+           "write_annotated_video", "resolve_checkpoint", "IGNORE_INDEX"]
 
 IGNORE_INDEX = -100  # label value the cross-entropy skips
 
@@ -35,12 +36,15 @@ class VideoCaptioner(BaseModel):
     them to other values is an error). ``mode="loss"`` returns ``dict(loss=...)`` (token cross-entropy on captions),
     ``mode="predict"`` returns one dict per sample with ``pred_caption`` (greedy, or beam search with
     ``num_beams > 1``) and the references, ``mode="tensor"`` the prefix (B, Q, Dllm). Only the connector (and LoRA
-    adapters inside the LLM, if configured) receives gradients.
+    adapters inside the LLM, if configured) receives gradients. ``encoder_checkpoint`` names a phase-1 work dir
+    (e.g. ``work_dirs/vjepa_pretrain_tiny``: its newest checkpoint is used) or file, and sets the encoder's
+    ``checkpoint``. ``prefix_position`` puts the visual prefix before (BLIP-2) or after the prompt.
     """
 
     def __init__(self, encoder: dict, connector: dict, llm: dict, prompt: str = "Describe the disaster in this video:",
                  max_caption_tokens: int = 32, max_new_tokens: int = 24, num_beams: int = 1,
-                 sample_all_captions: bool = True, data_preprocessor: dict | None = None) -> None:
+                 sample_all_captions: bool = True, prefix_position: str = "before_prompt",
+                 encoder_checkpoint: str | None = None, data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         if num_beams < 1 or max_new_tokens < 1 or max_caption_tokens < 1:
             raise ConfigError(f"model: num_beams={num_beams}, max_new_tokens={max_new_tokens} and "
@@ -49,6 +53,8 @@ class VideoCaptioner(BaseModel):
         from aegis.registry import CONNECTORS, ENCODERS, LLMS
 
         self.llm = build_component(llm, LLMS, path="model.llm")  # first: missing weights stop the run at once
+        if encoder_checkpoint is not None:  # a phase-1 work dir (its newest checkpoint) or a file
+            encoder = dict(encoder, checkpoint=resolve_checkpoint(encoder_checkpoint, "model.encoder_checkpoint"))
         self.encoder = build_component(encoder, ENCODERS, path="model.encoder")
         visual_dim, llm_dim = int(self.encoder.embed_dim), int(self.llm.hidden_size)
         _check_built_widths(connector, visual_dim, llm_dim)
@@ -57,10 +63,13 @@ class VideoCaptioner(BaseModel):
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.encoder.eval()
-        self.prompt, self.max_caption_tokens = prompt, max_caption_tokens
+        if prefix_position not in ("before_prompt", "after_prompt"):
+            raise ConfigError(f"model.prefix_position={prefix_position!r}; expected 'before_prompt' (BLIP-2's "
+                              "layout) or 'after_prompt'.")
+        self.prompt, self.prefix_position, self.max_caption_tokens = prompt, prefix_position, max_caption_tokens
         self.max_new_tokens, self.num_beams, self.sample_all_captions = max_new_tokens, num_beams, sample_all_captions
-        self.prompt_ids = ([self.llm.bos_token_id] if self.llm.bos_token_id is not None else []), \
-            self.llm.encode(prompt) if prompt else []
+        self.bos_ids = [self.llm.bos_token_id] if self.llm.bos_token_id is not None else []
+        self.prompt_ids = self.llm.encode(prompt) if prompt else []
 
     def train(self, mode: bool = True):
         """The encoder and a frozen LLM stay in eval mode; the connector follows ``mode``."""
@@ -79,41 +88,47 @@ class VideoCaptioner(BaseModel):
             grid = None
         return self.connector(tokens.detach(), grid=grid)  # (B, Q, Dllm)
 
-    def assemble(self, prefix: torch.Tensor, captions: Sequence[str] | None = None):
-        """Lay out ``<s> prefix prompt [caption </s>]`` per sample, right-padded.
+    def assemble(self, prefix: torch.Tensor, captions: Sequence[str] | None = None,
+                 prompt_ids: Sequence[int] | None = None):
+        """Lay out ``<s> prefix prompt [caption </s>]`` (or ``<s> prompt prefix [caption </s>]`` with
+        ``prefix_position="after_prompt"``) per sample, right-padded.
 
         Returns ``embeds`` (B, L, Dllm), ``attention_mask`` (B, L) and ``labels`` (B, L): the caption token ids and
         ``</s>`` at their positions, :data:`IGNORE_INDEX` at every ``<s>``, prefix, prompt and padding position.
         Without captions (generation) every sample has the same length and ``labels`` is None.
         """
         batch, num_queries, _ = prefix.shape
-        bos_ids, prompt_ids = self.prompt_ids
         device = prefix.device
-        head = torch.tensor(bos_ids, dtype=torch.long, device=device)
-        tail_ids = [list(prompt_ids) for _ in range(batch)]
+        prompt_ids = list(self.prompt_ids if prompt_ids is None else prompt_ids)
+        after = self.prefix_position == "after_prompt"
+        head_ids = self.bos_ids + (prompt_ids if after else [])  # tokens before the prefix
+        given = [] if after else prompt_ids  # tokens between the prefix and the caption
+        tail_ids = [list(given) for _ in range(batch)]
         caption_lens = [0] * batch
-        if captions is not None:
-            for i, caption in enumerate(captions):
-                ids = self.llm.encode(" " + caption.strip())[: self.max_caption_tokens] + [self.llm.eos_token_id]
-                tail_ids[i] += ids
-                caption_lens[i] = len(ids)
+        for i, caption in enumerate(captions or []):
+            ids = self.llm.encode(" " + caption.strip())[: self.max_caption_tokens] + [self.llm.eos_token_id]
+            tail_ids[i] += ids
+            caption_lens[i] = len(ids)
         width = max(len(t) for t in tail_ids)
-        tail = torch.full((batch, width), self.llm.pad_token_id, dtype=torch.long, device=device)
+        tail = torch.full((batch, width), self.llm.pad_token_id, dtype=torch.long, device=device)  # (B, Lt)
         tail_mask = torch.zeros(batch, width, dtype=torch.long, device=device)
         for i, ids in enumerate(tail_ids):
             tail[i, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
             tail_mask[i, : len(ids)] = 1
-        head_embeds = self.llm.embed_tokens(head).unsqueeze(0).expand(batch, -1, -1)  # (B, 1, D)
-        embeds = torch.cat([head_embeds.to(prefix.dtype), prefix,
-                            self.llm.embed_tokens(tail).to(prefix.dtype)], dim=1)  # (B, L, D)
-        lead = len(bos_ids) + num_queries
+        parts = [prefix]
+        if head_ids:
+            head = torch.tensor(head_ids, dtype=torch.long, device=device)
+            parts.insert(0, self.llm.embed_tokens(head).to(prefix.dtype).unsqueeze(0).expand(batch, -1, -1))
+        if width:
+            parts.append(self.llm.embed_tokens(tail).to(prefix.dtype))
+        embeds = torch.cat(parts, dim=1)  # (B, L, D)
+        lead = len(head_ids) + num_queries
         mask = torch.cat([torch.ones(batch, lead, dtype=torch.long, device=device), tail_mask], dim=1)  # (B, L)
         if captions is None:
             return embeds, mask, None
         labels = torch.full((batch, lead + width), IGNORE_INDEX, dtype=torch.long, device=device)  # (B, L)
         for i, n in enumerate(caption_lens):
-            start = lead + len(prompt_ids)
-            labels[i, start: start + n] = tail[i, len(prompt_ids): len(prompt_ids) + n]
+            labels[i, lead + len(given): lead + len(given) + n] = tail[i, len(given): len(given) + n]
         return embeds, mask, labels
 
     def _pick_captions(self, data_samples: Sequence[Mapping]) -> list[str]:
@@ -148,13 +163,8 @@ class VideoCaptioner(BaseModel):
     def generate(self, inputs: torch.Tensor, max_new_tokens: int | None = None, num_beams: int | None = None,
                  prompt: str | None = None) -> list[str]:
         """(B, C, T, H, W) clips -> B generated captions (greedy when ``num_beams == 1``, else beam search)."""
-        saved = self.prompt_ids
-        if prompt is not None:
-            self.prompt_ids = saved[0], self.llm.encode(prompt) if prompt else []
-        try:
-            embeds, mask, _ = self.assemble(self.visual_prefix(inputs))
-        finally:
-            self.prompt_ids = saved
+        prompt_ids = None if prompt is None else (self.llm.encode(prompt) if prompt else [])
+        embeds, mask, _ = self.assemble(self.visual_prefix(inputs), prompt_ids=prompt_ids)
         ids = self.llm.generate(embeds, mask, max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 num_beams=num_beams or self.num_beams)  # (B, L_new)
         texts = []
@@ -269,16 +279,10 @@ def show_alerts(experiment: str, checkpoint: str | None = None, split: str = "te
     ``test_dataloader`` or ``val_dataloader`` of the experiment. Returns the printed (video, reference, generated,
     class_name) dicts.
     """
-    from aegis import plugins
-    from aegis.config import load_experiment
-    from aegis.registry import DATASETS, FUNCTIONS, MODELS
+    from aegis.registry import DATASETS, FUNCTIONS
 
-    plugins.load()
-    cfg = load_experiment(experiment, cfg_options=cfg_options)
-    model = MODELS.build(cfg.model)
+    model, cfg = load_captioner(experiment, checkpoint, cfg_options)
     checkpoint = checkpoint or latest_checkpoint(cfg.work_dir)
-    load_captioner_weights(model, checkpoint)
-    model.eval()
     key = f"{split}_dataloader"
     if key not in cfg or cfg[key] is None:
         raise ConfigError(f"{experiment}: has no {key}; expected split 'val' or 'test'.")
@@ -304,19 +308,30 @@ def show_alerts(experiment: str, checkpoint: str | None = None, split: str = "te
 
 def latest_checkpoint(work_dir: str) -> str:
     """The newest ``*.pth`` checkpoint named by ``last_checkpoint`` or found in ``work_dir``."""
+    return resolve_checkpoint(work_dir, "--checkpoint")
+
+
+def resolve_checkpoint(path: str, key: str) -> str:
+    """``path`` if it is a file; for a work dir, the checkpoint its ``last_checkpoint`` names, else its newest
+    ``*.pth``. A CheckpointError naming ``key`` and the path when there is none."""
     from aegis.errors import CheckpointError
 
-    folder = Path(work_dir)
+    folder = Path(path)
+    if folder.is_file():
+        return str(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{key}={path!r}: no such file or folder. Train the experiment that writes it first "
+                              "(make demo runs the phases in order) or point it at an existing checkpoint.")
     pointer = folder / "last_checkpoint"
     if pointer.is_file():
         target = Path(pointer.read_text(encoding="utf-8").strip())
-        target = target if target.is_absolute() or target.exists() else folder / target.name
-        if target.is_file():
-            return str(target)
+        for candidate in (target, folder / target.name):
+            if candidate.is_file():
+                return str(candidate)
     candidates = sorted(folder.glob("*.pth"), key=lambda p: p.stat().st_mtime)
     if not candidates:
-        raise CheckpointError(f"no checkpoint in {str(folder)!r} (no last_checkpoint file, no *.pth); train the "
-                              "experiment first or pass --checkpoint.")
+        raise CheckpointError(f"{key}={path!r}: the folder has no checkpoint (no last_checkpoint file, no *.pth); "
+                              "train that experiment first or name a checkpoint file.")
     return str(candidates[-1])
 
 
@@ -336,3 +351,92 @@ def load_captioner_weights(model: torch.nn.Module, checkpoint: str) -> None:
         raise CheckpointError(f"checkpoint {checkpoint!r} does not fit this model: missing connector weights "
                               f"{trained[:5]}, unexpected keys {list(unexpected)[:5]}. Was it written by another "
                               "experiment? Pass the matching --experiment.")
+
+
+def load_captioner(experiment: str, checkpoint: str | None = None, cfg_options: dict | None = None):
+    """Build the experiment's ``VideoCaptioner`` in eval mode with ``checkpoint`` (default: the newest checkpoint of
+    the experiment's work dir). Returns ``(model, cfg)``."""
+    from aegis import plugins
+    from aegis.config import load_experiment
+    from aegis.registry import MODELS
+
+    plugins.load()
+    cfg = load_experiment(experiment, cfg_options=cfg_options)
+    model = MODELS.build(cfg.model)
+    load_captioner_weights(model, checkpoint or latest_checkpoint(cfg.work_dir))
+    return model.eval(), cfg
+
+
+def clip_from_file(cfg, video: str) -> torch.Tensor:
+    """The (C, T, H, W) evaluation clip of ``video`` through the experiment's test (else val) pipeline."""
+    from aegis.errors import DataError
+    from aegis.registry import TRANSFORMS
+
+    path = Path(video)
+    if not path.is_file():
+        raise DataError(f"--video {video!r}: no such file.")
+    loader = cfg.get("test_dataloader") or cfg.get("val_dataloader") or cfg.get("train_dataloader")
+    pipeline = loader["dataset"].get("pipeline") if loader else None
+    if pipeline is None:
+        raise ConfigError("the experiment's dataloaders have no dataset.pipeline to read a video with.")
+    steps = [TRANSFORMS.build(dict(t)) for t in (pipeline if isinstance(pipeline, (list, tuple)) else [pipeline])]
+    results = dict(video_path=str(path), test_mode=True, params={}, caption="", captions=[])
+    try:
+        for step in steps:
+            results = step(results)
+    except DataError as exc:
+        raise DataError(f"--video {video!r} cannot be used: {exc}") from None
+    except Exception as exc:  # a decoder's own error on a file that is not a video
+        raise DataError(f"--video {video!r} is not a readable video ({type(exc).__name__}: {exc}).") from None
+    clip = results.get("inputs")
+    if not isinstance(clip, torch.Tensor):
+        raise ConfigError("the experiment's pipeline must end with ToTensorVideo/NormalizeVideo (results['inputs']).")
+    return clip
+
+
+def caption_video_file(model: VideoCaptioner, cfg, video: str, num_beams: int | None = None) -> str:
+    """The generated alert for one video file."""
+    clip = clip_from_file(cfg, video)
+    if clip.dim() == 5:  # (num_clips, C, T, H, W): caption the first view
+        clip = clip[0]
+    with torch.no_grad():
+        return model.generate(clip.unsqueeze(0).float(), num_beams=num_beams)[0]  # (1, C, T, H, W) in
+
+
+def write_annotated_video(video: str, out: str, text: str, width: int = 480) -> str:
+    """Re-encode ``video`` to ``out`` (H.264 mp4) with ``text`` drawn on a bar under every frame."""
+    import cv2
+    import numpy as np
+
+    from aegis_plugins.data.video_io import open_video, write_video
+
+    reader = open_video(video)
+    try:
+        frames = reader.get_frames(list(range(reader.num_frames)))  # (T, H, W, 3) uint8
+        fps = reader.fps or 8.0
+    finally:
+        reader.close()
+    _, h, w, _ = frames.shape
+    scale = width / w
+    new_h = int(round(h * scale / 2) * 2)
+    lines = _wrap(f"ALERT: {text}", max_chars=max(20, width // 11))
+    bar = 14 + 22 * len(lines)
+    out_frames = np.zeros((len(frames), new_h + bar + (bar % 2), width, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        out_frames[i, :new_h] = cv2.resize(frame, (width, new_h), interpolation=cv2.INTER_NEAREST)
+        for j, line in enumerate(lines):
+            cv2.putText(out_frames[i], line, (8, new_h + 22 + 22 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                        (255, 220, 80), 1, cv2.LINE_AA)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    return write_video(out, out_frames, fps=fps)
+
+
+def _wrap(text: str, max_chars: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > max_chars:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + ([line] if line else [])
