@@ -101,7 +101,16 @@ class HabitatSimBackend:
         }
         agent_cfg = hs.agent.AgentConfiguration(height=agent_height, radius=agent_radius,
                                                 sensor_specifications=sensors, action_space=actions)
-        self.sim = hs.Simulator(hs.Configuration(sim_cfg, [agent_cfg]))
+        try:
+            self.sim = hs.Simulator(hs.Configuration(sim_cfg, [agent_cfg]))
+        except Exception as exc:
+            if "EGL" in str(exc) or "CUDA device" in str(exc):
+                raise MissingDependencyError(
+                    f"HabitatNavEnv: habitat-sim could not create a headless renderer on gpu_device_id="
+                    f"{gpu_device_id}: {exc}. It needs an NVIDIA GPU with EGL drivers; pick the GPU with "
+                    "gpu_device_id (-1 is an unsupported fallback, habitat-sim issue #2554). `aegis doctor` shows "
+                    "what this machine has.") from exc
+            raise
         if not self.sim.pathfinder.is_loaded:
             self.sim.close()
             raise ConfigError(f"HabitatNavEnv: scene={scene!r} has no navmesh, so PointNav cannot sample start and "

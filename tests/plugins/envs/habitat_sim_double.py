@@ -16,7 +16,8 @@ that subset, so that one contract test suite can run unchanged against it and ag
 
 The world is a flat floor plan on the x-z plane (y up, floor at y=0): scene ``"double://room"`` is an 8 x 8 m room
 split by a partition wall with a gap, plus a sealed closet (a navigable island no path reaches);
-``"double://no_navmesh"`` loads without a navmesh. Images come from a per-column ray cast.
+``"double://no_navmesh"`` loads without a navmesh. The machine has one EGL device (``gpu_device_id`` 0 or -1).
+Images come from a per-column ray cast.
 """
 from __future__ import annotations
 
@@ -334,6 +335,8 @@ class Simulator:
         sim_cfg = config.sim_cfg
         if sim_cfg.scene_id not in SCENES:
             raise RuntimeError(f"test double: scene {sim_cfg.scene_id!r} not found; known: {sorted(SCENES)}")
+        if sim_cfg.create_renderer and sim_cfg.gpu_device_id not in (-1, 0):  # the double has one EGL device
+            raise RuntimeError(f"unable to find CUDA device {sim_cfg.gpu_device_id} among 1 EGL devices in total")
         self.config = config
         radius = config.agents[0].radius if config.agents else 0.1
         self.pathfinder = PathFinder(SCENES[sim_cfg.scene_id], radius)

@@ -234,3 +234,14 @@ def test_a_goal_alone_gets_a_sampled_start_with_a_path_to_it(sim):
             assert env.min_goal_distance <= info["distance_to_goal"] <= env.max_goal_distance
     finally:
         env.close()
+
+
+def test_renderer_failure_and_missing_navmesh_are_explained():
+    """Double only: a GPU id with no EGL device, and a scene without a navmesh."""
+    from aegis.errors import ConfigError
+
+    module = _load_double()
+    with pytest.raises(MissingDependencyError, match="gpu_device_id=3.*EGL"):
+        HabitatNavEnv(scene="double://room", sim_module=module, gpu_device_id=3)
+    with pytest.raises(ConfigError, match="has no navmesh"):
+        HabitatNavEnv(scene="double://no_navmesh", sim_module=module)
