@@ -6,6 +6,7 @@ from aegis.plugins import hookimpl
 def aegis_register(registries):
     """Register the datasets, transforms, the ``video_collate`` function and the captioners."""
     from . import transforms as t
+    from .captioners import CheckpointCaptioner, OpenAIChatCaptioner
     from .collate import video_collate
     from .datasets import SyntheticDisasterDataset, VideoCaptionDataset, VideoFolderDataset
 
@@ -15,6 +16,8 @@ def aegis_register(registries):
                 t.RandomHorizontalFlip, t.ToTensorVideo, t.NormalizeVideo, t.VideoClipPipeline):
         registries.TRANSFORMS.register_module(module=cls)
     registries.FUNCTIONS.register_module(module=video_collate)
+    registries.CAPTIONERS.register_module(module=OpenAIChatCaptioner)
+    registries.CAPTIONERS.register_module(module=CheckpointCaptioner)
 
 
 @hookimpl

@@ -28,6 +28,17 @@ def _root() -> str:
 
 
 ROOT = _root()
+VLM_EXPERIMENT = os.path.join(ROOT, "tiny_vlm.py")
+if not os.path.exists(VLM_EXPERIMENT):  # a tiny VideoCaptioner experiment for CheckpointCaptioner (random weights)
+    with open(f"{VLM_EXPERIMENT}.tmp{os.getpid()}", "w") as _f:
+        _f.write("model = dict(type='VideoCaptioner', encoder=dict(type='VJEPAEncoder', arch=None, embed_dim=32, "
+                 "depth=2, num_heads=2, patch_size=8, tubelet_size=2, num_frames=2, img_size=16, frozen=True), "
+                 "connector=dict(type='QFormer', num_query_tokens=4, depth=2, hidden_size=32, num_heads=2, "
+                 "intermediate_size=64), llm=dict(type='TinyCausalLM', vocab_size=64, hidden_size=32, num_layers=2, "
+                 "num_heads=2, max_position_embeddings=64), max_new_tokens=4)\n"
+                 "val_dataloader = dict(dataset=dict(pipeline=dict(type='VideoClipPipeline', video_length=2, "
+                 "frame_sample_rate=1, img_size=16)))\n")
+    os.replace(f"{VLM_EXPERIMENT}.tmp{os.getpid()}", VLM_EXPERIMENT)
 VIDEO = os.path.join(ROOT, json.load(open(os.path.join(ROOT, "captions.json")))[0]["video_path"])
 PIPE = dict(type="VideoClipPipeline", video_length=2, frame_sample_rate=1, img_size=16, backend="pyav")
 
@@ -76,6 +87,14 @@ TINY = {
                            expect_shape=(3, 2, 16, 16)),
     "VideoClipPipeline": dict(registry="TRANSFORMS", cfg=PIPE,
                               run=lambda t: t(dict(video_path=VIDEO))["inputs"], expect_shape=(3, 2, 16, 16)),
+    "OpenAIChatCaptioner": dict(  # no request: the body it would send (1 text part + 2 frames as JPEG)
+        registry="CAPTIONERS", cfg=dict(type="OpenAIChatCaptioner", base_url="http://127.0.0.1:9/v1", num_frames=2),
+        run=lambda c: torch.tensor([len(c.request_body(_decoded()["imgs"])["messages"][-1]["content"])]),
+        expect_shape=(1,)),
+    "CheckpointCaptioner": dict(
+        registry="CAPTIONERS", cfg=dict(type="CheckpointCaptioner", config=VLM_EXPERIMENT, batch_size=2),
+        run=lambda c: torch.tensor([isinstance(t, str) for t in c.caption_many([VIDEO, VIDEO])]),
+        expect_shape=(2,)),
     # build_component returns a registered function with the config's arguments bound (functools.partial)
     "video_collate": dict(registry="FUNCTIONS", cfg=dict(type="video_collate"),
                           run=lambda fn: fn([dict(inputs=torch.zeros(3, 2, 16, 16), data_samples=dict(caption="a")),
