@@ -56,7 +56,12 @@ def build_vec_env(cfg: Mapping, n_envs: int, seed: int | None, vec_env: Literal[
         import multiprocessing
         if start_method is None and "fork" in multiprocessing.get_all_start_methods():
             start_method = "fork"  # children inherit the loaded plugins; forkserver would re-import torch per env
-        envs: VecEnv = SubprocVecEnv(factories, start_method=start_method)
+        try:
+            envs: VecEnv = SubprocVecEnv(factories, start_method=start_method)
+        except (EOFError, ConnectionError, BrokenPipeError) as exc:  # a child died while building its env
+            factories[0]().close()  # build one here to raise the child's real error (e.g. a missing dependency)
+            raise RuntimeError(f"train_cfg.vec_env='subproc': an env process died while building {dict(cfg)} "
+                               "but the env builds in this process; see the child's traceback above.") from exc
     else:
         envs = DummyVecEnv(factories)
     if seed is not None:

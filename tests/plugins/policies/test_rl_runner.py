@@ -121,3 +121,28 @@ def test_loop_arguments_are_checked_when_the_loop_is_built(tiny_rl_cfg):
         RLRunner.from_cfg(tiny_rl_cfg(vec_env="threads")).train_loop
     with pytest.raises(ConfigError, match="n_envs=0"):
         RLRunner.from_cfg(tiny_rl_cfg(n_envs=0)).train_loop
+
+
+def test_an_env_failing_in_a_subprocess_reports_its_own_error():
+    from aegis.errors import MissingDependencyError
+    from aegis_plugins.policies.vec_env import build_vec_env
+
+    env = dict(type="HabitatNavEnv", sim_module="aegis_test_no_such_simulator")
+    with pytest.raises(MissingDependencyError, match="aegis_test_no_such_simulator"):
+        build_vec_env(env, n_envs=2, seed=0, vec_env="subproc")
+
+
+def test_habitat_dry_run_explains_what_is_missing(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from aegis.config import load_experiment
+    from aegis.errors import AegisError
+    from aegis.runner import build_runner
+
+    if importlib.util.find_spec("habitat_sim") is not None:
+        pytest.skip("habitat-sim is installed here; the dry run would need the scene instead")
+    experiment = Path(__file__).resolve().parents[3] / "experiments" / "rl_habitat_pointnav_ppo.py"
+    runner = build_runner(load_experiment(experiment, work_dir=str(tmp_path)))
+    with pytest.raises(AegisError, match="(?s)habitat-sim is not installed.*conda install habitat-sim"):
+        runner.dry_run()
