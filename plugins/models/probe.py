@@ -1,0 +1,134 @@
+"""Frozen-feature probes: does a pretrained video encoder know what it is looking at?
+
+The protocol of V-JEPA's frozen evaluation (Bardes et al., 2024, section 5): the encoder is frozen, its features
+are extracted once, and only a small classifier is trained on top. Here the classifier is a linear (multinomial
+logistic regression, L-BFGS, L2 penalty) probe on standardised pooled features, and the classes are the synthetic
+disaster types. What ``tools/probe.py`` calls.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aegis.build import build_component
+from aegis.errors import CheckpointError, ConfigError
+
+__all__ = ["POOLINGS", "build_frozen_encoder", "extract_features", "linear_probe_accuracy", "last_checkpoint",
+           "probe_encoder"]
+
+POOLINGS = ("mean", "time")
+
+
+def last_checkpoint(work_dir: str) -> str | None:
+    """The checkpoint a finished run in ``work_dir`` points to (mmengine's ``last_checkpoint`` file), or None."""
+    marker = os.path.join(work_dir, "last_checkpoint")
+    if not os.path.isfile(marker):
+        return None
+    with open(marker, encoding="utf-8") as handle:
+        path = handle.read().strip()
+    if not os.path.isabs(path) and not os.path.exists(path):
+        path = os.path.join(work_dir, os.path.basename(path))
+    return path if os.path.isfile(path) else None
+
+
+def build_frozen_encoder(encoder_cfg: Mapping, checkpoint: str | None = None,
+                         checkpoint_key: str = "target_encoder", seed: int = 0) -> nn.Module:
+    """The encoder of ``encoder_cfg``, frozen, with weights from ``checkpoint`` or a seeded random init."""
+    from aegis.registry import ENCODERS
+
+    cfg = dict(encoder_cfg)
+    cfg.update(frozen=True, checkpoint=None)
+    if checkpoint is not None:
+        if not os.path.isfile(checkpoint):
+            raise CheckpointError(f"probe: checkpoint {checkpoint!r} does not exist; train the experiment first "
+                                  "or pass --checkpoint.")
+        cfg.update(checkpoint=checkpoint, checkpoint_key=checkpoint_key)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return build_component(cfg, ENCODERS, path="model.encoder").eval()
+
+
+@torch.no_grad()
+def extract_features(encoder: nn.Module, dataset, batch_size: int = 16, pooling: str = "mean",
+                     repeats: int = 1) -> tuple[Tensor, Tensor]:
+    """Pooled features (M, F) and labels (M,) of every clip of ``dataset`` (``repeats`` passes, M = repeats * len).
+
+    ``pooling="mean"`` averages all N tokens (F = D); ``"time"`` averages over space per time step and
+    concatenates the T' steps (F = T' * D), which keeps the clip's dynamics for a linear probe.
+    """
+    if pooling not in POOLINGS:
+        raise ConfigError(f"probe pooling={pooling!r}; expected one of {', '.join(POOLINGS)}.")
+    from aegis_plugins.data.collate import video_collate
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
+                                         collate_fn=video_collate)
+    feats, labels = [], []
+    for _ in range(repeats):
+        for batch in loader:
+            tokens = encoder(batch["inputs"])  # (B, N, D)
+            if pooling == "mean":
+                pooled = tokens.mean(dim=1)  # (B, D)
+            else:
+                t_grid = encoder.grid_size[0]
+                pooled = tokens.view(tokens.shape[0], t_grid, -1, tokens.shape[-1]).mean(dim=2).flatten(1)  # (B, T'D)
+            feats.append(pooled.float())
+            labels.append(torch.tensor([int(s["label"]) for s in batch["data_samples"]]))
+    return torch.cat(feats), torch.cat(labels)
+
+
+def linear_probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor,
+                          weight_decay: float = 1e-3, max_iter: int = 200) -> float:
+    """Test accuracy of an L2-regularised multinomial logistic regression fitted (L-BFGS) on standardised features."""
+    mean, std = train_x.mean(0, keepdim=True), train_x.std(0, keepdim=True).clamp_min(1e-6)
+    xs, xt = (train_x - mean) / std, (test_x - mean) / std
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    linear = nn.Linear(xs.shape[1], num_classes)
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    optimizer = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=max_iter, history_size=20,
+                                  line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(linear(xs), train_y) + weight_decay * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    with torch.no_grad():
+        return (linear(xt).argmax(1) == test_y).float().mean().item()
+
+
+def probe_encoder(encoder_cfg: Mapping, train_set, test_set, checkpoint: str | None = None,
+                  checkpoint_key: str = "target_encoder", pooling: str = "mean", weight_decay: float = 1e-3,
+                  batch_size: int = 16, train_repeats: int = 1, seed: int = 0) -> float:
+    """Linear-probe test accuracy of the frozen encoder (pretrained from ``checkpoint``, or random-init with ``seed``)."""
+    encoder = build_frozen_encoder(encoder_cfg, checkpoint, checkpoint_key, seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        train_x, train_y = extract_features(encoder, train_set, batch_size, pooling, train_repeats)
+        test_x, test_y = extract_features(encoder, test_set, batch_size, pooling)
+    return linear_probe_accuracy(train_x, train_y, test_x, test_y, weight_decay)
+
+
+def probe_datasets(dataset_cfg: Mapping, train_split: str = "train", test_split: str = "val",
+                   train_augment: bool = False):
+    """(train, test) datasets built from the experiment's dataset config with other splits; evaluation pipelines
+    (centre crop) unless ``train_augment`` keeps the training pipeline's random crops for the probe's train set."""
+    from aegis.registry import DATASETS
+
+    def one(split: str, test_mode: bool):
+        cfg = copy.deepcopy(dict(dataset_cfg))
+        if "split" not in cfg and cfg.get("type") != "SyntheticDisasterDataset":
+            raise ConfigError(f"probe: the dataset {cfg.get('type')!r} has no 'split'; the probe needs a dataset "
+                              "with train/val/test splits such as SyntheticDisasterDataset.")
+        cfg.update(split=split, test_mode=test_mode)
+        return build_component(cfg, DATASETS, path=f"probe.dataset[{split}]")
+
+    return one(train_split, not train_augment), one(test_split, True)

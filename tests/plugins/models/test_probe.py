@@ -1,0 +1,66 @@
+"""The frozen-feature probe helpers: the linear probe itself, pooling, frozen encoders from checkpoints."""
+import pytest
+import torch
+
+from aegis.build import build_component
+from aegis.engine import atomic_save
+from aegis.errors import CheckpointError, ConfigError
+from aegis.registry import MODELS
+
+from aegis_plugins.models.probe import (build_frozen_encoder, extract_features, last_checkpoint,
+                                        linear_probe_accuracy)
+
+ENCODER = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=2, num_heads=2, patch_size=8, tubelet_size=2,
+               num_frames=4, img_size=16)
+
+
+def test_linear_probe_separates_separable_classes_and_not_random_labels():
+    g = torch.Generator().manual_seed(0)
+    centers = 4.0 * torch.randn(3, 16, generator=g)
+    y = torch.arange(90) % 3
+    x = centers[y] + torch.randn(90, 16, generator=g)
+    assert linear_probe_accuracy(x[:60], y[:60], x[60:], y[60:]) == 1.0
+    shuffled = y[torch.randperm(90, generator=g)]
+    assert linear_probe_accuracy(x[:60], shuffled[:60], x[60:], shuffled[60:]) < 0.7
+
+
+class _Clips(torch.utils.data.Dataset):
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        return dict(inputs=torch.full((3, 4, 16, 16), float(i)), data_samples=dict(label=i))
+
+
+def test_features_are_pooled_over_tokens_or_per_time_step():
+    encoder = build_frozen_encoder(ENCODER)
+    x, y = extract_features(encoder, _Clips(), batch_size=2, pooling="mean")
+    assert x.shape == (3, 32) and y.tolist() == [0, 1, 2]
+    x_time, _ = extract_features(encoder, _Clips(), batch_size=2, pooling="time", repeats=2)
+    assert x_time.shape == (6, 2 * 32)  # T' = 2 time steps of width 32, two passes
+    with pytest.raises(ConfigError, match="pooling"):
+        extract_features(encoder, _Clips(), pooling="max")
+
+
+def test_frozen_encoder_loads_the_target_encoder_of_a_pretrainer_checkpoint(tmp_path):
+    model = build_component(dict(type="JEPAPretrainer", encoder=ENCODER,
+                                 predictor=dict(type="JEPAPredictor", embed_dim=16, depth=1, num_heads=2),
+                                 mask_generators=[dict(type="RandomTubeMaskGenerator", mask_ratio=0.5)]), MODELS)
+    with torch.no_grad():
+        for p in model.target_encoder.parameters():
+            p.add_(0.5)
+    path = tmp_path / "epoch_1.pth"
+    atomic_save(dict(state_dict=model.state_dict(), meta=dict(epoch=1)), path)
+    (tmp_path / "last_checkpoint").write_text(str(path))
+    assert last_checkpoint(str(tmp_path)) == str(path)
+    video = torch.randn(2, 3, 4, 16, 16)
+    target = build_frozen_encoder(ENCODER, str(path), "target_encoder")
+    online = build_frozen_encoder(ENCODER, str(path), "encoder")
+    assert all(not p.requires_grad for p in target.parameters())
+    with torch.no_grad():
+        assert torch.allclose(target(video), model.target_encoder(video), atol=1e-5)
+        assert torch.allclose(online(video), model.encoder(video), atol=1e-5)
+    random_a, random_b = build_frozen_encoder(ENCODER, seed=1), build_frozen_encoder(ENCODER, seed=1)
+    assert torch.equal(random_a.blocks[0].mlp.fc1.weight, random_b.blocks[0].mlp.fc1.weight)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        build_frozen_encoder(ENCODER, str(tmp_path / "missing.pth"))

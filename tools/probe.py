@@ -1,0 +1,97 @@
+#!/usr/bin/env python
+"""Frozen-feature linear probe of a pretrained encoder versus the same encoder randomly initialised.
+
+    python tools/probe.py experiments/vjepa_pretrain_tiny.py [--checkpoint PATH] [--ablation EXPERIMENT_OR_CKPT]
+
+Builds the experiment's ``model.encoder`` frozen three ways: from the run's checkpoint (the EMA target encoder by
+default), randomly initialised, and, when its checkpoint exists, from the no-causality ablation. Each gets a linear
+probe on pooled features classifying the synthetic disaster type (train split -> val split). Prints the accuracies
+and merges them into ``<work_dir>/metrics.json`` (``probe/pretrained_acc``, ``probe/random_init_acc``,
+``probe/no_causality_acc``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_ABLATION = "experiments/ablations/vjepa_tiny_no_causality.py"
+
+
+def _checkpoint_of(path: str, cfg_options: dict | None) -> tuple[str | None, str]:
+    """(checkpoint, work_dir) of an experiment file's finished run, or of a checkpoint file given directly."""
+    from aegis.config import load_experiment
+    from aegis_plugins.models.probe import last_checkpoint
+
+    if path.endswith(".py"):
+        cfg = load_experiment(path, cfg_options)
+        return last_checkpoint(cfg.work_dir), cfg.work_dir
+    return (path if os.path.isfile(path) else None), os.path.dirname(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", help="the pretraining experiment file (its model.encoder and dataset are used)")
+    parser.add_argument("--checkpoint", help="pretrained checkpoint (default: the last one in the run's work_dir)")
+    parser.add_argument("--checkpoint-key", default="target_encoder", choices=["target_encoder", "encoder"])
+    parser.add_argument("--ablation", default=DEFAULT_ABLATION,
+                        help="ablation experiment file or checkpoint to probe too, when its checkpoint exists")
+    parser.add_argument("--work-dir", help="where metrics.json goes (default: the experiment's work_dir)")
+    parser.add_argument("--pooling", default="time", choices=["mean", "time"])
+    parser.add_argument("--weight-decay", type=float, default=1e-2)
+    parser.add_argument("--train-repeats", type=int, default=1,
+                        help="passes over the probe's train split with the training augmentation (1: centre crops)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cfg-options", nargs="+", default=None, help="overrides key=value for the experiment")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from aegis import plugins
+    from aegis.config import load_experiment
+    from aegis.engine import write_metrics_json
+    from aegis.errors import AegisError
+    from aegis_plugins.models.probe import last_checkpoint, probe_datasets, probe_encoder
+
+    torch.set_num_threads(args.threads)
+    plugins.load()
+    try:
+        options = dict(o.split("=", 1) for o in args.cfg_options) if args.cfg_options else None
+        cfg = load_experiment(args.experiment, options)
+        checkpoint = args.checkpoint or last_checkpoint(cfg.work_dir)
+        if checkpoint is None:
+            raise FileNotFoundError(f"no checkpoint in {cfg.work_dir}: run `python tools/run.py {args.experiment}` "
+                                    "first, or pass --checkpoint")
+        train_set, test_set = probe_datasets(cfg.train_dataloader.dataset, train_augment=args.train_repeats > 1)
+        common = dict(pooling=args.pooling, weight_decay=args.weight_decay, train_repeats=args.train_repeats,
+                      seed=args.seed)
+        encoder_cfg = cfg.model.encoder
+        results = {"probe/pretrained_acc": probe_encoder(encoder_cfg, train_set, test_set, checkpoint,
+                                                         args.checkpoint_key, **common),
+                   "probe/random_init_acc": probe_encoder(encoder_cfg, train_set, test_set, None, **common)}
+        ablation_ckpt = None
+        if args.ablation and os.path.exists(args.ablation):
+            ablation_ckpt, _ = _checkpoint_of(args.ablation, None)
+        if ablation_ckpt is not None:
+            results["probe/no_causality_acc"] = probe_encoder(encoder_cfg, train_set, test_set, ablation_ckpt,
+                                                              args.checkpoint_key, **common)
+    except (AegisError, FileNotFoundError) as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(f"linear probe ({args.pooling} pooling) on {len(train_set)} train / {len(test_set)} val clips, "
+          f"{len(train_set.classes)} classes (chance {1 / len(train_set.classes):.3f})")
+    print(f"  pretrained ({os.path.relpath(checkpoint)}): {results['probe/pretrained_acc']:.3f}")
+    print(f"  random init (same architecture, seed {args.seed}): {results['probe/random_init_acc']:.3f}")
+    if "probe/no_causality_acc" in results:
+        print(f"  pretrained without the causality loss ({os.path.relpath(ablation_ckpt)}): "
+              f"{results['probe/no_causality_acc']:.3f}")
+    else:
+        print(f"  (no ablation checkpoint found for {args.ablation}; run it to compare)")
+    path = write_metrics_json(args.work_dir or cfg.work_dir, results)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
