@@ -70,7 +70,7 @@ class QFormerPretrainer(BaseModel):
     Captions come from each sample's ``caption`` (or one of ``captions``, drawn at random in training).
     ``mode="loss"`` returns the weighted terms; ``mode="predict"`` one dict per clip with ``pred_caption`` (greedy
     generation through the text path), ``gt_caption``, ``captions`` and ``text_rank`` (the rank of its own caption
-    among the batch's captions by similarity, 0 = best); ``mode="tensor"`` the query outputs (B, Q, D).
+    among the batch's distinct captions by similarity, 0 = best); ``mode="tensor"`` the query outputs (B, Q, D).
     """
 
     def __init__(self, encoder: dict, connector: dict,
@@ -93,13 +93,14 @@ class QFormerPretrainer(BaseModel):
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.encoder.eval()
+        connector_cls = CONNECTORS.get(connector.get("type")) if isinstance(connector, Mapping) else type(connector)
+        if connector_cls is not None and not hasattr(connector_cls, "encode_text"):
+            raise ConfigError(f"model.connector: stage 1 trains a Q-Former through its text path; "
+                              f"{connector_cls.__name__} has none. Use type='QFormer'.")
         self.connector = build_component(
             connector, CONNECTORS, path="model.connector",
             default_args=dict(input_dim=int(self.encoder.embed_dim), output_dim=embed_dim,
                               text_vocab_size=self.tokenizer.vocab_size, max_text_length=max_text_length))
-        if not hasattr(self.connector, "encode_text"):
-            raise ConfigError(f"model.connector: stage 1 trains a Q-Former through its text path; "
-                              f"{type(self.connector).__name__} has none. Use type='QFormer'.")
         if self.connector.text_vocab_size < self.tokenizer.vocab_size:
             raise ConfigError(f"model.connector.text_vocab_size={self.connector.text_vocab_size} is smaller than "
                               f"the tokenizer's {self.tokenizer.vocab_size} ids; remove it (it is injected).")
@@ -225,7 +226,8 @@ class QFormerPretrainer(BaseModel):
         logits, _ = self.similarity(tokens, grid, text_ids, text_mask)  # (B, B)
         same = torch.tensor([[a == b for b in captions] for a in captions], device=inputs.device)
         own = logits.masked_fill(~same, float("-inf")).amax(dim=1, keepdim=True)  # best score of a right caption
-        ranks = ((logits > own) & ~same).sum(dim=1)  # wrong captions scored above it
+        first = torch.tensor([captions.index(c) == j for j, c in enumerate(captions)], device=inputs.device)
+        ranks = ((logits > own) & ~same & first[None]).sum(dim=1)  # distinct wrong captions scored above it
         generated = self.generate(inputs)
         out = []
         for i, sample in enumerate(data_samples):
