@@ -75,7 +75,7 @@ def test_learns_to_caption_and_match_a_tiny_batch():
     model = build(max_text_length=20).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     inputs, samples = batch()
-    for _ in range(150):
+    for _ in range(300):
         optimizer.zero_grad()
         losses = model(inputs, samples, mode="loss")
         sum(losses.values()).backward()
