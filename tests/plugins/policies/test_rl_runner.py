@@ -146,3 +146,25 @@ def test_habitat_dry_run_explains_what_is_missing(tmp_path):
     runner = build_runner(load_experiment(experiment, work_dir=str(tmp_path)))
     with pytest.raises(AegisError, match="(?s)habitat-sim is not installed.*conda install habitat-sim"):
         runner.dry_run()
+
+
+def test_the_experiment_trains_and_resumes_through_tools_run_options(tmp_path):
+    """rl_disaster_ppo.py as tools/run.py runs it (load_experiment, run options, run), shrunk by overrides."""
+    from pathlib import Path
+
+    from aegis.config import load_experiment
+    from aegis.engine import read_metrics_json
+    from aegis.runner import apply_run_options, run
+
+    experiment = Path(__file__).resolve().parents[3] / "experiments" / "rl_disaster_ppo.py"
+    overrides = {"policy.n_steps": 32, "policy.batch_size": 64, "train_cfg.n_envs": 2, "train_cfg.eval_episodes": 2,
+                 "train_cfg.checkpoint_interval": 64, "env.max_steps": 8, "log_level": "WARNING"}
+    first = run(apply_run_options(load_experiment(experiment, dict(overrides, **{"train_cfg.total_timesteps": 128}),
+                                                  str(tmp_path))))
+    assert first.train_loop.agent.num_timesteps == 128
+    resumed = run(apply_run_options(load_experiment(experiment, dict(overrides, **{"train_cfg.total_timesteps": 192}),
+                                                    str(tmp_path)), resume="auto"))
+    assert resumed.train_loop.agent.algo._num_timesteps_at_start == 128
+    assert resumed.train_loop.iter == 3
+    metrics = read_metrics_json(tmp_path)
+    assert metrics["total_timesteps"] == 192 and "eval/random_success_rate" in metrics
