@@ -87,25 +87,52 @@ def test_only_connector_trains_and_frozen_params_do_not_change():
     assert any(not torch.equal(p, connector_before[n]) for n, p in model.connector.named_parameters())
 
 
-def test_learns_to_caption_two_videos_and_predicts():
-    model = _build()
+PARAPHRASES = [["Water level rising rapidly", "The flood water is rising rapidly"],
+               ["Fire spreading slowly", "A wildfire spreads slowly"]]
+
+
+@pytest.fixture(scope="module")
+def pretrained_lm(tmp_path_factory):
+    """The recipe's first step at toy size: a tiny LM trained on caption text alone (with paraphrase context)."""
+    from aegis_plugins.llms.tiny_causal_lm import export_tiny_lm
+    folder = tmp_path_factory.mktemp("lm")
+    (folder / "captions.json").write_text(json.dumps([dict(video_path=f"{i}.mp4", caption=c[0], captions=c)
+                                                      for i, c in enumerate(PARAPHRASES)]))
+    torch.manual_seed(0)
+    pre = build_component(dict(type="CaptionLMPretrainer", prompt="Describe the disaster:", context_prob=0.5,
+                               llm=dict(LLM, frozen=False, corpus_file=str(folder / "captions.json"))), MODELS)
+    samples = [dict(caption=c, captions=group) for group in PARAPHRASES for c in group]
+    opt = torch.optim.AdamW(pre.parameters(), lr=3e-3)
+    pre.train()
+    for _ in range(150):
+        loss = pre(None, samples, mode="loss")["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return str(export_tiny_lm(pre.llm, folder / "lm"))
+
+
+def test_learns_to_caption_two_videos_and_predicts(pretrained_lm):
+    model = _build(llm=dict(LLM, checkpoint=pretrained_lm))
+    assert not any(p.requires_grad for p in model.llm.parameters())
     videos = _videos()
+    captions = [group[0] for group in PARAPHRASES]
     samples = [dict(caption=c, captions=[c], class_name=n, video_path=f"{n}.mp4")
-               for c, n in zip(CAPTIONS, ["flood", "wildfire"])]
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+               for c, n in zip(captions, ["flood", "wildfire"])]
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
     model.train()
-    for _ in range(60):
+    for _ in range(80):
         loss = model(videos, samples, mode="loss")["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
     preds = model(videos, samples, mode="predict")
-    assert [p["pred_caption"] for p in preds] == CAPTIONS
+    assert [p["pred_caption"] for p in preds] == captions
     assert preds[0]["class_name"] == "flood" and preds[1]["video_path"] == "wildfire.mp4"
-    assert model.generate(videos, num_beams=3) == CAPTIONS
+    assert model.generate(videos, num_beams=3) == captions
     short = model.generate(videos, max_new_tokens=2)
-    assert all(len(model.llm.encode(t)) <= 2 for t in short)
+    assert [model.llm.encode(t) for t in short] == [model.llm.encode(" " + c)[:2] for c in captions]
 
 
 def test_predict_is_deterministic_and_mode_errors():

@@ -1,0 +1,94 @@
+"""tools/infer.py: prints the alert for a real video file, writes the annotated video, explains bad input."""
+import importlib.util
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aegis.build import build_component
+from aegis.registry import MODELS
+from aegis_plugins.data.video_io import open_video, write_video
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = dict(
+    type="VideoCaptioner",
+    encoder=dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=2, num_heads=2, patch_size=8, tubelet_size=2,
+                 num_frames=2, img_size=16, frozen=True),
+    connector=dict(type="QFormer", num_query_tokens=4, depth=2, hidden_size=32, num_heads=2, intermediate_size=64),
+    llm=dict(type="TinyCausalLM", vocab_size=64, hidden_size=32, num_layers=2, num_heads=2,
+             max_position_embeddings=64),
+    max_new_tokens=6,
+)
+
+
+def _infer():
+    spec = importlib.util.spec_from_file_location("infer_tool", ROOT / "tools" / "infer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.fixture()
+def trained(tmp_path):
+    experiment = tmp_path / "tiny_vlm.py"
+    experiment.write_text(textwrap.dedent(f"""
+        model = {MODEL!r}
+        clip = dict(type="VideoClipPipeline", video_length=2, frame_sample_rate=1, img_size=16)
+        test_dataloader = dict(batch_size=2, dataset=dict(type="VideoCaptionDataset", ann_file="unused.json",
+                                                          pipeline=clip))
+    """))
+    torch.manual_seed(0)
+    model = build_component(MODEL, MODELS)
+    with torch.no_grad():
+        for p in model.connector.parameters():
+            p.add_(0.01)  # weights that differ from a fresh build, so loading them matters
+    checkpoint = tmp_path / "epoch_1.pth"
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(epoch=1)), checkpoint)
+    video = tmp_path / "flood.mp4"
+    frames = np.zeros((6, 32, 32, 3), np.uint8)
+    frames[:, 16:, :, 2] = 200  # water in the lower half
+    write_video(str(video), frames, fps=4)
+    return experiment, checkpoint, video, model
+
+
+def test_prints_alert_and_writes_annotated_video(trained, tmp_path, capsys):
+    experiment, checkpoint, video, model = trained
+    out = tmp_path / "annotated.mp4"
+    code = _infer()(["--video", str(video), "--checkpoint", str(checkpoint), "--experiment", str(experiment),
+                     "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    alert = printed.splitlines()[0]
+    assert alert.startswith("ALERT: ")
+    from aegis_plugins.models.captioner import clip_from_file
+    from aegis.config import load_experiment
+    clip = clip_from_file(load_experiment(str(experiment)), str(video))
+    assert clip.shape == (3, 2, 16, 16)
+    assert alert == "ALERT: " + model.eval().generate(clip.unsqueeze(0))[0]  # the checkpoint's weights were used
+    reader = open_video(str(out))
+    assert reader.num_frames == 6 and reader.width == 480 and reader.height > 480  # video plus the text bar
+    reader.close()
+
+
+def test_work_dir_as_checkpoint(trained, capsys):
+    experiment, checkpoint, video, _ = trained
+    assert _infer()(["--video", str(video), "--checkpoint", str(checkpoint.parent), "--experiment",
+                     str(experiment)]) == 0
+    assert capsys.readouterr().out.startswith("ALERT: ")
+
+
+def test_missing_and_bad_video(trained, tmp_path, capsys):
+    experiment, checkpoint, _, _ = trained
+    code = _infer()(["--video", str(tmp_path / "nope.mp4"), "--checkpoint", str(checkpoint), "--experiment",
+                     str(experiment)])
+    assert code == 2 and "nope.mp4" in capsys.readouterr().err
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 10)
+    assert _infer()(["--video", str(junk), "--checkpoint", str(checkpoint), "--experiment", str(experiment)]) == 2
+    err = capsys.readouterr().err
+    assert "DataError" in err and "junk.mp4" in err
+    assert _infer()(["--video", str(junk), "--checkpoint", str(tmp_path / "none.pth"), "--experiment",
+                     str(experiment)]) == 2
+    assert "CheckpointError" in capsys.readouterr().err
