@@ -200,7 +200,7 @@ class QFormer(nn.Module):
     :meth:`encode_multimodal` and :meth:`caption_logits`. ``bert_checkpoint`` initialises the self-attention, FFNs,
     embeddings and LayerNorms from a local BERT-style folder (transformers ``BertModel`` weights; cross-attention
     starts random, as in BLIP-2); ``checkpoint`` then loads a trained Q-Former (an AEGIS stage-1 or stage-2
-    checkpoint: the keys under ``connector.`` or ``qformer.``; the output projection is always new, as BLIP-2's
+    checkpoint file or work dir: the keys under ``connector.`` or ``qformer.``; the output projection is always new, as BLIP-2's
     language projection is).
     """
 
@@ -409,9 +409,14 @@ class QFormer(nn.Module):
                     self.lm_head.bias[:min(n, bias.shape[0])] = bias[:n]
 
     def load_qformer(self, path: str) -> None:
-        """Load a trained Q-Former from an AEGIS checkpoint (keys under ``connector.`` or ``qformer.``)."""
+        """Load a trained Q-Former from an AEGIS checkpoint (keys under ``connector.`` or ``qformer.``).
+
+        ``path`` is a checkpoint file or a work dir (the checkpoint its ``last_checkpoint`` names, else its newest
+        ``*.pth``).
+        """
         from aegis.engine import safe_load
 
+        path = _checkpoint_file(path)
         checkpoint = safe_load(path)
         state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else {}
         for prefix in ("connector.", "qformer.", ""):
@@ -436,6 +441,23 @@ class QFormer(nn.Module):
                 raise CheckpointError(f"QFormer.checkpoint={path!r}: {key} has shape {tuple(value.shape)}, the "
                                       f"Q-Former expects {tuple(own[key].shape)}; match the connector's sizes.")
         self.load_state_dict(load, strict=False)
+
+
+def _checkpoint_file(path: str) -> str:
+    if os.path.isfile(path):
+        return path
+    pointer = os.path.join(path, "last_checkpoint")
+    if os.path.isfile(pointer):
+        with open(pointer, encoding="utf-8") as f:
+            named = f.read().strip()
+        for candidate in (named, os.path.join(path, os.path.basename(named))):
+            if os.path.isfile(candidate):
+                return candidate
+    found = sorted(glob.glob(os.path.join(path, "*.pth")), key=os.path.getmtime)
+    if not found:
+        raise CheckpointError(f"QFormer.checkpoint={path!r}: no checkpoint there (no last_checkpoint, no *.pth). "
+                              "Run the stage-1 experiment (experiments/vlm_stage1_tiny_cpu.py) first.")
+    return found[-1]
 
 
 def _read_weights(folder: str) -> dict:

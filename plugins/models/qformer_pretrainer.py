@@ -67,7 +67,8 @@ class QFormerPretrainer(BaseModel):
     captioning). The Q-Former's output projection (``output_dim`` = ``embed_dim``) serves as BLIP-2's vision
     projection for the contrastive features; ``text_proj`` maps the text [CLS] output to the same ``embed_dim``.
     ``input_dim``, ``output_dim``, ``text_vocab_size`` and ``max_text_length`` of the connector are injected.
-    Captions come from each sample's ``caption`` (or one of ``captions``, drawn at random in training).
+    ``encoder_checkpoint`` names a phase-1 work dir (its newest checkpoint) or file and sets the encoder's
+    ``checkpoint``. Captions come from each sample's ``caption`` (or one of ``captions``, drawn at random in training).
     ``mode="loss"`` returns the weighted terms; ``mode="predict"`` one dict per clip with ``pred_caption`` (greedy
     generation through the text path), ``gt_caption``, ``captions`` and ``text_rank`` (the rank of its own caption
     among the batch's distinct captions by similarity, 0 = best); ``mode="tensor"`` the query outputs (B, Q, D).
@@ -77,7 +78,7 @@ class QFormerPretrainer(BaseModel):
                  losses: Sequence[dict] = (dict(type="VideoTextContrastiveLoss"), dict(type="VideoTextMatchingLoss"),
                                            dict(type="GroundedCaptioningLoss")),
                  embed_dim: int = 256, temperature: float = 0.07, tokenizer: str | None = None,
-                 max_text_length: int = 32, max_new_tokens: int = 32,
+                 max_text_length: int = 32, max_new_tokens: int = 32, encoder_checkpoint: str | None = None,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         from aegis.registry import CONNECTORS, ENCODERS, LOSSES
@@ -89,6 +90,10 @@ class QFormerPretrainer(BaseModel):
             raise ConfigError(f"model.temperature={temperature} is outside BLIP-2's clamp range [0.001, 0.5].")
         self.tokenizer = ByteTokenizer() if tokenizer is None else _HFTokenizer(tokenizer)
         self.max_text_length, self.max_new_tokens = max_text_length, max_new_tokens
+        if encoder_checkpoint is not None:  # a phase-1 work dir (its newest checkpoint) or a file
+            from .captioner import resolve_checkpoint
+
+            encoder = dict(encoder, checkpoint=resolve_checkpoint(encoder_checkpoint, "model.encoder_checkpoint"))
         self.encoder = build_component(encoder, ENCODERS, path="model.encoder")
         for p in self.encoder.parameters():
             p.requires_grad_(False)

@@ -91,7 +91,8 @@ def test_stage2_loads_the_trained_qformer(tmp_path):
 
     model = build()
     atomic_save({"state_dict": model.state_dict(), "meta": {}}, tmp_path / "epoch_1.pth")
-    stage2 = build_component(dict(CONNECTOR, checkpoint=str(tmp_path / "epoch_1.pth")), CONNECTORS,
+    (tmp_path / "last_checkpoint").write_text(str(tmp_path / "epoch_1.pth"))
+    stage2 = build_component(dict(CONNECTOR, checkpoint=str(tmp_path)), CONNECTORS,  # the work dir
                              default_args=dict(input_dim=32, output_dim=48))
     inputs, _ = batch()
     tokens, grid = model.visual_tokens(inputs)
