@@ -20,6 +20,8 @@ from aegis.errors import ConfigError, DataError
 
 __all__ = ["QFormerPretrainer", "ByteTokenizer"]
 
+_PASS_THROUGH = ("caption", "captions", "label", "class_name", "speed", "direction", "params", "video_path")
+
 
 class ByteTokenizer:
     """Text <-> ids with no vocabulary file: [PAD]=0, [CLS]=1, [SEP]=2, [DEC]=3, then the 256 UTF-8 byte values."""
@@ -236,8 +238,7 @@ class QFormerPretrainer(BaseModel):
         generated = self.generate(inputs)
         out = []
         for i, sample in enumerate(data_samples):
-            refs = list(sample.get("captions") or [captions[i]])
-            out.append(dict(pred_caption=generated[i], gt_caption=captions[i], captions=refs,
-                            text_rank=int(ranks[i]), video_path=sample.get("video_path"),
-                            label=sample.get("label"), params=sample.get("params")))
+            kept = {k: sample[k] for k in _PASS_THROUGH if k in sample}  # what the caption metrics read
+            kept.setdefault("captions", [captions[i]])
+            out.append(dict(kept, pred_caption=generated[i], gt_caption=captions[i], text_rank=int(ranks[i])))
         return out

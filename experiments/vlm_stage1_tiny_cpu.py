@@ -1,0 +1,44 @@
+# BLIP-2 stage 1 on the embedded default: train the Q-Former on the frozen phase-1 V-JEPA encoder with the three
+# video-text objectives (contrastive, matching with hard negatives, grounded captioning through its own text path),
+# before any LLM is attached. Synthetic disaster videos, 2 CPU cores, a few minutes.
+# Stage 2 then starts from this Q-Former: experiments/vlm_tiny_cpu_from_stage1.py (vlm_tiny_cpu skips stage 1).
+# Ablate a term by editing the weighted list, e.g. --cfg-options "model.losses.1.loss_weight=0".
+_base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py"]
+
+clip = dict(type="VideoClipPipeline", video_length=8, frame_sample_rate=4, img_size=32)  # as in phase 1
+
+model = dict(
+    type="QFormerPretrainer",
+    # the phase-1 tiny encoder (same sizes as _base_/models/vjepa_tiny.py), its EMA target weights, frozen
+    encoder=dict(type="VJEPAEncoder", arch=None, embed_dim=128, depth=4, num_heads=4, patch_size=8, tubelet_size=2,
+                 num_frames=8, img_size=32, checkpoint_key="target_encoder", frozen=True),
+    encoder_checkpoint="work_dirs/vjepa_pretrain_tiny",
+    # the same Q-Former as vlm_tiny_cpu's connector, plus its text path (vocabulary size injected)
+    connector=dict(type="QFormer", num_query_tokens=8, depth=2, hidden_size=128, num_heads=4, intermediate_size=256,
+                   temporal_pos_embed=True, max_temporal_positions=8),
+    losses=[
+        dict(type="VideoTextContrastiveLoss", loss_weight=1.0),
+        dict(type="VideoTextMatchingLoss", loss_weight=1.0, hard_negatives=True),
+        dict(type="GroundedCaptioningLoss", loss_weight=1.0, label_smoothing=0.1),
+    ],
+    embed_dim=64,
+    max_text_length=48,
+    max_new_tokens=40,
+)
+
+train_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False, dataset=dict(pipeline=clip))
+val_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False, dataset=dict(pipeline=clip))
+test_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False, dataset=dict(pipeline=clip))
+val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")]  # of the Q-Former's own captions
+test_evaluator = val_evaluator
+
+train_cfg = dict(by_epoch=True, max_epochs=12, val_interval=4)
+val_cfg = dict()
+test_cfg = dict()
+optim_wrapper = dict(optimizer=dict(type="AdamW", lr=1e-3, weight_decay=0.05, betas=(0.9, 0.98)),
+                     clip_grad=dict(max_norm=1.0))
+param_scheduler = [
+    dict(type="LinearLR", start_factor=0.05, by_epoch=False, begin=0, end=20),
+    dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end=12, convert_to_iter_based=True),
+]
+default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=4, max_keep_ckpts=2, save_last=True))

@@ -1,0 +1,6 @@
+# Stage 2 after BLIP-2 stage 1: vlm_tiny_cpu with its Q-Former initialised from experiments/vlm_stage1_tiny_cpu.py
+# (the query path; the text path stays behind and the output projection to the LLM is new, as in BLIP-2).
+# vlm_tiny_cpu itself is the ablation that skips stage 1.
+_base_ = ["vlm_tiny_cpu.py"]
+
+model = dict(connector=dict(checkpoint="work_dirs/vlm_stage1_tiny_cpu"))
