@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Literal
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
@@ -80,7 +81,8 @@ class PPOPolicy:
 
     Observations come from the (VecFrameStack-ed) env: image frames (B, T*C, H, W) go through
     ``features_extractor`` (an ENCODERS config, run on the clip (B, C, T, H, W); see EncoderFeaturesExtractor)
-    to (B, features_dim), then an MLP ``net_arch`` to action logits (B, A) and a value (B, 1). With
+    to (B, features_dim), then an MLP ``net_arch`` (shared sizes, or ``dict(pi=[...], vf=[...])``) to action logits
+    (B, A) (or Gaussian means with ``log_std_init`` for continuous actions) and a value (B, 1). With
     ``features_extractor=None`` SB3's own default extractor for the observation space is used (NatureCNN for
     images, flatten for vectors, CombinedExtractor for Dict spaces). Every PPO hyperparameter is an argument.
     """
@@ -90,7 +92,7 @@ class PPOPolicy:
     def __init__(self, env: VecEnv, features_extractor: dict | None = None, features_dim: int | None = 256,
                  frame_channels: int = 3, frame_resize: int | None = None,
                  frame_mean: Sequence[float] | None = None, frame_std: Sequence[float] | None = None,
-                 image_key: str | None = None, net_arch: Sequence[int] = (64, 64),
+                 image_key: str | None = None, net_arch: Sequence[int] | dict[str, list[int]] = (64, 64),
                  activation: Literal["tanh", "relu", "gelu", "elu"] = "tanh",
                  learning_rate: float = 3e-4, lr_schedule: Literal["constant", "linear"] = "constant",
                  n_steps: int = 128, batch_size: int = 256, n_epochs: int = 4, gamma: float = 0.99,
@@ -100,7 +102,8 @@ class PPOPolicy:
                  vf_coef: float = 0.5, max_grad_norm: float = 0.5, use_sde: bool = False,
                  sde_sample_freq: int = -1, target_kl: float | None = None, ortho_init: bool = True,
                  normalize_images: bool = True, share_features_extractor: bool = True,
-                 optimizer: Literal["Adam", "AdamW", "RMSprop"] = "Adam", optimizer_kwargs: dict | None = None,
+                 log_std_init: float = 0.0, optimizer: Literal["Adam", "AdamW", "RMSprop"] = "Adam",
+                 optimizer_kwargs: dict | None = None,
                  stats_window_size: int = 100, seed: int | None = None, device: str = "cpu") -> None:
         if activation not in _ACTIVATIONS:
             raise ConfigError(f"policy.activation={activation!r} is not one of {sorted(_ACTIVATIONS)}; "
@@ -117,16 +120,18 @@ class PPOPolicy:
                               "minibatch every epoch. Pick a divisor, e.g. "
                               f"{n_steps * env.num_envs // max(1, (n_steps * env.num_envs) // batch_size)}.")
         policy_kwargs: dict[str, Any] = dict(
-            net_arch=list(net_arch), activation_fn=_ACTIVATIONS[activation], ortho_init=ortho_init,
+            net_arch=({k: list(v) for k, v in net_arch.items()} if isinstance(net_arch, Mapping) else list(net_arch)),
+            activation_fn=_ACTIVATIONS[activation], ortho_init=ortho_init,
             normalize_images=normalize_images, share_features_extractor=share_features_extractor,
             optimizer_class=_OPTIMIZERS[optimizer], optimizer_kwargs=dict(optimizer_kwargs or {}))
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            policy_kwargs["log_std_init"] = log_std_init  # Gaussian / gSDE action noise of continuous actions
         if features_extractor is not None:
             policy_class: Any = EncoderActorCriticPolicy
             policy_kwargs.update(features_extractor_class=EncoderFeaturesExtractor, features_extractor_kwargs=dict(
                 encoder=dict(features_extractor), features_dim=features_dim, channels=frame_channels,
                 resize=frame_resize, mean=frame_mean, std=frame_std, image_key=image_key))
         else:
-            import gymnasium as gym
             from stable_baselines3.common.preprocessing import is_image_space
             space = env.observation_space
             policy_class = ("MultiInputPolicy" if isinstance(space, gym.spaces.Dict)

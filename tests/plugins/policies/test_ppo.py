@@ -153,3 +153,12 @@ def test_dict_observations_feed_frames_to_the_encoder_and_the_rest_alongside(tin
     assert extractor.features_dim == 32 + 10
     assert np.isfinite(_train_once(policy)["train/loss"])
     assert policy.predict(envs.reset()).shape == (2,)
+
+
+def test_separate_actor_critic_sizes_and_continuous_actions(tiny_policy):
+    envs = build_vec_env(dict(type="GymnasiumEnv", id="Pendulum-v1", max_episode_steps=8), n_envs=2, seed=0)
+    cfg = dict(tiny_policy, features_extractor=None, net_arch=dict(pi=[16], vf=[8, 8]), log_std_init=-1.0)
+    policy = build_policy(cfg, envs, seed=0)
+    assert [m.out_features for m in policy.module.mlp_extractor.value_net if hasattr(m, "out_features")] == [8, 8]
+    assert torch.allclose(policy.module.log_std, torch.full((1,), -1.0))
+    assert policy.predict(envs.reset()).shape == (2, 1)
