@@ -168,3 +168,44 @@ def test_the_experiment_trains_and_resumes_through_tools_run_options(tmp_path):
     assert resumed.train_loop.iter == 3
     metrics = read_metrics_json(tmp_path)
     assert metrics["total_timesteps"] == 192 and "eval/random_success_rate" in metrics
+
+
+def test_vjepa_experiment_loads_the_frozen_encoder_from_the_phase1_work_dir(tmp_path):
+    """rl_disaster_vjepa_ppo.py points at a phase-1 work dir; its last_checkpoint names the file the encoder loads."""
+    from pathlib import Path
+
+    from aegis.config import load_experiment
+    from aegis.engine import atomic_save
+    from aegis.runner import build_runner
+    from aegis_plugins.encoders.vjepa import VJEPAEncoder
+    from aegis_plugins.policies.extractors import file_sha256
+
+    phase1 = tmp_path / "vjepa_pretrain_tiny"
+    phase1.mkdir()
+    torch.manual_seed(0)
+    encoder = VJEPAEncoder(arch=None, embed_dim=128, depth=4, num_heads=4, patch_size=8, tubelet_size=2,
+                           num_frames=8, img_size=32)
+    state = {f"target_encoder.{k}": v for k, v in encoder.state_dict().items()}
+    atomic_save(dict(state_dict=state, meta=dict(epoch=2)), phase1 / "epoch_2.pth")
+    (phase1 / "last_checkpoint").write_text(str(phase1 / "epoch_2.pth"))
+
+    experiment = Path(__file__).resolve().parents[3] / "experiments" / "rl_disaster_vjepa_ppo.py"
+    cfg = load_experiment(experiment, {"policy.features_extractor.checkpoint": str(phase1)}, str(tmp_path / "rl"))
+    runner = build_runner(cfg)
+    runner.train_loop.dry_run()
+    extractor = runner.train_loop.agent.module.features_extractor
+    assert extractor.frozen and extractor.encoder_checkpoint == str(phase1 / "epoch_2.pth")
+    assert torch.equal(extractor.encoder.blocks[0].attn.qkv.weight, encoder.blocks[0].attn.qkv.weight)
+    saved = torch.load(tmp_path / "rl" / "dry_run.pth", weights_only=True)
+    assert saved["agent"]["frozen_encoder"]["sha256"] == file_sha256(phase1 / "epoch_2.pth")
+
+
+def test_an_encoder_folder_without_a_marker_is_a_config_error(tmp_path, tiny_policy, tiny_env):
+    from aegis_plugins.policies.rl_loop import build_policy
+    from aegis_plugins.policies.vec_env import build_vec_env
+
+    cfg = dict(tiny_policy, features_extractor=dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1,
+                                                    num_heads=2, patch_size=8, tubelet_size=1,
+                                                    checkpoint=str(tmp_path), frozen=True))
+    with pytest.raises(ConfigError, match="folder without a usable last_checkpoint marker"):
+        build_policy(cfg, build_vec_env(tiny_env, 2, 0), seed=0)
