@@ -191,10 +191,23 @@ class DecordReader:
                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
         self.reported_frames = len(self._reader)
         self.fps = float(self._reader.get_avg_fps())
-        first_shape = self._reader[0].shape if self.reported_frames else (0, 0, 3)
-        self._reader.seek(0)
-        self.height, self.width = int(first_shape[0]), int(first_shape[1])
+        self._shape: tuple[int, int] | None = None
         self.num_frames = _checked_count(self.path, self.reported_frames, verify_frame_count)
+
+    def _frame_shape(self) -> tuple[int, int]:
+        if self._shape is None:  # decord only tells the size by decoding a frame: do it when asked
+            shape = self._reader[0].shape if self.num_frames else (0, 0, 3)
+            self._reader.seek(0)
+            self._shape = (int(shape[0]), int(shape[1]))
+        return self._shape
+
+    @property
+    def height(self) -> int:
+        return self._frame_shape()[0]
+
+    @property
+    def width(self) -> int:
+        return self._frame_shape()[1]
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         """Frames at ``indices`` (any order, repeats allowed) as (T, H, W, 3) uint8."""
