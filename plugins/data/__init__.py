@@ -9,8 +9,9 @@ def aegis_register(registries):
     from .captioners import CheckpointCaptioner, OpenAIChatCaptioner
     from .collate import video_collate
     from .datasets import SyntheticDisasterDataset, VideoCaptionDataset, VideoFolderDataset
+    from .disaster_csv import DisasterCSVDataset
 
-    for cls in (VideoCaptionDataset, VideoFolderDataset, SyntheticDisasterDataset):
+    for cls in (VideoCaptionDataset, VideoFolderDataset, SyntheticDisasterDataset, DisasterCSVDataset):
         registries.DATASETS.register_module(module=cls)
     for cls in (t.VideoInit, t.SampleFrames, t.VideoDecode, t.ResizeShorterSide, t.RandomResizedCrop, t.CenterCrop,
                 t.RandomHorizontalFlip, t.ToTensorVideo, t.NormalizeVideo, t.VideoClipPipeline):

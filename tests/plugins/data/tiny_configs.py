@@ -28,6 +28,11 @@ def _root() -> str:
 
 
 ROOT = _root()
+CSV = os.path.join(ROOT, "all.csv")
+if not os.path.exists(CSV):  # the set as V-JEPA-style 'path label' lines, for DisasterCSVDataset
+    with open(f"{CSV}.tmp{os.getpid()}", "w") as _f:
+        _f.writelines(f"{e['video_path']} {e['label']}\n" for e in json.load(open(os.path.join(ROOT, "captions.json"))))
+    os.replace(f"{CSV}.tmp{os.getpid()}", CSV)
 VLM_EXPERIMENT = os.path.join(ROOT, "tiny_vlm.py")
 if not os.path.exists(VLM_EXPERIMENT):  # a tiny VideoCaptioner experiment for CheckpointCaptioner (random weights)
     with open(f"{VLM_EXPERIMENT}.tmp{os.getpid()}", "w") as _f:
@@ -66,6 +71,9 @@ TINY = {
                                                    num_videos=6, size=16, frames=4, pipeline=PIPE)),
     "VideoFolderDataset": _dataset_case(dict(type="VideoFolderDataset", data_root=os.path.join(ROOT, "by_class"),
                                              pipeline=PIPE)),
+    "DisasterCSVDataset": _dataset_case(dict(type="DisasterCSVDataset", csv_file=CSV, pipeline=PIPE,
+                                             classes=("flood", "wildfire", "smoke", "earthquake", "landslide",
+                                                      "calm"))),
     "VideoInit": dict(registry="TRANSFORMS", cfg=dict(type="VideoInit", backend="pyav"),
                       run=lambda t: torch.tensor([t(dict(video_path=VIDEO))["total_frames"]]), expect_shape=(1,)),
     "SampleFrames": dict(registry="TRANSFORMS", cfg=dict(type="SampleFrames", video_length=2, frame_sample_rate=1),
