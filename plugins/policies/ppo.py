@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from aegis.errors import CheckpointError, ConfigError, closest
 
-from .extractors import EncoderFeaturesExtractor, file_sha256
+from .extractors import EncoderFeaturesExtractor
 
 __all__ = ["PPOPolicy", "EncoderActorCriticPolicy"]
 

@@ -1,7 +1,6 @@
 """tools/eval_rl.py: a trained checkpoint against a random policy on the same seeds, plus an episode video."""
 import importlib.util
 import json
-import os
 import uuid
 from pathlib import Path
 
