@@ -69,8 +69,9 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     T*C), or a (B, T, H, W, C) clip). SB3 has already scaled them to [0, 1]; they are reshaped to (B, C, T, H, W),
     optionally resized to ``resize`` pixels and normalised with ``mean``/``std``, and encoded. The encoder's output is
     pooled to (B, D) (mean over tokens when it returns (B, N, D)), then an optional trainable head maps it to
-    (B, features_dim). An encoder ``checkpoint`` may name a run's work dir: its ``last_checkpoint`` file is used. For a Dict observation space, ``image_key`` names the frames; the other Box entries are
-    flattened and concatenated after the head. ``observation_space`` is injected by SB3.
+    (B, features_dim). For a Dict observation space, ``image_key`` names the frames; the other Box entries are
+    flattened and concatenated after the head. An encoder ``checkpoint`` may name a run's work dir: the file its
+    ``last_checkpoint`` marker names is loaded. ``observation_space`` is injected by SB3.
     """
 
     def __init__(self, observation_space: gym.Space, encoder: Mapping, features_dim: int | None = 256,

@@ -133,7 +133,8 @@ class RLTrainLoop(BaseLoop):
                               "(one process per env).")
         self.env_cfg, self.policy_cfg = dict(env), dict(policy)
         self.total_timesteps, self.n_envs, self.vec_env = total_timesteps, n_envs, vec_env
-        self.frame_stack, self.checkpoint_interval, self.max_keep_ckpts = frame_stack, checkpoint_interval, max_keep_ckpts
+        self.frame_stack, self.checkpoint_interval = frame_stack, checkpoint_interval
+        self.max_keep_ckpts = max_keep_ckpts
         self.log_interval, self.eval_episodes, self.eval_seed = log_interval, eval_episodes, eval_seed
         self.eval_deterministic, self.eval_video = eval_deterministic, eval_video
         self.stats_window, self.dry_run_steps = stats_window, dry_run_steps
