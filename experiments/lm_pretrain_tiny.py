@@ -19,7 +19,7 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=0,
     sampler=dict(type="DefaultSampler", shuffle=True),
-    collate_fn=dict(type="caption_collate"),
+    collate_fn=dict(type="aegis.caption_collate"),
     dataset=dict(type="CaptionTextDataset", ann_file=data["video_caption_pairs"]),
 )
 train_cfg = dict(by_epoch=True, max_epochs=24)

@@ -20,6 +20,8 @@ model = dict(
     encoder=dict(type="VJEPAEncoder", arch="vit_large", patch_size=16, tubelet_size=2, num_frames=16, img_size=224,
                  uniform_power=True, checkpoint_key="target_encoder", frozen=True),
     encoder_checkpoint="checkpoints/vjepa/vitl16.pth.tar",  # official V-JEPA ViT-L/16 or a phase-1 work dir
+    connector={{_base_.qformer_guide}},
+    llm={{_base_.llama31_8b_4bit}},
     prompt="Describe the disaster in this video:",
     max_caption_tokens=48,
     max_new_tokens=48,
@@ -31,14 +33,14 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=True),
-    collate_fn=dict(type="video_collate"),
+    collate_fn=dict(type="aegis.video_collate"),
     dataset=dict(type="VideoCaptionDataset", ann_file=data["video_caption_pairs"], pipeline=clip),
 )
 val_dataloader = dict(
     batch_size=4,
     num_workers=4,
     sampler=dict(type="DefaultSampler", shuffle=False),
-    collate_fn=dict(type="video_collate"),
+    collate_fn=dict(type="aegis.video_collate"),
     dataset=dict(type="VideoCaptionDataset", ann_file=data["val_pairs"], pipeline=clip, test_mode=True),
 )
 val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")]

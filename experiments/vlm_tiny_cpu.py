@@ -28,14 +28,14 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=0,
     sampler=dict(type="DefaultSampler", shuffle=True),
-    collate_fn=dict(type="video_collate"),
+    collate_fn=dict(type="aegis.video_collate"),
     dataset=dict(type="SyntheticDisasterDataset", data_root=_root, split="train", pipeline=clip),
 )
 val_dataloader = dict(
     batch_size=16,
     num_workers=0,
     sampler=dict(type="DefaultSampler", shuffle=False),
-    collate_fn=dict(type="video_collate"),
+    collate_fn=dict(type="aegis.video_collate"),
     dataset=dict(type="SyntheticDisasterDataset", data_root=_root, split="val", pipeline=clip),
 )
 test_dataloader = dict(val_dataloader, dataset=dict(type="SyntheticDisasterDataset", data_root=_root, split="test",

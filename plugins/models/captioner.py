@@ -20,7 +20,7 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 
 from aegis.build import build_component
-from aegis.errors import ConfigError
+from aegis.errors import CheckpointError, ConfigError, MissingDependencyError
 
 __all__ = ["VideoCaptioner", "CaptionSamplesHook", "show_alerts", "load_captioner", "caption_video_file",
            "write_annotated_video", "resolve_checkpoint", "IGNORE_INDEX"]
@@ -52,9 +52,21 @@ class VideoCaptioner(BaseModel):
         _check_declared_widths(encoder, connector, llm)
         from aegis.registry import CONNECTORS, ENCODERS, LLMS
 
-        self.llm = build_component(llm, LLMS, path="model.llm")  # first: missing weights stop the run at once
+        # First the things that may be missing (weights, GPU, packages), all reported together before any build.
+        problems: list[Exception] = []
         if encoder_checkpoint is not None:  # a phase-1 work dir (its newest checkpoint) or a file
-            encoder = dict(encoder, checkpoint=resolve_checkpoint(encoder_checkpoint, "model.encoder_checkpoint"))
+            try:
+                encoder = dict(encoder, checkpoint=resolve_checkpoint(encoder_checkpoint, "model.encoder_checkpoint"))
+            except CheckpointError as exc:
+                problems.append(exc)
+        try:
+            self.llm = build_component(llm, LLMS, path="model.llm")
+        except (CheckpointError, MissingDependencyError) as exc:
+            problems.append(exc)
+        if problems:
+            if len(problems) == 1:
+                raise problems[0]
+            raise CheckpointError("\n".join(str(p) for p in problems))
         self.encoder = build_component(encoder, ENCODERS, path="model.encoder")
         visual_dim, llm_dim = int(self.encoder.embed_dim), int(self.llm.hidden_size)
         _check_built_widths(connector, visual_dim, llm_dim)
