@@ -24,9 +24,11 @@ def run_episodes(env_cfg: Mapping, act: Callable[[np.ndarray | dict], int | np.n
     """Play ``episodes`` episodes (episode i reset with seed + i); ``act=None`` samples uniformly random actions.
 
     ``act`` gets one observation, stacked ``frame_stack`` deep exactly like VecFrameStack does in training, and
-    returns one action. Returns one dict per episode (return, length and the env's rescued, lost, success, spl when
+    returns one action; torch is re-seeded with seed + i at each reset, so a sampling policy is reproducible too.
+    Returns one dict per episode (return, length and the env's rescued, lost, success, spl when
     its ``info`` has them) and, with ``record_first``, the RGB frames of the first episode.
     """
+    import torch
     from stable_baselines3.common.vec_env.stacked_observations import StackedObservations
 
     env = EnvFactory(env_cfg, monitor=False, render_mode="rgb_array" if record_first else None)()
@@ -36,6 +38,7 @@ def run_episodes(env_cfg: Mapping, act: Callable[[np.ndarray | dict], int | np.n
         for episode in range(episodes):
             obs, info = env.reset(seed=seed + episode)
             env.action_space.seed(seed + episode)
+            torch.manual_seed(seed + episode)  # a sampling policy draws the same actions wherever it is evaluated
             if stacker is not None:
                 obs = _first(stacker.reset(_batch(obs)))
             total, length, done = 0.0, 0, False
