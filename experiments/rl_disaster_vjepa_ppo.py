@@ -11,13 +11,14 @@ policy = dict(
     # The architecture of experiments/_base_/models/vjepa_tiny.py (pretrained on 8 frames at 32 px; other clip sizes
     # get interpolated position embeddings).
     features_extractor=dict(type="VJEPAEncoder", arch=None, embed_dim=128, depth=4, num_heads=4, patch_size=8,
-                            tubelet_size=2, num_frames=8, img_size=32, output="pooled",
+                            tubelet_size=2, num_frames=8, img_size=32,
                             checkpoint="work_dirs/vjepa_pretrain_tiny", checkpoint_key="target_encoder",
                             frozen=True),
     frame_resize=32,  # 64x64 frames -> the 32x32 the encoder saw in pretraining
     frame_mean=(0.485, 0.456, 0.406),  # NormalizeVideo's ImageNet statistics, as in pretraining
     frame_std=(0.229, 0.224, 0.225),
-    features_dim=256,  # a trainable linear + ReLU on the frozen 128-d pooled features
+    encoder_tokens="flatten",  # keep the 4x4 token layout (where agent and victims are): 16 x 128 features
+    features_dim=256,  # a trainable linear + ReLU on the frozen token features
     net_arch=(64, 64),
     learning_rate=1e-3,
     n_steps=64,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -67,9 +68,9 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
 
     Observations are uint8 frames stacked along channels, (B, T*C, H, W) after SB3's image transpose (or (B, H, W,
     T*C), or a (B, T, H, W, C) clip). SB3 has already scaled them to [0, 1]; they are reshaped to (B, C, T, H, W),
-    optionally resized to ``resize`` pixels and normalised with ``mean``/``std``, and encoded. The encoder's output is
-    pooled to (B, D) (mean over tokens when it returns (B, N, D)), then an optional trainable head maps it to
-    (B, features_dim). For a Dict observation space, ``image_key`` names the frames; the other Box entries are
+    optionally resized to ``resize`` pixels and normalised with ``mean``/``std``, and encoded. Tokens (B, N, D) are
+    averaged to (B, D) (``tokens="mean"``) or concatenated to (B, N * D) (``"flatten"``, which keeps where things
+    are; the encoder is then asked for tokens), then an optional trainable head maps them to (B, features_dim). For a Dict observation space, ``image_key`` names the frames; the other Box entries are
     flattened and concatenated after the head. An encoder ``checkpoint`` may name a run's work dir: the file its
     ``last_checkpoint`` marker names is loaded. ``observation_space`` is injected by SB3.
     """
@@ -77,7 +78,7 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     def __init__(self, observation_space: gym.Space, encoder: Mapping, features_dim: int | None = 256,
                  channels: int = 3, resize: int | None = None, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, image_key: str | None = None,
-                 path: str = "policy.features_extractor") -> None:
+                 tokens: Literal["mean", "flatten"] = "mean", path: str = "policy.features_extractor") -> None:
         from aegis.build import build_component
         from aegis.registry import ENCODERS
 
@@ -106,9 +107,13 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         self.register_buffer("pixel_std", torch.tensor(std or [1.0] * channels).view(1, channels, 1, 1, 1),
                              persistent=False)
 
+        if tokens not in ("mean", "flatten"):
+            raise ConfigError(f"{path}.tokens={tokens!r}: expected 'mean' (average the encoder's tokens) or "
+                              "'flatten' (keep their layout: concatenate them).")
+        self._tokens = tokens
         encoder_cfg = _resolve_checkpoint(dict(encoder), f"{path}.encoder.checkpoint")
-        defaults = self._encoder_defaults(encoder_cfg, frames, resize or image_space.shape[-2 if layout != "last"
-                                                                                              else 1])
+        size = resize or image_space.shape[-2 if layout != "last" else 1]
+        defaults = self._encoder_defaults(encoder_cfg, frames, size, "tokens" if tokens == "flatten" else "pooled")
         self.encoder = build_component(encoder_cfg, ENCODERS, path=f"{path}.encoder", default_args=defaults)
         self.encoder_checkpoint: str | None = encoder_cfg.get("checkpoint")
         params = list(self.encoder.parameters())
@@ -131,14 +136,14 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         self._features_dim = out_dim + extra_dim
 
     @staticmethod
-    def _encoder_defaults(cfg: Mapping, frames: int, size: int) -> dict:
+    def _encoder_defaults(cfg: Mapping, frames: int, size: int, output: str) -> dict:
         """Sizes the encoder can take from the observation space when the config leaves them out."""
         from aegis.build import constructor_parameters
         from aegis.registry import ENCODERS
 
         cls = ENCODERS.get(cfg["type"]) if isinstance(cfg.get("type"), str) else cfg.get("type")
         params = constructor_parameters(cls)[0] if cls is not None else {}
-        wanted = {"output": "pooled", "num_frames": frames, "img_size": size}
+        wanted = {"output": output, "num_frames": frames, "img_size": size}
         return {k: v for k, v in wanted.items() if k in params}
 
     @property
@@ -185,9 +190,9 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
             out = self.encoder(clip)
         if isinstance(out, Mapping):
             out = out.get("pooled", next(iter(out.values())))
-        if out.dim() == 3:
+        if out.dim() == 3 and self._tokens == "mean":
             out = out.mean(dim=1)  # (B, D)
-        return out.flatten(1)  # (B, D)
+        return out.flatten(1)  # (B, D) or, flattening tokens, (B, N * D)
 
     def forward(self, observations) -> torch.Tensor:
         """(B, ...) frames (or a dict holding them) -> (B, features_dim) features."""

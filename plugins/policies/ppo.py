@@ -80,8 +80,8 @@ class PPOPolicy:
     """SB3 PPO on a vectorised env, built from config; ``env`` and ``seed`` are injected by the RL loop.
 
     Observations come from the (VecFrameStack-ed) env: image frames (B, T*C, H, W) go through
-    ``features_extractor`` (an ENCODERS config, run on the clip (B, C, T, H, W); see EncoderFeaturesExtractor)
-    to (B, features_dim), then an MLP ``net_arch`` (shared sizes, or ``dict(pi=[...], vf=[...])``) to action logits
+    ``features_extractor`` (an ENCODERS config, run on the clip (B, C, T, H, W); its tokens averaged or, with
+    ``encoder_tokens="flatten"``, concatenated; see EncoderFeaturesExtractor) to (B, features_dim), then an MLP ``net_arch`` (shared sizes, or ``dict(pi=[...], vf=[...])``) to action logits
     (B, A) (or Gaussian means with ``log_std_init`` for continuous actions) and a value (B, 1). With
     ``features_extractor=None`` SB3's own default extractor for the observation space is used (NatureCNN for
     images, flatten for vectors, CombinedExtractor for Dict spaces). Every PPO hyperparameter is an argument.
@@ -92,7 +92,8 @@ class PPOPolicy:
     def __init__(self, env: VecEnv, features_extractor: dict | None = None, features_dim: int | None = 256,
                  frame_channels: int = 3, frame_resize: int | None = None,
                  frame_mean: Sequence[float] | None = None, frame_std: Sequence[float] | None = None,
-                 image_key: str | None = None, net_arch: Sequence[int] | dict[str, list[int]] = (64, 64),
+                 image_key: str | None = None, encoder_tokens: Literal["mean", "flatten"] = "mean",
+                 net_arch: Sequence[int] | dict[str, list[int]] = (64, 64),
                  activation: Literal["tanh", "relu", "gelu", "elu"] = "tanh",
                  learning_rate: float = 3e-4, lr_schedule: Literal["constant", "linear"] = "constant",
                  n_steps: int = 128, batch_size: int = 256, n_epochs: int = 4, gamma: float = 0.99,
@@ -130,7 +131,7 @@ class PPOPolicy:
             policy_class: Any = EncoderActorCriticPolicy
             policy_kwargs.update(features_extractor_class=EncoderFeaturesExtractor, features_extractor_kwargs=dict(
                 encoder=dict(features_extractor), features_dim=features_dim, channels=frame_channels,
-                resize=frame_resize, mean=frame_mean, std=frame_std, image_key=image_key))
+                resize=frame_resize, mean=frame_mean, std=frame_std, image_key=image_key, tokens=encoder_tokens))
         else:
             from stable_baselines3.common.preprocessing import is_image_space
             space = env.observation_space

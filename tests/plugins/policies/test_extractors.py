@@ -59,3 +59,16 @@ def test_a_frozen_encoder_stays_in_eval_mode_without_gradients(tiny_encoder):
     extractor(torch.rand(2, 3, 16, 16)).sum().backward()
     assert all(p.grad is None for p in extractor.encoder.parameters())
     assert all(p.grad is not None for p in extractor.head.parameters())
+
+
+def test_flattened_tokens_keep_the_layout(tiny_encoder):
+    encoder = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1, num_heads=2, patch_size=8, tubelet_size=1)
+    extractor = EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, features_dim=8, tokens="flatten")
+    assert extractor.encoder.output == "tokens"
+    assert extractor.head[0].in_features == 4 * 32  # (16 / 8) ** 2 tokens of width 32
+    clip = extractor._to_clip(torch.rand(2, 3, 16, 16))
+    tokens = extractor.encoder(clip)  # (B, N, D)
+    assert tokens.shape == (2, 4, 32)
+    assert torch.equal(extractor._encode(clip), tokens.flatten(1))  # token i's features stay in slot i
+    with pytest.raises(ConfigError, match="tokens='max'"):
+        EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, tokens="max")
