@@ -51,3 +51,19 @@ def test_training_lowers_loss():
 def test_frozen_llm_refused():
     with pytest.raises(ConfigError, match="frozen=False"):
         build_component(dict(type="CaptionLMPretrainer", llm=dict(LM, frozen=True)), MODELS)
+
+
+def test_context_is_a_paraphrase_and_never_a_target():
+    model = build_component(dict(type="CaptionLMPretrainer", llm=LM, prompt="Describe:", context_prob=1.0), MODELS)
+    group = ["Water level rising rapidly", "The flood water is rising rapidly"]
+    samples = [dict(caption=group[0], captions=group), dict(caption="The ground is shaking violently")]
+    model.train()
+    assert model._contexts(samples) == [group[1], ""]  # a sibling caption; none when the video has one caption
+    model.eval()
+    assert model._contexts(samples) == ["", ""]  # evaluation never adds context
+    ids, mask, labels = model._batch([group[0]], [group[1]])
+    target = model.llm.encode(" " + group[0]) + [model.llm.eos_token_id]
+    assert labels[0][labels[0] != -100].tolist() == target
+    given = 1 + len(model.llm.encode(group[1])) + len(model.llm.encode("Describe:"))
+    assert ids[0, 1: 1 + len(model.llm.encode(group[1]))].tolist() == model.llm.encode(group[1])
+    assert (labels[0, :given] == -100).all()

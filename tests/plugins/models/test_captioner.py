@@ -48,12 +48,15 @@ def test_explicit_width_mismatch_reported_before_building(key, value, source, mo
     assert not built
 
 
-def test_labels_mask_prefix_prompt_and_padding():
-    model = _build()
+@pytest.mark.parametrize("position", ["before_prompt", "after_prompt"])
+def test_labels_mask_prefix_prompt_and_padding(position):
+    model = _build(prefix_position=position)
     prefix = model(_videos(), mode="tensor")
     embeds, mask, labels = model.assemble(prefix, CAPTIONS)
     prompt = model.llm.encode("Describe the disaster:")
     lead = 1 + 4 + len(prompt)  # <s>, 4 queries, prompt
+    prefix_at = 1 if position == "before_prompt" else 1 + len(prompt)
+    assert torch.equal(embeds[:, prefix_at: prefix_at + 4], prefix)
     assert embeds.shape[:2] == labels.shape == mask.shape
     assert (labels[:, :lead] == IGNORE_INDEX).all()
     for i, caption in enumerate(CAPTIONS):
