@@ -22,8 +22,11 @@ model = dict(
         dict(type="GroundedCaptioningLoss", loss_weight=1.0, label_smoothing=0.1),
     ],
     embed_dim=64,
-    max_text_length=48,
-    max_new_tokens=40,
+    # the Q-Former's text path reads a caption BPE trained on the training captions (as the tiny LM's tokenizer is)
+    corpus_file="data/synthetic_disaster/train.json",
+    tokenizer_vocab_size=256,
+    max_text_length=24,
+    max_new_tokens=22,
 )
 
 train_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False, dataset=dict(pipeline=clip))
@@ -32,13 +35,13 @@ test_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False, d
 val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")]  # of the Q-Former's own captions
 test_evaluator = val_evaluator
 
-train_cfg = dict(by_epoch=True, max_epochs=12, val_interval=4)
+train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 optim_wrapper = dict(optimizer=dict(type="AdamW", lr=1e-3, weight_decay=0.05, betas=(0.9, 0.98)),
                      clip_grad=dict(max_norm=1.0))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=False, begin=0, end=20),
-    dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end=12, convert_to_iter_based=True),
+    dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end=10, convert_to_iter_based=True),
 ]
-default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=4, max_keep_ckpts=2, save_last=True))
+default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=5, max_keep_ckpts=2, save_last=True))

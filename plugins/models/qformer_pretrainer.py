@@ -62,6 +62,42 @@ class _HFTokenizer:
         return self.backend.decode(list(ids), skip_special_tokens=True)
 
 
+class _BPETokenizer:
+    """The caption BPE of ``aegis_plugins.llms.tokenizer`` (a ``tokenizer.json`` file, or trained on a caption corpus)
+    with <pad> as [PAD], <s> as [CLS], </s> as [SEP] and one extra id for [DEC]."""
+
+    def __init__(self, tokenizer_file: str | None, corpus_file: str | None, vocab_size: int) -> None:
+        from aegis_plugins.llms.tokenizer import CaptionTokenizer, read_caption_corpus
+
+        if tokenizer_file is not None:
+            self.backend = CaptionTokenizer.load(tokenizer_file)
+        else:
+            self.backend = CaptionTokenizer.train(read_caption_corpus(corpus_file), vocab_size)
+        self.pad_id, self.cls_id, self.sep_id = (self.backend.pad_token_id, self.backend.bos_token_id,
+                                                 self.backend.eos_token_id)
+        self.dec_id = self.backend.vocab_size
+        self.vocab_size = self.backend.vocab_size + 1
+
+    def encode(self, text: str) -> list[int]:
+        return self.backend.encode(text)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.backend.decode([i for i in ids if i != self.dec_id])
+
+
+def _make_tokenizer(tokenizer: str | None, corpus_file: str | None, vocab_size: int):
+    if tokenizer is not None and corpus_file is not None:
+        raise ConfigError("model: set either tokenizer (a tokenizer.json file or a transformers folder) or "
+                          "corpus_file (train a caption BPE), not both.")
+    if corpus_file is not None:
+        return _BPETokenizer(None, corpus_file, vocab_size)
+    if tokenizer is None:
+        return ByteTokenizer()
+    if tokenizer.endswith(".json"):
+        return _BPETokenizer(tokenizer, None, vocab_size)
+    return _HFTokenizer(tokenizer)
+
+
 class QFormerPretrainer(BaseModel):
     """Stage-1 model: frozen ``encoder`` (B, C, T, H, W) -> tokens (B, N, Dv) -> ``connector`` (a QFormer).
 
@@ -69,6 +105,9 @@ class QFormerPretrainer(BaseModel):
     captioning). The Q-Former's output projection (``output_dim`` = ``embed_dim``) serves as BLIP-2's vision
     projection for the contrastive features; ``text_proj`` maps the text [CLS] output to the same ``embed_dim``.
     ``input_dim``, ``output_dim``, ``text_vocab_size`` and ``max_text_length`` of the connector are injected.
+    The text tokenizer is, in order of preference: a BPE of ``tokenizer_vocab_size`` entries trained at build time
+    on ``corpus_file`` (a guide-format caption JSON, as the tiny LM does), ``tokenizer`` (a ``tokenizer.json`` of
+    the ``tokenizers`` library, or a local transformers folder such as BERT's), or UTF-8 bytes (no file needed).
     ``encoder_checkpoint`` names a phase-1 work dir (its newest checkpoint) or file and sets the encoder's
     ``checkpoint``. Captions come from each sample's ``caption`` (or one of ``captions``, drawn at random in training).
     ``mode="loss"`` returns the weighted terms; ``mode="predict"`` one dict per clip with ``pred_caption`` (greedy
@@ -80,7 +119,7 @@ class QFormerPretrainer(BaseModel):
                  losses: Sequence[dict] = (dict(type="VideoTextContrastiveLoss"), dict(type="VideoTextMatchingLoss"),
                                            dict(type="GroundedCaptioningLoss")),
                  embed_dim: int = 256, temperature: float = 0.07, tokenizer: str | None = None,
-                 max_text_length: int = 32, max_new_tokens: int = 32, encoder_checkpoint: str | None = None,
+                 corpus_file: str | None = None, tokenizer_vocab_size: int = 512, max_text_length: int = 32, max_new_tokens: int = 32, encoder_checkpoint: str | None = None,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         from aegis.registry import CONNECTORS, ENCODERS, LOSSES
@@ -90,7 +129,7 @@ class QFormerPretrainer(BaseModel):
                               "[dict(type='VideoTextContrastiveLoss'), dict(type='GroundedCaptioningLoss')].")
         if not 0.001 <= temperature <= 0.5:
             raise ConfigError(f"model.temperature={temperature} is outside BLIP-2's clamp range [0.001, 0.5].")
-        self.tokenizer = ByteTokenizer() if tokenizer is None else _HFTokenizer(tokenizer)
+        self.tokenizer = _make_tokenizer(tokenizer, corpus_file, tokenizer_vocab_size)
         self.max_text_length, self.max_new_tokens = max_text_length, max_new_tokens
         if encoder_checkpoint is not None:  # a phase-1 work dir (its newest checkpoint) or a file
             from .captioner import resolve_checkpoint

@@ -61,6 +61,22 @@ def test_tokenizer_wraps_captions_in_cls_and_sep_and_truncates():
     assert model.connector.text_vocab_size == tok.vocab_size  # injected
 
 
+def test_caption_bpe_trained_on_a_corpus_file(tmp_path):
+    import json
+
+    corpus = tmp_path / "train.json"
+    corpus.write_text(json.dumps([{"video_path": f"v{i}.mp4", "caption": c} for i, c in enumerate(CAPTIONS * 5)]))
+    model = build(corpus_file=str(corpus), tokenizer_vocab_size=60)
+    tok = model.tokenizer
+    ids, mask = model.tokenize(["Water rising."], "cpu")
+    assert ids[0, 0].item() == tok.cls_id and ids[0, -1].item() == tok.sep_id
+    assert ids.shape[1] < 2 + len("Water rising.")  # words, not bytes
+    assert tok.decode(ids[0, 1:-1].tolist()) == "Water rising."
+    assert model.connector.text_vocab_size == tok.vocab_size == tok.dec_id + 1
+    with pytest.raises(ConfigError, match="not both"):
+        build(corpus_file=str(corpus), tokenizer="x.json")
+
+
 def test_repeated_captions_are_not_negatives_in_the_ranking():
     model = build().eval()
     inputs, samples = batch()
