@@ -47,7 +47,7 @@ TINY = {
         run=lambda ds: torch.tensor([len(ds)]), expect_shape=(1,),  # 2 + 2 + 1 captions
     ),
     "caption_collate": dict(
-        registry="FUNCTIONS", cfg=None,
+        registry="FUNCTIONS", cfg=dict(type="caption_collate"),
         run=lambda fn: torch.tensor([len(fn([dict(data_samples=dict(caption="a")), dict(data_samples=dict(caption="b"))])
                                          ["data_samples"])]),
         expect_shape=(1,),

@@ -36,3 +36,41 @@ TINY.update({
         expect_shape=(3,),
     ),
 })
+
+# --- video captioning (issue #6; owned by the VLM engineer) -------------------------------------------------------
+
+
+def _samples_hook_run(hook):
+    """The hook on one validation epoch of a minimal runner: returns the number of samples it wrote."""
+    import json as _json
+    import tempfile as _tempfile
+    from types import SimpleNamespace
+
+    from mmengine.logging import MMLogger
+
+    with _tempfile.TemporaryDirectory() as work_dir:
+        runner = SimpleNamespace(work_dir=work_dir, epoch=1, logger=MMLogger.get_instance("tiny_samples_hook"))
+        hook.before_val_epoch(runner)
+        hook.after_val_iter(runner, 0, None, [dict(video_path="a.mp4", caption="Fire.", pred_caption="Fire.")] * 3)
+        hook.after_val_epoch(runner)
+        with open(f"{work_dir}/samples.jsonl", encoding="utf-8") as f:
+            return torch.tensor([len([_json.loads(line) for line in f])])
+
+
+TINY.update({
+    "VideoCaptioner": dict(
+        registry="MODELS",
+        cfg=dict(type="VideoCaptioner", encoder=dict(_TINY_ENCODER, frozen=True),
+                 connector=dict(type="QFormer", num_query_tokens=4, depth=2, hidden_size=32, num_heads=2,
+                                intermediate_size=64),
+                 llm=dict(type="TinyCausalLM", vocab_size=64, hidden_size=32, num_layers=2, num_heads=2,
+                          max_position_embeddings=64),
+                 max_new_tokens=4),
+        run=lambda model: model(torch.randn(2, 3, 2, 16, 16), [dict(caption="Water rising."), dict(caption="Fire.")],
+                                mode="loss")["loss"],
+        expect_shape=(),
+    ),
+    "CaptionSamplesHook": dict(registry="HOOKS", cfg=dict(type="CaptionSamplesHook", num_samples=2,
+                                                          before_training=False),
+                               run=_samples_hook_run, expect_shape=(1,)),
+})
