@@ -33,8 +33,9 @@ def _textured(num_frames: int, height: int, width: int, seed: int) -> np.ndarray
     return np.clip(frames, 0, 255).astype(np.uint8)
 
 
-def make_files(root: str, count: int = 4) -> tuple[str, str]:
-    """(synthetic captions.json, 320x240 captions.json) under ``root``."""
+def make_files(root: str, count: int = 4, keyint: int = 25) -> tuple[str, str]:
+    """(synthetic captions.json, 320x240 captions.json) under ``root``; 320x240 files get a keyframe every
+    ``keyint`` frames (25 = 1 s, as phone and drone cameras write; x264's own default is 250)."""
     from aegis_plugins.data.synthetic import generate_dataset
     from aegis_plugins.data.video_io import write_video
 
@@ -42,7 +43,8 @@ def make_files(root: str, count: int = 4) -> tuple[str, str]:
     entries = []
     for i in range(count):
         rel = f"v{i}.mp4"
-        write_video(os.path.join(root, "qvga", rel), _textured(250, 240, 320, i), fps=25, preset="veryfast", crf=23)
+        write_video(os.path.join(root, "qvga", rel), _textured(250, 240, 320, i), fps=25, preset="veryfast", crf=23,
+                    keyint=keyint)
         entries.append(dict(video_path=rel, caption=f"video {i}"))
     qvga = os.path.join(root, "qvga", "captions.json")
     with open(qvga, "w") as f:
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--backends", nargs="+", default=["pyav", "decord"])
+    parser.add_argument("--keyint", type=int, default=25, help="keyframe interval of the 320x240 files (frames)")
     parser.add_argument("--root", default=None, help="folder for the generated files (default: a temp folder)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -116,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root or tmp
-        synthetic, qvga = make_files(root)
+        synthetic, qvga = make_files(root, keyint=args.keyint)
         one_file = os.path.join(os.path.dirname(qvga), "v0.mp4")
         results = []
+        print(f"320x240 files: 250 frames at 25 fps, keyframe every {args.keyint} frames; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"{'measure':52s} {'backend':8s} clips/s")
         for backend in args.backends:
             for reopen in (False, True):

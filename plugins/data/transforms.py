@@ -264,6 +264,8 @@ class NormalizeVideo:
                               "(RGB, in [0, 1] units), std > 0")
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)  # (C, 1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
+        self._shift = self.mean * 255.0  # (x / 255 - mean) / std == (x - 255 mean) * (1 / (255 std))
+        self._scale = 1.0 / (self.std * 255.0)
 
     def __call__(self, results: dict) -> dict:
         x = results.get("inputs")
@@ -271,7 +273,7 @@ class NormalizeVideo:
             raise ConfigError("NormalizeVideo needs results['inputs'] as a tensor; put ToTensorVideo before it")
         if x.dtype != torch.uint8:
             raise DataError(f"NormalizeVideo expects uint8 clips, got {x.dtype}; normalise only once")
-        results["inputs"] = (x.float().div_(255.0) - self.mean) / self.std
+        results["inputs"] = x.float().sub_(self._shift).mul_(self._scale)  # one float copy, then in place
         return results
 
 
