@@ -114,7 +114,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, fp32 CPU; median of {args.repeats} after "
           f"{args.warmup} warm-up")
-    print(f"{'shapes':6} {'connector':20} {'params':>8} {'fwd+bwd/s median (best)':>24} {'fwd/s median (best)':>20} {'GFLOP fwd+bwd':>13}")
+    print(f"{'shapes':6} {'connector':20} {'params':>8} {'fwd+bwd/s median (best)':>24} "
+          f"{'fwd/s median (best)':>20} {'GFLOP fwd+bwd':>13}")
     for shape_name in args.shapes:
         s = SHAPES[shape_name]
         t, h, w = s["grid"]
@@ -129,7 +130,8 @@ def main() -> None:
         for name, model in models.items():
             params = sum(p.numel() for p in model.parameters())
             print(f"{shape_name:6} {name:20} {params / 1e6:7.2f}M {train[name][0]:15.2f} ({train[name][1]:5.2f})"
-                  f" {infer[name][0]:11.2f} ({infer[name][1]:5.2f}) {count_gflop(model, visual, s['grid']):13.4g}", flush=True)
+                  f" {infer[name][0]:11.2f} ({infer[name][1]:5.2f})"
+                  f" {count_gflop(model, visual, s['grid']):13.4g}", flush=True)
 
 
 if __name__ == "__main__":

@@ -200,8 +200,8 @@ class QFormer(nn.Module):
     :meth:`encode_multimodal` and :meth:`caption_logits`. ``bert_checkpoint`` initialises the self-attention, FFNs,
     embeddings and LayerNorms from a local BERT-style folder (transformers ``BertModel`` weights; cross-attention
     starts random, as in BLIP-2); ``checkpoint`` then loads a trained Q-Former (an AEGIS stage-1 or stage-2
-    checkpoint file or work dir: the keys under ``connector.`` or ``qformer.``; the output projection is always new, as BLIP-2's
-    language projection is).
+    checkpoint file or work dir: the keys under ``connector.`` or ``qformer.``; the output projection is always
+    new, as BLIP-2's language projection is).
     """
 
     injected_args = ("input_dim", "output_dim")
@@ -335,10 +335,10 @@ class QFormer(nn.Module):
                                   "written by transformers' save_pretrained (config.json + model.safetensors).")
         with open(config_path) as f:
             config = json.load(f)
-        for ours, theirs in (("hidden_size", "hidden_size"), ("num_heads", "num_attention_heads"),
-                             ("intermediate_size", "intermediate_size")):
-            mine = self.hidden_size if ours == "hidden_size" else (
-                self.num_heads if ours == "num_heads" else self.layers[0].ffn_query.fc1.out_features)
+        intermediate = self.layers[0].ffn_query.fc1.out_features
+        for ours, theirs, mine in (("hidden_size", "hidden_size", self.hidden_size),
+                                   ("num_heads", "num_attention_heads", self.num_heads),
+                                   ("intermediate_size", "intermediate_size", intermediate)):
             if config.get(theirs) != mine:
                 raise CheckpointError(f"QFormer.bert_checkpoint={folder!r}: BERT has {theirs}={config.get(theirs)} "
                                       f"but the Q-Former has {ours}={mine}; set model.connector.{ours}="

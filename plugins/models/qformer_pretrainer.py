@@ -119,7 +119,8 @@ class QFormerPretrainer(BaseModel):
                  losses: Sequence[dict] = (dict(type="VideoTextContrastiveLoss"), dict(type="VideoTextMatchingLoss"),
                                            dict(type="GroundedCaptioningLoss")),
                  embed_dim: int = 256, temperature: float = 0.07, tokenizer: str | None = None,
-                 corpus_file: str | None = None, tokenizer_vocab_size: int = 512, max_text_length: int = 32, max_new_tokens: int = 32, encoder_checkpoint: str | None = None,
+                 corpus_file: str | None = None, tokenizer_vocab_size: int = 512, max_text_length: int = 32,
+                 max_new_tokens: int = 32, encoder_checkpoint: str | None = None,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         from aegis.registry import CONNECTORS, ENCODERS, LOSSES

@@ -43,7 +43,8 @@ def test_swapping_the_connector_is_one_line(tmp_path):
     (tmp_path / "base.py").write_text(
         "model = dict(connector=dict(type='QFormer', num_query_tokens=4, depth=2, hidden_size=32, num_heads=2,\n"
         "                            intermediate_size=64))\n")
-    (tmp_path / "perceiver.py").write_text("_base_ = ['base.py']\nmodel = dict(connector=dict(type='PerceiverResampler'))\n")
+    (tmp_path / "perceiver.py").write_text(
+        "_base_ = ['base.py']\nmodel = dict(connector=dict(type='PerceiverResampler'))\n")
     (tmp_path / "mlp.py").write_text(
         "_base_ = ['base.py']\nmodel = dict(connector=dict(_delete_=True, type='MLPProjector'))\n")
     visual = torch.randn(2, 32, 24)
