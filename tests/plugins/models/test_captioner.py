@@ -157,3 +157,37 @@ def test_samples_hook_logs_and_writes(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert rows == [dict(epoch=3, video="v/a.mp4", reference="ref a", generated="gen a")] * 2
     assert "generated: gen a" in (tmp_path / "examples.txt").read_text()
+
+
+def test_show_alerts_prints_generated_beside_reference(tmp_path):
+    import textwrap
+
+    import numpy as np
+
+    from aegis_plugins.data.video_io import write_video
+    from aegis_plugins.models.captioner import show_alerts
+
+    entries = []
+    for i, (caption, cls) in enumerate([("Water level rising rapidly", "flood"), ("Fire spreading slowly", "wildfire")]):
+        frames = np.full((4, 16, 16, 3), 40 * (i + 1), np.uint8)
+        write_video(str(tmp_path / f"{i}.mp4"), frames, fps=4)
+        entries.append(dict(video_path=f"{i}.mp4", caption=caption, class_name=cls))
+    (tmp_path / "test.json").write_text(json.dumps(entries))
+    model_cfg = dict(copy.deepcopy(CFG), max_new_tokens=3)
+    experiment = tmp_path / "tiny_vlm.py"
+    experiment.write_text(textwrap.dedent(f"""
+        model = {model_cfg!r}
+        test_dataloader = dict(batch_size=2, collate_fn=dict(type="aegis.video_collate"),
+            dataset=dict(type="VideoCaptionDataset", ann_file={str(tmp_path / "test.json")!r}, test_mode=True,
+                         pipeline=dict(type="VideoClipPipeline", video_length=2, frame_sample_rate=1, img_size=16)))
+    """))
+    torch.manual_seed(0)
+    model = build_component(model_cfg, MODELS)
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / "epoch_1.pth")
+    lines = []
+    rows = show_alerts(str(experiment), checkpoint=str(tmp_path / "epoch_1.pth"), num=5, print_fn=lines.append)
+    assert [r["reference"] for r in rows] == ["Water level rising rapidly", "Fire spreading slowly"]
+    assert [r["class_name"] for r in rows] == ["flood", "wildfire"]
+    text = "\n".join(lines)
+    assert "reference: Fire spreading slowly" in text and text.count("ALERT:") == 2
+    assert all(len(r["generated"].split()) <= 3 for r in rows)  # max_new_tokens=3 from the experiment
