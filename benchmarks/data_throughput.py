@@ -78,8 +78,9 @@ def bare_reader(path: str, backend: str, reopen: bool, seconds: float) -> float:
     return _timed(step, seconds)
 
 
-def pipeline_loader(ann: str, backend: str, workers: int, size: int, seconds: float) -> float:
-    """Clips/s through VideoCaptionDataset + the training pipeline + DataLoader(batch 8, ``workers``)."""
+def pipeline_loader(ann: str, backend: str, workers: int, size: int | None, seconds: float) -> float:
+    """Clips/s through VideoCaptionDataset + the training pipeline + DataLoader(batch 8, ``workers``); with
+    ``size=None`` the pipeline only opens, samples, decodes and makes uint8 tensors (the framework's own cost)."""
     from torch.utils.data import DataLoader
 
     from aegis_plugins.data.collate import video_collate
@@ -90,6 +91,8 @@ def pipeline_loader(ann: str, backend: str, workers: int, size: int, seconds: fl
                 dict(type="VideoDecode"), dict(type="ResizeShorterSide", size=size),
                 dict(type="RandomResizedCrop", size=size, scale=(0.5, 1.0)), dict(type="RandomHorizontalFlip"),
                 dict(type="ToTensorVideo"), dict(type="NormalizeVideo")]
+    if size is None:
+        pipeline = pipeline[:3] + [dict(type="ToTensorVideo")]
     dataset = VideoCaptionDataset(ann, pipeline=pipeline)
     sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=10 ** 6)
     loader = DataLoader(dataset, batch_size=8, sampler=sampler, num_workers=workers, collate_fn=video_collate,
@@ -131,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
                 name = f"bare reader, 320x240, {'new open per clip' if reopen else 'reader kept open'}"
                 results.append(dict(measure=name, backend=backend, clips_per_s=round(rate, 1)))
                 print(f"{name:52s} {backend:8s} {rate:7.1f}", flush=True)
+        for backend in args.backends:
+            rate = pipeline_loader(qvga, backend, 0, None, args.seconds)
+            name = "dataset pipeline, 320x240 decode only, 0 worker(s)"
+            results.append(dict(measure=name, backend=backend, clips_per_s=round(rate, 1)))
+            print(f"{name:52s} {backend:8s} {rate:7.1f}", flush=True)
         for label, ann, size in (("synthetic 64x64", synthetic, 64), ("320x240 -> 224", qvga, 224)):
             for workers in args.workers:
                 for backend in args.backends:

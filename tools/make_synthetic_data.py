@@ -1,6 +1,7 @@
 """Write the synthetic disaster video set: H.264 mp4s, captions.json and train/val/test splits, from a seed.
 
-    python tools/make_synthetic_data.py --out data/synthetic_disaster --num-videos 200 --seed 0 [--size 64] [--frames 32]
+    python tools/make_synthetic_data.py --out data/synthetic_disaster --num-videos 200 --seed 0 \
+        [--size 64] [--frames 32]
 """
 from __future__ import annotations
 

@@ -194,8 +194,8 @@ class _VideoDataset(Dataset):
 
 class VideoCaptionDataset(_VideoDataset):
     """Clips and captions from the training guide's JSON: a list of ``{"video_path", "caption"}`` objects (paths
-    relative to the JSON's folder, or to ``data_root`` when given), optionally with ``"captions"`` (a list), ``"label"``,
-    ``"class_name"``, ``"params"`` and any other fields, which pass through to ``data_samples``.
+    relative to the JSON's folder, or to ``data_root`` when given), optionally with ``"captions"`` (a list),
+    ``"label"``, ``"class_name"``, ``"params"`` and any other fields, which pass through to ``data_samples``.
 
     Each item is ``dict(inputs=(C, T, H, W) float32, data_samples=dict(...))`` after the pipeline.
     """

@@ -96,8 +96,9 @@ class SampleFrames:
             raise DataError(f"{results.get('video_path', '<video>')}: {exc}") from None
         if total < span:
             if self.num_short == 0:
+                action = "wraps around" if self.short_video == "loop" else "repeats the last frame"
                 print_log(f"{results.get('video_path')}: {total} frames < clip span {span}; short_video="
-                          f"{self.short_video!r} {'wraps around' if self.short_video == 'loop' else 'repeats the last frame'}"
+                          f"{self.short_video!r} {action}"
                           " (logged once; later short videos are handled the same way)", logger="current",
                           level=logging.WARNING)
             self.num_short += 1

@@ -24,7 +24,8 @@ def test_writes_videos_captions_and_splits(tmp_path):
     assert all((out / e["video_path"]).stat().st_size > 0 for e in entries)
     assert sum(len(json.loads((out / f"{s}.json").read_text())) for s in ("train", "val", "test")) == 6
     again = tmp_path / "again"
-    assert _run("--out", str(again), "--num-videos", "6", "--seed", "5", "--size", "16", "--frames", "8").returncode == 0
+    rerun = _run("--out", str(again), "--num-videos", "6", "--seed", "5", "--size", "16", "--frames", "8")
+    assert rerun.returncode == 0
     assert all((out / e["video_path"]).read_bytes() == (again / e["video_path"]).read_bytes() for e in entries)
 
 

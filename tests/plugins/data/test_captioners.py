@@ -134,7 +134,8 @@ def test_checkpoint_captioner_matches_the_trained_model(tmp_path, synthetic_root
     atomic_save({"state_dict": model.state_dict(), "meta": {"epoch": 1}}, tmp_path / "epoch_1.pth")
     (tmp_path / "last_checkpoint").write_text(str(tmp_path / "epoch_1.pth"))
 
-    videos = [str(synthetic_root / f"videos/{n}") for n in sorted(p.name for p in (synthetic_root / "videos").iterdir())[:3]]
+    names = sorted(p.name for p in (synthetic_root / "videos").iterdir())[:3]
+    videos = [str(synthetic_root / "videos" / n) for n in names]
     clips = torch.stack([Compose(dict(type="VideoClipPipeline", video_length=2, frame_sample_rate=2, img_size=16))(
         dict(video_path=v, test_mode=True))["inputs"] for v in videos])
     expected = [t.strip() for t in model.generate(clips)]

@@ -1,4 +1,5 @@
-"""The from-scratch dataset plugin of docs/data.md: registered, named by an experiment fragment, follows the contract."""
+"""The from-scratch dataset plugin of docs/data.md: registered, named by an experiment fragment, follows the
+contract."""
 from __future__ import annotations
 
 import json
