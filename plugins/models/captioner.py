@@ -221,62 +221,69 @@ def _check_built_widths(connector: Mapping, visual_dim: int, llm_dim: int) -> No
 
 
 class CaptionSamplesHook(Hook):
-    """Logs ``num_samples`` (video, reference, generated) triples from the validation predictions of every epoch
-    (and of the untrained model before the first epoch), appends them to ``<work_dir>/samples.jsonl`` and keeps the
+    """Captions the first ``num_samples`` validation videos before training and after every ``interval`` training
+    epochs, logs the (video, reference, generated) triples, appends them to ``<work_dir>/samples.jsonl`` and keeps the
     latest in ``<work_dir>/examples.txt``, so the progression random -> generic -> disaster-specific is visible."""
 
     priority = "LOW"
 
-    def __init__(self, num_samples: int = 6, before_training: bool = True) -> None:
-        if num_samples < 1:
-            raise ConfigError(f"CaptionSamplesHook.num_samples={num_samples}; expected >= 1.")
-        self.num_samples, self.before_training = num_samples, before_training
-        self._buffer: list[dict] = []
+    def __init__(self, num_samples: int = 6, interval: int = 1, before_training: bool = True) -> None:
+        if num_samples < 1 or interval < 1:
+            raise ConfigError(f"CaptionSamplesHook: num_samples={num_samples} and interval={interval} must be >= 1.")
+        self.num_samples, self.interval, self.before_training = num_samples, interval, before_training
+        self._batches: list | None = None
 
     def before_train(self, runner) -> None:
-        loader = getattr(runner, "_val_dataloader", None)
-        if not self.before_training or loader is None:
-            return
-        if isinstance(loader, Mapping):
-            loader = runner.build_dataloader(loader)
-            runner._val_dataloader = loader
+        if self.before_training:
+            self.sample(runner, epoch=0)
+
+    def after_train_epoch(self, runner) -> None:
+        if (runner.epoch + 1) % self.interval == 0:
+            self.sample(runner, epoch=runner.epoch + 1)
+
+    def _val_batches(self, runner) -> list:
+        """The first validation batches holding ``num_samples`` videos (read once, kept for every epoch)."""
+        if self._batches is None:
+            loader = getattr(runner, "_val_dataloader", None)
+            self._batches = []
+            if loader is None:
+                return self._batches
+            if isinstance(loader, Mapping):
+                loader = runner.build_dataloader(loader)
+                runner._val_dataloader = loader
+            count = 0
+            for batch in loader:
+                self._batches.append(batch)
+                count += len(batch["data_samples"])
+                if count >= self.num_samples:
+                    break
+        return self._batches
+
+    def sample(self, runner, epoch: int) -> list[dict]:
+        """Caption the kept validation videos with the current model; log and write the triples."""
         model = runner.model.module if hasattr(runner.model, "module") else runner.model
         was_training = model.training
         model.eval()
-        self._buffer = []
+        rows: list[dict] = []
         with torch.no_grad():
-            for batch in loader:
-                self._collect(model.val_step(batch))
-                if len(self._buffer) >= self.num_samples:
-                    break
-        model.train(was_training)
-        self._emit(runner, epoch=0)
-
-    def before_val_epoch(self, runner) -> None:
-        self._buffer = []
-
-    def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        self._collect(outputs)
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        self._emit(runner, epoch=runner.epoch)
-
-    def _collect(self, outputs) -> None:
-        for out in outputs or []:
-            if len(self._buffer) < self.num_samples and isinstance(out, Mapping) and "pred_caption" in out:
-                self._buffer.append(dict(video=str(out.get("video_path", "?")), reference=str(out.get("caption", "")),
+            for batch in self._val_batches(runner):
+                for out in model.val_step(batch):
+                    if len(rows) < self.num_samples:
+                        rows.append(dict(video=str(out.get("video_path", "?")), reference=str(out.get("caption", "")),
                                          generated=str(out["pred_caption"])))
+        model.train(was_training)
+        if rows:
+            self._emit(runner, epoch, rows)
+        return rows
 
-    def _emit(self, runner, epoch: int) -> None:
-        if not self._buffer:
-            return
+    @staticmethod
+    def _emit(runner, epoch: int, rows: list[dict]) -> None:
         lines = [f"caption samples after epoch {epoch}:"] + [
-            f"  {Path(s['video']).name}\n    reference: {s['reference']}\n    generated: {s['generated']}"
-            for s in self._buffer]
+            f"  {Path(s['video']).name}\n    reference: {s['reference']}\n    generated: {s['generated']}" for s in rows]
         runner.logger.info("\n".join(lines))
         work_dir = Path(runner.work_dir)
         with open(work_dir / "samples.jsonl", "a", encoding="utf-8") as f:
-            for s in self._buffer:
+            for s in rows:
                 f.write(json.dumps(dict(epoch=epoch, **s)) + "\n")
         tmp = work_dir / "examples.txt.tmp"
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -149,14 +149,23 @@ def test_predict_is_deterministic_and_mode_errors():
 
 def test_samples_hook_logs_and_writes(tmp_path):
     from mmengine.logging import MMLogger
-    hook = build_component(dict(type="CaptionSamplesHook", num_samples=2, before_training=False), HOOKS)
-    runner = SimpleNamespace(work_dir=str(tmp_path), epoch=3, logger=MMLogger.get_instance("samples_hook_test"))
-    hook.before_val_epoch(runner)
-    hook.after_val_iter(runner, 0, None, [dict(video_path="v/a.mp4", caption="ref a", pred_caption="gen a")] * 3)
-    hook.after_val_epoch(runner)
+    model = _build()
+    batch = dict(inputs=_videos(), data_samples=[dict(caption=c, video_path=f"v/{i}.mp4") for i, c in enumerate(CAPTIONS)])
+    hook = build_component(dict(type="CaptionSamplesHook", num_samples=3, interval=2), HOOKS)
+    runner = SimpleNamespace(work_dir=str(tmp_path), epoch=0, model=model, _val_dataloader=[batch, batch, batch],
+                             logger=MMLogger.get_instance("samples_hook_test"))
+    model.train()
+    hook.before_train(runner)
+    hook.after_train_epoch(runner)  # epoch 1: not a multiple of interval=2
+    runner.epoch = 1
+    hook.after_train_epoch(runner)  # epoch 2
+    assert model.training  # the hook restores the mode
     rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
-    assert rows == [dict(epoch=3, video="v/a.mp4", reference="ref a", generated="gen a")] * 2
-    assert "generated: gen a" in (tmp_path / "examples.txt").read_text()
+    assert [r["epoch"] for r in rows] == [0, 0, 0, 2, 2, 2]
+    assert [r["reference"] for r in rows[:3]] == [CAPTIONS[0], CAPTIONS[1], CAPTIONS[0]]
+    expected = model.eval().generate(_videos())
+    assert [r["generated"] for r in rows[3:5]] == expected
+    assert f"generated: {expected[1]}" in (tmp_path / "examples.txt").read_text()
 
 
 def test_show_alerts_prints_generated_beside_reference(tmp_path):

@@ -41,20 +41,21 @@ TINY.update({
 
 
 def _samples_hook_run(hook):
-    """The hook on one validation epoch of a minimal runner: returns the number of samples it wrote."""
-    import json as _json
+    """The hook after one training epoch of a minimal runner with a tiny captioner: the number of samples written."""
     import tempfile as _tempfile
     from types import SimpleNamespace
 
     from mmengine.logging import MMLogger
 
+    from aegis.build import build_component
+    from aegis.registry import MODELS
+
+    model = build_component(TINY["VideoCaptioner"]["cfg"], MODELS)
+    batch = dict(inputs=torch.randn(2, 3, 2, 16, 16), data_samples=[dict(caption="Water."), dict(caption="Fire.")])
     with _tempfile.TemporaryDirectory() as work_dir:
-        runner = SimpleNamespace(work_dir=work_dir, epoch=1, logger=MMLogger.get_instance("tiny_samples_hook"))
-        hook.before_val_epoch(runner)
-        hook.after_val_iter(runner, 0, None, [dict(video_path="a.mp4", caption="Fire.", pred_caption="Fire.")] * 3)
-        hook.after_val_epoch(runner)
-        with open(f"{work_dir}/samples.jsonl", encoding="utf-8") as f:
-            return torch.tensor([len([_json.loads(line) for line in f])])
+        runner = SimpleNamespace(work_dir=work_dir, epoch=0, model=model, _val_dataloader=[batch],
+                                 logger=MMLogger.get_instance("tiny_samples_hook"))
+        return torch.tensor([len(hook.sample(runner, epoch=1))])
 
 
 TINY.update({
@@ -70,7 +71,6 @@ TINY.update({
                                 mode="loss")["loss"],
         expect_shape=(),
     ),
-    "CaptionSamplesHook": dict(registry="HOOKS", cfg=dict(type="CaptionSamplesHook", num_samples=2,
-                                                          before_training=False),
+    "CaptionSamplesHook": dict(registry="HOOKS", cfg=dict(type="CaptionSamplesHook", num_samples=2),
                                run=_samples_hook_run, expect_shape=(1,)),
 })
