@@ -184,3 +184,8 @@ def test_loads_a_stage1_checkpoint_without_the_text_path_or_projection(tmp_path)
     atomic_save({"state_dict": {"connector.query_tokens": stage1.query_tokens}}, tmp_path / "partial.pth")
     with pytest.raises(CheckpointError, match="lacks"):
         build(checkpoint=str(tmp_path / "partial.pth"))
+
+
+def test_checkpoint_work_dir_without_checkpoints_says_what_to_run(tmp_path):
+    with pytest.raises(CheckpointError, match="vlm_stage1_tiny_cpu"):
+        build(checkpoint=str(tmp_path))
