@@ -52,5 +52,5 @@ param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=False, begin=0, end=20),
     dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end=20, convert_to_iter_based=True),
 ]
-custom_hooks = [dict(type="CaptionSamplesHook", num_samples=6)]
+custom_hooks = [dict(type="CaptionSamplesHook", num_samples=6, test_at_end=True)]
 default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=5, max_keep_ckpts=2, save_last=True))

@@ -223,15 +223,36 @@ def _check_built_widths(connector: Mapping, visual_dim: int, llm_dim: int) -> No
 class CaptionSamplesHook(Hook):
     """Captions the first ``num_samples`` validation videos before training and after every ``interval`` training
     epochs, logs the (video, reference, generated) triples, appends them to ``<work_dir>/samples.jsonl`` and keeps the
-    latest in ``<work_dir>/examples.txt``, so the progression random -> generic -> disaster-specific is visible."""
+    latest in ``<work_dir>/examples.txt``, so the progression random -> generic -> disaster-specific is visible.
+    With ``test_at_end`` the test split is captioned and scored after training (``test/*`` in ``metrics.json``) and
+    ``num_samples`` test examples are printed and written to ``<work_dir>/test_examples.txt``."""
 
     priority = "LOW"
 
-    def __init__(self, num_samples: int = 6, interval: int = 1, before_training: bool = True) -> None:
+    def __init__(self, num_samples: int = 6, interval: int = 1, before_training: bool = True,
+                 test_at_end: bool = False) -> None:
         if num_samples < 1 or interval < 1:
             raise ConfigError(f"CaptionSamplesHook: num_samples={num_samples} and interval={interval} must be >= 1.")
         self.num_samples, self.interval, self.before_training = num_samples, interval, before_training
+        self.test_at_end = test_at_end
         self._batches: list | None = None
+
+    def after_train(self, runner) -> None:
+        if not self.test_at_end or getattr(runner, "_test_dataloader", None) is None:
+            return
+        metrics, rows = evaluate_captions(runner, runner._test_dataloader, runner._test_evaluator)
+        from aegis.engine import write_metrics_json
+
+        write_metrics_json(runner.work_dir, {f"test/{k}": v for k, v in metrics.items()})
+        shown = rows[:: max(1, len(rows) // self.num_samples)][: self.num_samples]  # spread over the split
+        lines = ["test split: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()),
+                 "(video, reference, generated) examples:"] + [
+            f"  {Path(r['video']).name}\n    reference: {r['reference']}\n    generated: {r['generated']}"
+            for r in shown]
+        runner.logger.info("\n".join(lines))
+        tmp = Path(runner.work_dir) / "test_examples.txt.tmp"
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(tmp, Path(runner.work_dir) / "test_examples.txt")
 
     def before_train(self, runner) -> None:
         if self.before_training:
@@ -288,6 +309,26 @@ class CaptionSamplesHook(Hook):
         tmp = work_dir / "examples.txt.tmp"
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         os.replace(tmp, work_dir / "examples.txt")
+
+
+def evaluate_captions(runner, dataloader, evaluator) -> tuple[dict, list[dict]]:
+    """Caption every video of ``dataloader`` (a config or a loader) with ``runner.model`` and score it with
+    ``evaluator`` (a config or an Evaluator). Returns the metrics and one (video, reference, generated) row per video."""
+    model = runner.model.module if hasattr(runner.model, "module") else runner.model
+    loader = runner.build_dataloader(dataloader) if isinstance(dataloader, Mapping) else dataloader
+    evaluator = runner.build_evaluator(evaluator) if not hasattr(evaluator, "process") else evaluator
+    evaluator.dataset_meta = getattr(loader.dataset, "metainfo", None)
+    was_training = model.training
+    model.eval()
+    rows: list[dict] = []
+    with torch.no_grad():
+        for batch in loader:
+            outputs = model.test_step(batch)
+            evaluator.process(data_samples=outputs, data_batch=batch)
+            rows += [dict(video=str(o.get("video_path", "?")), reference=str(o.get("caption", "")),
+                          generated=str(o["pred_caption"]), class_name=o.get("class_name")) for o in outputs]
+    model.train(was_training)
+    return evaluator.evaluate(len(loader.dataset)), rows
 
 
 def show_alerts(experiment: str, checkpoint: str | None = None, split: str = "test", num: int = 8,

@@ -2,6 +2,7 @@
 caption, generation (greedy and beam) and prediction dicts, and the per-epoch samples hook."""
 import copy
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -200,3 +201,50 @@ def test_show_alerts_prints_generated_beside_reference(tmp_path):
     text = "\n".join(lines)
     assert "reference: Fire spreading slowly" in text and text.count("ALERT:") == 2
     assert all(len(r["generated"].split()) <= 3 for r in rows)  # max_new_tokens=3 from the experiment
+
+
+def test_runner_trains_and_scores_the_test_split_at_the_end(tmp_path):
+    """A real Runner: 2 epochs on real video files, samples every epoch, test split scored and shown at the end."""
+    import numpy as np
+
+    from aegis.config import load_experiment
+    from aegis.engine import read_metrics_json
+    from aegis.runner import run
+    from aegis_plugins.data.video_io import write_video
+
+    entries = []
+    for i, (caption, cls, speed) in enumerate([("Water level rising rapidly", "flood", "fast"),
+                                               ("Fire spreading slowly", "wildfire", "slow")] * 2):
+        write_video(str(tmp_path / f"{i}.mp4"), np.full((4, 16, 16, 3), 60 * (i % 2) + 20, np.uint8), fps=4)
+        entries.append(dict(video_path=f"{i}.mp4", caption=caption, captions=[caption], class_name=cls, speed=speed))
+    (tmp_path / "pairs.json").write_text(json.dumps(entries))
+    loader = dict(batch_size=2, num_workers=0, collate_fn=dict(type="aegis.video_collate"),
+                  sampler=dict(type="DefaultSampler", shuffle=False),
+                  dataset=dict(type="VideoCaptionDataset", ann_file=str(tmp_path / "pairs.json"), test_mode=True,
+                               pipeline=dict(type="VideoClipPipeline", video_length=2, frame_sample_rate=1,
+                                             img_size=16)))
+    experiment = tmp_path / "tiny_vlm.py"
+    experiment.write_text("\n".join([
+        "_base_ = [" + repr(str(Path(__file__).resolve().parents[3] / "experiments/_base_/default_runtime.py")) + "]",
+        f"model = {dict(copy.deepcopy(CFG), max_new_tokens=4)!r}",
+        f"train_dataloader = {loader!r}", f"val_dataloader = {loader!r}", f"test_dataloader = {loader!r}",
+        "val_evaluator = [dict(type='CaptionMetric'), dict(type='DisasterAccuracyMetric')]",
+        "test_evaluator = val_evaluator", "val_cfg = dict()", "test_cfg = dict()",
+        "train_cfg = dict(by_epoch=True, max_epochs=2, val_interval=2)",
+        "optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3))",
+        "custom_hooks = [dict(type='CaptionSamplesHook', num_samples=2, test_at_end=True)]",
+        "default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=2))",
+        "vis_backends = [dict(type='LocalVisBackend')]",
+        "visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='tiny_vlm_visualizer')",
+    ]))
+    cfg = load_experiment(str(experiment), work_dir=str(tmp_path / "work"))
+    run(cfg)
+    work = tmp_path / "work"
+    epochs = [json.loads(line)["epoch"] for line in (work / "samples.jsonl").read_text().splitlines()]
+    assert epochs == [0, 0, 1, 1, 2, 2]
+    metrics = read_metrics_json(work)
+    for key in ("test/caption/bleu4", "test/caption/cider", "test/disaster/type_acc", "test/disaster/dynamics_acc",
+                "val/disaster/type_acc"):
+        assert key in metrics and 0.0 <= metrics[key] <= 100.0
+    shown = (work / "test_examples.txt").read_text()
+    assert "reference: Water level rising rapidly" in shown and "generated:" in shown
