@@ -6,7 +6,7 @@ model = dict(
     type="JEPAPretrainer",
     encoder=dict(type="VJEPAEncoder", arch="vit_large", patch_size=16, tubelet_size=2, num_frames=16, img_size=224,
                  uniform_power=True),
-    predictor=dict(type="JEPAPredictor", embed_dim=384, depth=6, num_heads=12),
+    predictor=dict(type="JEPAPredictor", embed_dim=384, depth=6, num_heads=16),  # heads as the encoder, like the official
     mask_generators=[
         dict(type="MultiBlock3DMaskGenerator", num_blocks=8, mask_ratio=0.8, temporal_scale=(1.0, 1.0),
              aspect_ratio=(0.75, 1.5)),
