@@ -1,7 +1,6 @@
 """``aegis doctor``: what this machine can run, and what to install for each missing piece."""
 from __future__ import annotations
 
-import ctypes.util
 import importlib
 import importlib.util
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ def _module_check(name: str, module: str, fix: str, attr: str = "__version__") -
 
 
 def core_checks() -> list[Check]:
-    """The checks the core knows about: torch and CUDA, quantisation, video backends, simulators, rendering."""
+    """The checks the core knows about: torch and CUDA, quantisation, LoRA, video backends, RL libraries."""
     checks = [_module_check("torch", "torch", "pip install torch==2.13.0  (CPU) or a CUDA build from pytorch.org")]
     try:
         import torch
@@ -48,14 +47,9 @@ def core_checks() -> list[Check]:
         _module_check("video backend: PyAV", "av", "pip install av"),
         _module_check("gymnasium", "gymnasium", "pip install gymnasium"),
         _module_check("stable-baselines3", "stable_baselines3", "pip install stable-baselines3"),
-        _module_check("habitat-sim", "habitat_sim",
-                      "conda install habitat-sim -c conda-forge -c aihabitat  (see docs/habitat.md)"),
         _module_check("TensorBoard", "tensorboard", "pip install tensorboard"),
     ]
-    egl = ctypes.util.find_library("EGL")
-    checks.append(Check("headless rendering (EGL)", egl is not None, egl or "libEGL not found",
-                        "apt-get install libegl1 (habitat-sim renders headless through EGL)"))
-    return checks
+    return checks  # habitat-sim and headless rendering: the envs plugin's own aegis_doctor_checks
 
 
 def run_checks() -> list[Check]:
