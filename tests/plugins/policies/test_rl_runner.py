@@ -209,3 +209,16 @@ def test_an_encoder_folder_without_a_marker_is_a_config_error(tmp_path, tiny_pol
                                                     checkpoint=str(tmp_path), frozen=True))
     with pytest.raises(ConfigError, match="folder without a usable last_checkpoint marker"):
         build_policy(cfg, build_vec_env(tiny_env, 2, 0), seed=0)
+
+
+def test_load_from_without_resume_starts_at_step_zero_from_those_weights(tiny_rl_cfg, tmp_path):
+    first = RLRunner.from_cfg(tiny_rl_cfg(work_dir=tmp_path / "a"))
+    first.train()
+    saved = torch.load(tmp_path / "a" / "step_32.pth", weights_only=True)["agent"]["policy"]
+    second = RLRunner.from_cfg(dict(tiny_rl_cfg(work_dir=tmp_path / "b"), load_from=str(tmp_path / "a" / "step_32.pth")))
+    loop = second.train_loop
+    loop.build()
+    second.load_or_resume()
+    assert loop.agent.num_timesteps == 0 and loop.iter == 0
+    weights = loop.agent.module.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in saved.items())
