@@ -163,11 +163,11 @@ class RLTrainLoop(BaseLoop):
         return 1
 
     # --- building -------------------------------------------------------------------------------------------------
-    def build(self, n_envs: int | None = None, policy_overrides: Mapping | None = None, seed_offset: int = 0) -> None:
+    def build(self, n_envs: int | None = None, policy_overrides: Mapping | None = None) -> None:
         """Build the vectorised envs and the agent (seeded from the runner's seed)."""
         from .vec_env import build_vec_env
 
-        seed = self.runner.seed + seed_offset
+        seed = self.runner.seed
         self.envs = build_vec_env(self.env_cfg, n_envs or self.n_envs, seed, self.vec_env, self.frame_stack)
         self.agent = build_policy(dict(self.policy_cfg, **(policy_overrides or {})), self.envs, seed)
         self.runner.model = self.agent.module
@@ -189,11 +189,14 @@ class RLTrainLoop(BaseLoop):
         from aegis.engine import atomic_save
 
         path = path or self.checkpoint_path(self.agent.num_timesteps)
-        checkpoint = dict(kind=CHECKPOINT_KIND, agent=self.agent.state_dict(), iter=self._iter,
-                          seed=int(self.runner.seed), episodes_finished=self.stats.finished,
-                          episode_stats=list(self.stats.episodes),
-                          build=dict(env=_plain(self.env_cfg), policy=_plain(self.policy_cfg),
-                                     frame_stack=self.frame_stack))
+        agent = self.agent.state_dict()
+        policy_cfg = _plain(self.policy_cfg)
+        if agent.get("frozen_encoder") and isinstance(policy_cfg.get("features_extractor"), dict):
+            # the file actually loaded (a work dir's last_checkpoint may move on after this run)
+            policy_cfg["features_extractor"]["checkpoint"] = agent["frozen_encoder"]["checkpoint"]
+        checkpoint = dict(kind=CHECKPOINT_KIND, agent=agent, iter=self._iter, seed=int(self.runner.seed),
+                          episodes_finished=self.stats.finished, episode_stats=list(self.stats.episodes),
+                          build=dict(env=_plain(self.env_cfg), policy=policy_cfg, frame_stack=self.frame_stack))
         self.runner.call_hook("before_save_checkpoint", checkpoint=checkpoint)
         atomic_save(checkpoint, path)
         if not mark_last:

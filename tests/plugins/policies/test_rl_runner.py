@@ -198,6 +198,7 @@ def test_vjepa_experiment_loads_the_frozen_encoder_from_the_phase1_work_dir(tmp_
     assert torch.equal(extractor.encoder.blocks[0].attn.qkv.weight, encoder.blocks[0].attn.qkv.weight)
     saved = torch.load(tmp_path / "rl" / "dry_run.pth", weights_only=True)
     assert saved["agent"]["frozen_encoder"]["sha256"] == file_sha256(phase1 / "epoch_2.pth")
+    assert saved["build"]["policy"]["features_extractor"]["checkpoint"] == str(phase1 / "epoch_2.pth")
 
 
 def test_an_encoder_folder_without_a_marker_is_a_config_error(tmp_path, tiny_policy, tiny_env):
