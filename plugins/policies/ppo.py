@@ -10,6 +10,7 @@ Two things differ from SB3's defaults, both to keep a frozen encoder exactly as 
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Literal
@@ -115,11 +116,12 @@ class PPOPolicy:
         for name, kind in (("lr_schedule", lr_schedule), ("clip_range_schedule", clip_range_schedule)):
             if kind not in ("constant", "linear"):
                 raise ConfigError(f"policy.{name}={kind!r}: expected 'constant' or 'linear'.")
-        if (n_steps * env.num_envs) % batch_size:
-            raise ConfigError(f"policy.batch_size={batch_size} does not divide the rollout size n_steps * n_envs = "
-                              f"{n_steps} * {env.num_envs} = {n_steps * env.num_envs}; PPO would drop a partial "
-                              "minibatch every epoch. Pick a divisor, e.g. "
-                              f"{n_steps * env.num_envs // max(1, (n_steps * env.num_envs) // batch_size)}.")
+        rollout = n_steps * env.num_envs
+        if rollout % batch_size:  # SB3 trains on a truncated last minibatch: legal, but rarely meant
+            divisor = max(d for d in range(1, min(batch_size, rollout) + 1) if rollout % d == 0)
+            warnings.warn(f"policy.batch_size={batch_size} does not divide the rollout size n_steps * n_envs = "
+                          f"{n_steps} * {env.num_envs} = {rollout}: every epoch ends with a minibatch of "
+                          f"{rollout % batch_size}. The nearest smaller divisor is {divisor}.", stacklevel=2)
         policy_kwargs: dict[str, Any] = dict(
             net_arch=({k: list(v) for k, v in net_arch.items()} if isinstance(net_arch, Mapping) else list(net_arch)),
             activation_fn=_ACTIVATIONS[activation], ortho_init=ortho_init,

@@ -134,9 +134,16 @@ def test_ppo_hyperparameters_reach_sb3(tiny_env, tiny_policy):
     assert isinstance(policy.module.mlp_extractor.policy_net[1], torch.nn.ReLU)
 
 
-def test_batch_size_must_divide_the_rollout(tiny_env, tiny_policy):
-    with pytest.raises(ConfigError, match=r"batch_size=12 does not divide.*8 \* 2 = 16"):
+def test_a_batch_size_that_does_not_divide_the_rollout_is_a_warning(tiny_env, tiny_policy):
+    with pytest.warns(UserWarning, match=r"batch_size=12 does not divide.*8 \* 2 = 16.*minibatch of 4.*divisor is 8"):
         build_policy(dict(tiny_policy, batch_size=12), _envs(tiny_env), seed=0)
+
+
+def test_unknown_choices_name_the_nearest(tiny_env, tiny_policy):
+    from aegis_plugins.policies.ppo import PPOPolicy
+
+    with pytest.raises(ConfigError, match=r"activation='rleu'.*nearest: \['relu'"):
+        PPOPolicy(env=_envs(tiny_env), activation="rleu")
 
 
 def test_without_an_extractor_sb3_picks_its_default(tiny_policy):
