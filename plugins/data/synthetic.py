@@ -141,7 +141,7 @@ def _wildfire(cv, rng, t, fast):
 
 def _smoke(cv, rng, t, fast):
     """Gaussian puffs emitted at a source every 0.07 frame heights of rise; each rises at ``rise_speed``, drifts with
-    ``wind_speed`` and widens with the distance travelled, so fast and slow plumes look alike and differ in motion."""
+    ``wind_speed`` and widens with the distance travelled, so fast and slow plumes differ in motion, not in shape."""
     rise = rng.uniform(0.28, 0.36) if fast else rng.uniform(0.05, 0.09)
     east = bool(rng.integers(2))
     wind = (1.0 if east else -1.0) * rng.uniform(0.4, 0.6) * rise
@@ -151,8 +151,9 @@ def _smoke(cv, rng, t, fast):
     base = _mix(base, (0.25, 0.2, 0.2), ((np.abs(cv.x - xs) < 0.05) & (np.abs(cv.y - horizon) < 0.04)) * 1.0)
     shade = rng.uniform(0.3, 0.55)
     interval = 0.07 / rise  # s between puffs
-    emit = -np.arange(0.0, 1.2 / rise, interval)[::-1]  # the plume is already formed at t = 0
-    emit = np.concatenate([emit, np.arange(interval, t + interval, interval)])  # t: duration, s
+    # the fire started 0.1 frame heights of rise ago: the plume's top climbs at rise_speed, a cue that sparse
+    # temporal sampling cannot alias (the puffs' own motion can, when a step moves them past their spacing)
+    emit = np.arange(-0.1 / rise, t + interval, interval)  # t: duration, s
     gain = rng.uniform(0.5, 1.3, emit.size)
 
     def frame(sec):
