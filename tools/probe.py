@@ -7,7 +7,8 @@ Builds the experiment's ``model.encoder`` frozen three ways: from the run's chec
 default), randomly initialised, and, when its checkpoint exists, from the no-causality ablation. Each gets a linear
 probe on pooled features classifying the synthetic disaster type (train split -> val split). Prints the accuracies
 and merges them into ``<work_dir>/metrics.json`` (``probe/pretrained_acc``, ``probe/random_init_acc``,
-``probe/no_causality_acc``).
+``probe/no_causality_acc``, and the other encoder of the checkpoint as ``probe/pretrained_encoder_acc`` or
+``probe/pretrained_target_encoder_acc``).
 """
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         results = {"probe/pretrained_acc": probe_encoder(encoder_cfg, train_set, test_set, checkpoint,
                                                          args.checkpoint_key, **common),
                    "probe/random_init_acc": probe_encoder(encoder_cfg, train_set, test_set, None, **common)}
+        other_key = "encoder" if args.checkpoint_key == "target_encoder" else "target_encoder"
+        results[f"probe/pretrained_{other_key}_acc"] = probe_encoder(encoder_cfg, train_set, test_set, checkpoint,
+                                                                     other_key, **common)
         ablation_ckpt = None
         if args.ablation and os.path.exists(args.ablation):
             ablation_ckpt, _ = _checkpoint_of(args.ablation, None)
@@ -81,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"linear probe ({args.pooling} pooling) on {len(train_set)} train / {len(test_set)} val clips, "
           f"{len(train_set.classes)} classes (chance {1 / len(train_set.classes):.3f})")
-    print(f"  pretrained ({os.path.relpath(checkpoint)}): {results['probe/pretrained_acc']:.3f}")
+    print(f"  pretrained, {args.checkpoint_key} ({os.path.relpath(checkpoint)}): {results['probe/pretrained_acc']:.3f}")
+    print(f"  pretrained, {other_key}: {results[f'probe/pretrained_{other_key}_acc']:.3f}")
     print(f"  random init (same architecture, seed {args.seed}): {results['probe/random_init_acc']:.3f}")
     if "probe/no_causality_acc" in results:
         print(f"  pretrained without the causality loss ({os.path.relpath(ablation_ckpt)}): "

@@ -43,7 +43,8 @@ def test_probe_reports_pretrained_random_and_ablation_accuracies(tmp_path, capsy
     out = capsys.readouterr().out
     assert code == 0, out
     metrics = json.loads((tmp_path / "wd" / "metrics.json").read_text())
-    for key in ("probe/pretrained_acc", "probe/random_init_acc", "probe/no_causality_acc"):
+    for key in ("probe/pretrained_acc", "probe/random_init_acc", "probe/no_causality_acc",
+                "probe/pretrained_encoder_acc"):
         assert 0.0 <= metrics[key] <= 1.0
     assert "random init" in out and "without the causality loss" in out
     # the same weights give the same features, so the ablation slot (same checkpoint) matches the pretrained one
