@@ -7,6 +7,7 @@
 # The explicit form, a list of transforms, is in docs/data.md.
 data_root = "data/synthetic_disaster"
 synthetic = dict(num_videos=200, seed=0, size=64, frames=32)  # generation settings (data_root must match them)
+# crops keep >= 60% of the frame: the small moving car/bird of calm scenes must stay in view
 
 train_dataloader = dict(
     batch_size=8,
@@ -17,7 +18,7 @@ train_dataloader = dict(
     collate_fn=dict(type="aegis.video_collate"),
     dataset=dict(type="SyntheticDisasterDataset", data_root=data_root, split="train", **synthetic,
                  pipeline=dict(type="VideoClipPipeline", video_length=16, frame_sample_rate=2, img_size=64,
-                               backend="auto")),
+                               crop_scale=(0.6, 1.0), backend="auto")),
 )
 val_dataloader = dict(
     batch_size=8,
