@@ -39,12 +39,16 @@ class VideoCaptioner(BaseModel):
     adapters inside the LLM, if configured) receives gradients. ``encoder_checkpoint`` names a phase-1 work dir
     (e.g. ``work_dirs/vjepa_pretrain_tiny``: its newest checkpoint is used) or file, and sets the encoder's
     ``checkpoint``. ``prefix_position`` puts the visual prefix before (BLIP-2) or after the prompt.
+    ``motion_tokens`` appends the differences of consecutive time steps' tokens to the visual tokens (the connector
+    then sees a grid of 2T'-1 time steps), a cheap explicit motion cue for speed words. In training the target is a
+    random one of the sample's ``captions`` (``sample_all_captions``) or always the first (canonical) one.
     """
 
     def __init__(self, encoder: dict, connector: dict, llm: dict, prompt: str = "Describe the disaster in this video:",
                  max_caption_tokens: int = 32, max_new_tokens: int = 24, num_beams: int = 1,
                  sample_all_captions: bool = True, prefix_position: str = "before_prompt",
-                 encoder_checkpoint: str | None = None, data_preprocessor: dict | None = None) -> None:
+                 encoder_checkpoint: str | None = None, motion_tokens: bool = False,
+                 data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         if num_beams < 1 or max_new_tokens < 1 or max_caption_tokens < 1:
             raise ConfigError(f"model: num_beams={num_beams}, max_new_tokens={max_new_tokens} and "
@@ -78,6 +82,7 @@ class VideoCaptioner(BaseModel):
         if prefix_position not in ("before_prompt", "after_prompt"):
             raise ConfigError(f"model.prefix_position={prefix_position!r}; expected 'before_prompt' (BLIP-2's "
                               "layout) or 'after_prompt'.")
+        self.motion_tokens = motion_tokens
         self.prompt, self.prefix_position, self.max_caption_tokens = prompt, prefix_position, max_caption_tokens
         self.max_new_tokens, self.num_beams, self.sample_all_captions = max_new_tokens, num_beams, sample_all_captions
         self.bos_ids = [self.llm.bos_token_id] if self.llm.bos_token_id is not None else []
@@ -98,6 +103,15 @@ class VideoCaptioner(BaseModel):
         grid = self.encoder.grid_of(inputs.shape) if hasattr(self.encoder, "grid_of") else None
         if grid is not None and grid[0] * grid[1] * grid[2] != tokens.shape[1]:
             grid = None
+        if self.motion_tokens:
+            if grid is None:
+                raise ConfigError("model.motion_tokens=True needs an encoder with a (T', H', W') token grid "
+                                  "(grid_of); this encoder has none.")
+            batch, _, width = tokens.shape
+            steps = tokens.reshape(batch, grid[0], grid[1] * grid[2], width)  # (B, T', H'W', Dv)
+            motion = steps[:, 1:] - steps[:, :-1]  # (B, T'-1, H'W', Dv)
+            tokens = torch.cat([steps, motion], dim=1).reshape(batch, -1, width)  # (B, (2T'-1) H'W', Dv)
+            grid = (2 * grid[0] - 1, grid[1], grid[2])
         return self.connector(tokens.detach(), grid=grid)  # (B, Q, Dllm)
 
     def assemble(self, prefix: torch.Tensor, captions: Sequence[str] | None = None,
@@ -146,8 +160,11 @@ class VideoCaptioner(BaseModel):
     def _pick_captions(self, data_samples: Sequence[Mapping]) -> list[str]:
         captions = []
         for i, sample in enumerate(data_samples):
-            choices = sample.get("captions") if self.sample_all_captions and self.training else None
-            caption = random.choice(list(choices)) if choices else sample.get("caption")
+            choices = list(sample.get("captions") or [])
+            if choices and self.training:
+                caption = random.choice(choices) if self.sample_all_captions else choices[0]
+            else:
+                caption = sample.get("caption")
             if not caption:
                 raise ConfigError(f"VideoCaptioner: data_samples[{i}] has no 'caption' (keys: {sorted(sample)}); "
                                   "the dataset must give each sample a caption string.")

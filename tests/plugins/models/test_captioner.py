@@ -248,3 +248,24 @@ def test_runner_trains_and_scores_the_test_split_at_the_end(tmp_path):
         assert key in metrics and 0.0 <= metrics[key] <= 100.0
     shown = (work / "test_examples.txt").read_text()
     assert "reference: Water level rising rapidly" in shown and "generated:" in shown
+
+
+def test_motion_tokens_and_canonical_caption_choice():
+    ENCODER4 = dict(ENCODER, num_frames=4)  # 2 time steps of tokens: one difference step is appended
+    model = _build(encoder=ENCODER4, connector=dict(CONNECTOR, temporal_pos_embed=True, max_temporal_positions=4),
+                   motion_tokens=True)
+    seen = []
+    model.connector.register_forward_pre_hook(lambda module, args, kwargs: seen.append((args, kwargs)),
+                                              with_kwargs=True)
+    videos = torch.randn(2, 3, 4, 16, 16)
+    assert model(videos, mode="tensor").shape == (2, 4, 48)
+    (tokens,), kwargs = seen[-1]
+    assert kwargs["grid"] == (3, 2, 2) and tokens.shape == (2, 12, 32)
+    base = model.encoder(videos)  # (B, T'HW, D) = (2, 8, 32)
+    assert torch.allclose(tokens[:, :8], base) and torch.allclose(tokens[:, 8:], base[:, 4:] - base[:, :4])
+    samples = [dict(caption="random pick", captions=["canonical", "other"])]
+    model.train()
+    model.sample_all_captions = False
+    assert model._pick_captions(samples) == ["canonical"]
+    model.eval()
+    assert model._pick_captions(samples) == ["random pick"]  # evaluation keeps the dataset's caption
