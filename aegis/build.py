@@ -140,7 +140,13 @@ def _check_value(value: Any, hint, where: str, component: str) -> None:
     try:
         parser.parse_object({"value": plain})
     except Exception as exc:
-        expected = getattr(bare, "__name__", None) or str(bare).replace("typing.", "")
+        if typing.get_origin(bare) is typing.Literal:
+            expected = "one of " + ", ".join(repr(c) for c in typing.get_args(bare))
+            near = closest(str(value), [str(c) for c in typing.get_args(bare)])
+            if near:
+                expected += f" (did you mean {near[0]!r}?)"
+        else:
+            expected = str(bare).replace("typing.", "") if typing.get_args(bare) else getattr(bare, "__name__", str(bare))
         raise ConfigError(f"{where}={value!r} does not fit {component}'s argument type: expected {expected}.\n"
                           f"  ({str(exc).splitlines()[0][:200]})") from None
 

@@ -64,3 +64,18 @@ def test_validation_of_the_toy_experiment_is_fast_and_finds_a_nested_typo():
                                           r"'num_sampels'\. Did you mean 'num_samples'"):
         validate(cfg)
     assert time.perf_counter() - start < 2.0
+
+
+def test_a_literal_argument_lists_its_choices():
+    from typing import Literal
+
+    class Picky:
+        def __init__(self, mode: Literal["tokens", "pooled"] = "tokens") -> None:
+            self.mode = mode
+
+    RUNNERS.register_module(name="_PickyForTest", module=Picky)
+    try:
+        with pytest.raises(ConfigError, match=r"(?s)x\.mode='pooledd'.*one of 'tokens', 'pooled' \(did you mean 'pooled'\?\)"):
+            build_component(dict(type="_PickyForTest", mode="pooledd"), RUNNERS, "x")
+    finally:
+        RUNNERS._module_dict.pop("_PickyForTest")
