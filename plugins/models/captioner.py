@@ -42,12 +42,15 @@ class VideoCaptioner(BaseModel):
     ``motion_tokens`` appends the differences of consecutive time steps' tokens to the visual tokens (the connector
     then sees a grid of 2T'-1 time steps), a cheap explicit motion cue for speed words. In training the target is a
     random one of the sample's ``captions`` (``sample_all_captions``) or always the first (canonical) one.
+    Checkpoints hold the connector (and LoRA) plus any frozen part that has no weights file in the config; frozen
+    parts loaded from a file (encoder checkpoint, LLM folder or checkpoint) are rebuilt from it unless
+    ``save_frozen``.
     """
 
     def __init__(self, encoder: dict, connector: dict, llm: dict, prompt: str = "Describe the disaster in this video:",
                  max_caption_tokens: int = 32, max_new_tokens: int = 24, num_beams: int = 1,
                  sample_all_captions: bool = True, prefix_position: str = "before_prompt",
-                 encoder_checkpoint: str | None = None, motion_tokens: bool = False,
+                 encoder_checkpoint: str | None = None, motion_tokens: bool = False, save_frozen: bool = False,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         if num_beams < 1 or max_new_tokens < 1 or max_caption_tokens < 1:
@@ -79,6 +82,15 @@ class VideoCaptioner(BaseModel):
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.encoder.eval()
+        # Frozen weights that come from a file named in the config are not repeated in every training checkpoint
+        # (a 4-bit 8B LLM or a ViT-L would make each one gigabytes); LoRA adapters and the connector always are.
+        self._external = set()
+        if not save_frozen and isinstance(encoder, Mapping) and encoder.get("checkpoint"):
+            self._external.add("encoder.")
+        if not save_frozen and getattr(self.llm, "frozen", False) and (
+                getattr(self.llm, "checkpoint", None) or getattr(self.llm, "name_or_path", None)):
+            self._external.add("llm.")
+        self.register_state_dict_post_hook(_drop_external_weights)
         if prefix_position not in ("before_prompt", "after_prompt"):
             raise ConfigError(f"model.prefix_position={prefix_position!r}; expected 'before_prompt' (BLIP-2's "
                               "layout) or 'after_prompt'.")
@@ -202,6 +214,14 @@ class VideoCaptioner(BaseModel):
                 row = row[: row.index(self.llm.eos_token_id)]
             texts.append(self.llm.decode(row))
         return texts
+
+
+def _drop_external_weights(module: VideoCaptioner, state_dict, prefix: str, local_metadata) -> None:
+    """state_dict post-hook: remove the frozen weights whose source file the config names (LoRA weights stay)."""
+    for key in list(state_dict):
+        name = key[len(prefix):]
+        if any(name.startswith(part) for part in module._external) and "lora_" not in name:
+            del state_dict[key]
 
 
 def _prediction(text: str, sample: Mapping) -> dict:

@@ -269,3 +269,25 @@ def test_motion_tokens_and_canonical_caption_choice():
     assert model._pick_captions(samples) == ["canonical"]
     model.eval()
     assert model._pick_captions(samples) == ["random pick"]  # evaluation keeps the dataset's caption
+
+
+def test_checkpoints_skip_frozen_weights_that_have_a_file(pretrained_lm, tmp_path):
+    from aegis_plugins.models.captioner import load_captioner_weights
+    from aegis.registry import ENCODERS
+    torch.manual_seed(5)
+    encoder_file = tmp_path / "encoder.pth"
+    torch.save(build_component(ENCODER, ENCODERS).state_dict(), encoder_file)
+    cfg = dict(encoder=dict(ENCODER, checkpoint=str(encoder_file), checkpoint_key=None),
+               llm=dict(LLM, checkpoint=pretrained_lm))
+    model = _build(**cfg)
+    keys = list(model.state_dict())
+    assert keys and all(k.startswith("connector.") for k in keys)  # encoder and LM come from their own files
+    assert len(_build().state_dict()) > len(keys)  # without files everything is kept
+    with torch.no_grad():
+        for p in model.connector.parameters():
+            p.add_(0.05)
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / "epoch_1.pth")
+    torch.manual_seed(123)  # a different global seed: only the files and the checkpoint decide the weights
+    again = build_component(dict(copy.deepcopy(CFG), **cfg), MODELS)
+    load_captioner_weights(again, str(tmp_path / "epoch_1.pth"))
+    assert torch.allclose(again.eval()(_videos(), mode="tensor"), model.eval()(_videos(), mode="tensor"))
