@@ -5,11 +5,12 @@
         [--experiment experiments/vlm_tiny_cpu.py] [--out annotated.mp4] [--num-beams 3]
 """
 import argparse
+import os
 import sys
 
 from mmengine.config import DictAction
 
-from aegis.errors import AegisError
+from aegis.errors import AegisError, DataError
 
 
 def main(argv=None) -> int:
@@ -30,6 +31,8 @@ def main(argv=None) -> int:
                                                     write_annotated_video)
 
         torch.set_num_threads(min(2, torch.get_num_threads()))
+        if not os.path.isfile(args.video):  # before building anything
+            raise DataError(f"--video {args.video!r}: no such file.")
         checkpoint = resolve_checkpoint(args.checkpoint, "--checkpoint")
         model, cfg = load_captioner(args.experiment, checkpoint, args.cfg_options or None)
         alert = caption_video_file(model, cfg, args.video, num_beams=args.num_beams)
