@@ -51,6 +51,20 @@ class AegisRunner(Runner):
         self.register_hook(MetricsJsonHook(), "LOWEST")
         self.register_hook(_PlainCheckpointHook(), "LOWEST")
 
+    @staticmethod
+    def build_dataloader(dataloader, seed=None, diff_rank_seed: bool = False):
+        """mmengine's ``build_dataloader``, with a bare ``collate_fn`` name (``"video_collate"``) resolved in AEGIS's
+        FUNCTIONS first: mmengine looks collate functions up in its root registry only, which misses scoped children."""
+        from aegis.registry import FUNCTIONS
+
+        if isinstance(dataloader, dict):
+            collate = dataloader.get("collate_fn")
+            if isinstance(collate, dict) and isinstance(collate.get("type"), str):
+                function = FUNCTIONS.get(collate["type"])
+                if function is not None:
+                    dataloader = {**dataloader, "collate_fn": {**collate, "type": function}}
+        return Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+
     # --- checkpoints -----------------------------------------------------------------------------------------------
     def save_checkpoint(self, out_dir: str, filename: str, file_client_args=None, save_optimizer: bool = True,
                         save_param_scheduler: bool = True, meta=None, by_epoch: bool = True, backend_args=None):

@@ -118,3 +118,17 @@ def test_two_processes_train_on_cpu_with_torchrun(tmp_path):
     assert (tmp_path / "epoch_1.pth").exists()  # rank 0 wrote it
     # with 2 ranks each sees half of the 32 samples: 4 iterations of batch 4 per epoch
     assert json.loads((tmp_path / "metrics.json").read_text())["iter"] == 4
+
+
+def test_a_bare_collate_function_name_resolves_in_aegis_functions():
+    from mmengine.registry import DefaultScope
+
+    from aegis.engine import AegisRunner
+
+    DefaultScope.get_instance("collate_test", scope_name="aegis")
+    loader = AegisRunner.build_dataloader(dict(
+        batch_size=2, num_workers=0, dataset=dict(type="ToyRegressionDataset", num_samples=4),
+        sampler=dict(type="DefaultSampler", shuffle=False), collate_fn=dict(type="video_collate")))
+    batch = next(iter(loader))
+    assert batch["inputs"].shape == (2, 4)  # stacked by aegis's video_collate, not mmengine's pseudo_collate
+    assert isinstance(batch["data_samples"], list) and len(batch["data_samples"]) == 2
