@@ -291,3 +291,35 @@ def test_checkpoints_skip_frozen_weights_that_have_a_file(pretrained_lm, tmp_pat
     again = build_component(dict(copy.deepcopy(CFG), **cfg), MODELS)
     load_captioner_weights(again, str(tmp_path / "epoch_1.pth"))
     assert torch.allclose(again.eval()(_videos(), mode="tensor"), model.eval()(_videos(), mode="tensor"))
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without the weights or CUDA")
+def test_vlm_t4_stops_at_once_naming_what_is_missing():
+    import time
+
+    from aegis.config import load_experiment
+    from aegis.errors import CheckpointError
+    cfg = load_experiment(str(REPO / "experiments" / "vlm_t4.py"))
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError) as info:
+        build_component(cfg.model, MODELS, path="model")
+    message = str(info.value)
+    assert time.perf_counter() - start < 5  # nothing heavy was built first
+    assert "model.encoder_checkpoint='checkpoints/vjepa/vitl16.pth.tar'" in message
+    assert "model.llm.name_or_path='meta-llama/Llama-3.1-8B-Instruct'" in message
+    assert "bitsandbytes" in message and "CUDA" in message
+
+
+@pytest.mark.slow
+def test_vlm_t4_cpu_dry_run_builds_and_steps():
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "run.py"),
+                             str(REPO / "experiments" / "vlm_t4_cpu_dryrun.py"), "--dry-run"],
+                            cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env=dict(__import__("os").environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Dry run finished" in result.stdout + result.stderr
