@@ -1,8 +1,8 @@
 # Phase 2, step 1 of the CPU path: train the tiny Llama-architecture LM on caption text alone (the training split's
 # captions of the synthetic disaster set), then export it to work_dirs/lm_pretrain_tiny/lm/ (model.pth,
 # tokenizer.json, config.json), where vlm_tiny_cpu loads it frozen, as vlm_t4 does with Llama 3.1 8B.
-# Three quarters of the sequences carry another caption of the same video as context before the prompt, so the LM learns to
-# describe what its context describes; in vlm_tiny_cpu the connector's soft prefix takes that context's place.
+# Three quarters of the sequences carry another caption of the same video as context before the prompt, so the LM
+# learns to describe what its context describes; in vlm_tiny_cpu the connector's soft prefix takes that place.
 # 1260 steps: 10.5 minutes measured on the shared 2-core dev machine (load ~9, 1 thread); less on an idle one.
 # The synthetic set is written by phase 1 (or tools/make_synthetic_data.py).
 _base_ = ["_base_/default_runtime.py", "_base_/models/tiny_lm.py"]

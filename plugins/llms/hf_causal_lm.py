@@ -146,8 +146,8 @@ def _quantization_config(load_in_4bit: bool, load_in_8bit: bool, compute_dtype: 
                         f"{torch.__version__}) - run on a GPU machine")
     if problems:
         raise MissingDependencyError(f"{key}=True needs bitsandbytes and a CUDA GPU, but " + "; and ".join(problems)
-                                     + f". Or set {key}=False to load unquantised weights (much more memory); to check a "
-                                     "recipe on CPU, swap in TinyCausalLM (experiments/vlm_t4_cpu_dryrun.py).")
+                                     + f". Or set {key}=False to load unquantised weights (much more memory); to "
+                                     "check a recipe on CPU, swap in TinyCausalLM (experiments/vlm_t4_cpu_dryrun.py).")
     from transformers import BitsAndBytesConfig
 
     if load_in_8bit:

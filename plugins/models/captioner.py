@@ -337,7 +337,8 @@ class CaptionSamplesHook(Hook):
     @staticmethod
     def _emit(runner, epoch: int, rows: list[dict]) -> None:
         lines = [f"caption samples after epoch {epoch}:"] + [
-            f"  {Path(s['video']).name}\n    reference: {s['reference']}\n    generated: {s['generated']}" for s in rows]
+            f"  {Path(s['video']).name}\n    reference: {s['reference']}\n    generated: {s['generated']}"
+            for s in rows]
         runner.logger.info("\n".join(lines))
         work_dir = Path(runner.work_dir)
         with open(work_dir / "samples.jsonl", "a", encoding="utf-8") as f:
@@ -350,7 +351,8 @@ class CaptionSamplesHook(Hook):
 
 def evaluate_captions(runner, dataloader, evaluator) -> tuple[dict, list[dict]]:
     """Caption every video of ``dataloader`` (a config or a loader) with ``runner.model`` and score it with
-    ``evaluator`` (a config or an Evaluator). Returns the metrics and one (video, reference, generated) row per video."""
+    ``evaluator`` (a config or an Evaluator). Returns the metrics and one (video, reference, generated) row per
+    video."""
     model = runner.model.module if hasattr(runner.model, "module") else runner.model
     loader = runner.build_dataloader(dataloader) if isinstance(dataloader, Mapping) else dataloader
     evaluator = runner.build_evaluator(evaluator) if not hasattr(evaluator, "process") else evaluator

@@ -48,8 +48,8 @@ TINY = {
     ),
     "caption_collate": dict(
         registry="FUNCTIONS", cfg=dict(type="caption_collate"),
-        run=lambda fn: torch.tensor([len(fn([dict(data_samples=dict(caption="a")), dict(data_samples=dict(caption="b"))])
-                                         ["data_samples"])]),
+        run=lambda fn: torch.tensor([len(fn([dict(data_samples=dict(caption="a")),
+                                             dict(data_samples=dict(caption="b"))])["data_samples"])]),
         expect_shape=(1,),
     ),
     "TinyLMExportHook": dict(registry="HOOKS", cfg=dict(type="TinyLMExportHook"), run=_export_roundtrip,

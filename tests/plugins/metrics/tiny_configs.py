@@ -3,7 +3,8 @@ import torch
 
 _PREDICTIONS = [
     dict(pred_caption="Water level rising rapidly", caption="Water level rising rapidly",
-         captions=["Water level rising rapidly", "The flood water is rising rapidly"], class_name="flood", speed="fast"),
+         captions=["Water level rising rapidly", "The flood water is rising rapidly"], class_name="flood",
+         speed="fast"),
     dict(pred_caption="Fire spreading slowly to the west", caption="Fire spreading rapidly to the east",
          captions=["Fire spreading rapidly to the east"], class_name="wildfire", speed="fast", direction="east"),
 ]

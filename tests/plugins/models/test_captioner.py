@@ -151,7 +151,8 @@ def test_predict_is_deterministic_and_mode_errors():
 def test_samples_hook_logs_and_writes(tmp_path):
     from mmengine.logging import MMLogger
     model = _build()
-    batch = dict(inputs=_videos(), data_samples=[dict(caption=c, video_path=f"v/{i}.mp4") for i, c in enumerate(CAPTIONS)])
+    batch = dict(inputs=_videos(),
+                 data_samples=[dict(caption=c, video_path=f"v/{i}.mp4") for i, c in enumerate(CAPTIONS)])
     hook = build_component(dict(type="CaptionSamplesHook", num_samples=3, interval=2), HOOKS)
     runner = SimpleNamespace(work_dir=str(tmp_path), epoch=0, model=model, _val_dataloader=[batch, batch, batch],
                              logger=MMLogger.get_instance("samples_hook_test"))
@@ -178,7 +179,8 @@ def test_show_alerts_prints_generated_beside_reference(tmp_path):
     from aegis_plugins.models.captioner import show_alerts
 
     entries = []
-    for i, (caption, cls) in enumerate([("Water level rising rapidly", "flood"), ("Fire spreading slowly", "wildfire")]):
+    pairs = [("Water level rising rapidly", "flood"), ("Fire spreading slowly", "wildfire")]
+    for i, (caption, cls) in enumerate(pairs):
         frames = np.full((4, 16, 16, 3), 40 * (i + 1), np.uint8)
         write_video(str(tmp_path / f"{i}.mp4"), frames, fps=4)
         entries.append(dict(video_path=f"{i}.mp4", caption=caption, class_name=cls))
