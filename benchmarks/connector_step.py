@@ -4,7 +4,8 @@ Guide shapes: 32 queries, 6 layers, hidden 768, 12 heads, intermediate 3072, ove
 ViT-L clip ([2, 1568, 1024], grid (8, 14, 14)), prefix width 4096 (Llama 3.1 8B). Tiny shapes: the test suite's.
 The visual tokens come from a frozen encoder, so they do not require gradients. Each number is the median (and
 best) of ``--repeats`` timed steps after ``--warmup`` untimed ones, on ``--threads`` CPU threads (fp32); the
-connectors are timed in turn, step by step, so that load from other processes hits them alike.
+connectors are timed in turn, step by step, so that load from other processes hits them alike; CPU-s is the
+median process CPU time per step (all threads), the figure least disturbed by other processes.
 
     .venv/bin/python benchmarks/connector_step.py [--shapes guide tiny] [--threads 2] [--repeats 7]
 """
@@ -66,16 +67,16 @@ def build(name: str, s: dict) -> nn.Module:
     return build_component(cfg, CONNECTORS, default_args=common)
 
 
-def one_step(model: nn.Module, visual: torch.Tensor, grid, backward: bool) -> float:
-    """Seconds for one forward (+ backward) step."""
-    start = time.perf_counter()
+def one_step(model: nn.Module, visual: torch.Tensor, grid, backward: bool) -> tuple[float, float]:
+    """Wall seconds and process CPU seconds for one forward (+ backward) step."""
+    start, cpu = time.perf_counter(), time.process_time()
     if backward:
         model.zero_grad(set_to_none=True)
         model(visual, grid).float().square().mean().backward()
     else:
         with torch.no_grad():
             model(visual, grid)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def count_gflop(model: nn.Module, visual: torch.Tensor, grid) -> float:
@@ -91,7 +92,8 @@ def count_gflop(model: nn.Module, visual: torch.Tensor, grid) -> float:
 
 def time_round_robin(models: dict, visual: torch.Tensor, grid, backward: bool, warmup: int,
                      repeats: int) -> dict:
-    """Steps/s (median and best) per model, timing the models in turn so that machine load hits all alike."""
+    """Per model: steps/s (median, best) of wall time, and median CPU seconds per step; the models are timed in
+    turn so that load from other processes hits them alike (CPU seconds are the least sensitive to that load)."""
     times = {name: [] for name in models}
     for i in range(warmup + repeats):
         for name, model in models.items():
@@ -99,7 +101,8 @@ def time_round_robin(models: dict, visual: torch.Tensor, grid, backward: bool, w
             seconds = one_step(model, visual, grid, backward)
             if i >= warmup:
                 times[name].append(seconds)
-    return {name: (1.0 / statistics.median(t), 1.0 / min(t)) for name, t in times.items()}
+    return {name: (1.0 / statistics.median(w for w, _ in t), 1.0 / min(w for w, _ in t),
+                   statistics.median(c for _, c in t)) for name, t in times.items()}
 
 
 def main() -> None:
@@ -114,8 +117,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, fp32 CPU; median of {args.repeats} after "
           f"{args.warmup} warm-up")
-    print(f"{'shapes':6} {'connector':20} {'params':>8} {'fwd+bwd/s median (best)':>24} "
-          f"{'fwd/s median (best)':>20} {'GFLOP fwd+bwd':>13}")
+    print(f"{'shapes':6} {'connector':20} {'params':>8} {'fwd+bwd/s median (best)':>24} {'CPU-s':>7} "
+          f"{'fwd/s median (best)':>20} {'CPU-s':>7} {'GFLOP fwd+bwd':>13}")
     for shape_name in args.shapes:
         s = SHAPES[shape_name]
         t, h, w = s["grid"]
@@ -130,7 +133,7 @@ def main() -> None:
         for name, model in models.items():
             params = sum(p.numel() for p in model.parameters())
             print(f"{shape_name:6} {name:20} {params / 1e6:7.2f}M {train[name][0]:15.2f} ({train[name][1]:5.2f})"
-                  f" {infer[name][0]:11.2f} ({infer[name][1]:5.2f})"
+                  f" {train[name][2]:7.3f} {infer[name][0]:11.2f} ({infer[name][1]:5.2f}) {infer[name][2]:7.3f}"
                   f" {count_gflop(model, visual, s['grid']):13.4g}", flush=True)
 
 
