@@ -15,8 +15,9 @@ model = dict(
                  num_frames=8, img_size=32, checkpoint_key="target_encoder", frozen=True),
     encoder_checkpoint="work_dirs/vjepa_pretrain_tiny",
     # the same Q-Former as vlm_tiny_cpu's connector, plus its text path (vocabulary size injected)
+    # (initializer_range ~ 1/sqrt(128): BERT's 0.02 leaves a narrow Q-Former's attention flat for many steps)
     connector=dict(type="QFormer", num_query_tokens=8, depth=2, hidden_size=128, num_heads=4, intermediate_size=256,
-                   temporal_pos_embed=True, max_temporal_positions=8),
+                   temporal_pos_embed=True, max_temporal_positions=8, initializer_range=0.1),
     losses=[
         dict(type="VideoTextContrastiveLoss", loss_weight=1.0),
         dict(type="VideoTextMatchingLoss", loss_weight=1.0, hard_negatives=True),

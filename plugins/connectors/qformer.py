@@ -193,7 +193,8 @@ class QFormer(nn.Module):
 
     ``num_query_tokens`` learned queries pass through ``depth`` post-norm layers (self-attention; cross-attention
     to the LayerNorm-ed visual tokens in layers 0, f, 2f, ... for f = ``cross_attention_frequency``; GELU FFN) and a
-    linear projection to ``output_dim``. With ``temporal_pos_embed`` a learned per-time-step embedding (needs the
+    linear projection to ``output_dim``. Weights start as N(0, ``initializer_range``) (BERT's 0.02 suits width 768;
+    narrow Q-Formers learn faster with about 1/sqrt(hidden_size)). With ``temporal_pos_embed`` a learned per-time-step embedding (needs the
     encoder grid (T', H', W') in ``forward``) is added to the visual tokens so the queries know when a token was
     seen. ``text_vocab_size > 0`` adds BLIP-2's text path for stage-1 training (word and position embeddings, a text
     FFN per layer sharing the self-attention, and a tied LM head): see :meth:`encode_text`,
@@ -211,7 +212,8 @@ class QFormer(nn.Module):
                  cross_attention_frequency: int = 2, dropout: float = 0.0, layer_norm_eps: float = 1e-12,
                  gradient_checkpointing: bool = False, temporal_pos_embed: bool = False,
                  max_temporal_positions: int = 64, text_vocab_size: int = 0, max_text_length: int = 64,
-                 bert_checkpoint: ExistingPath | None = None, checkpoint: ExistingPath | None = None) -> None:
+                 initializer_range: float = 0.02, bert_checkpoint: ExistingPath | None = None,
+                 checkpoint: ExistingPath | None = None) -> None:
         super().__init__()
         for name, value in (("input_dim", input_dim), ("output_dim", output_dim),
                             ("num_query_tokens", num_query_tokens), ("depth", depth), ("hidden_size", hidden_size),
@@ -227,7 +229,8 @@ class QFormer(nn.Module):
         self.num_heads = num_heads
         self.gradient_checkpointing = gradient_checkpointing
         self.text_vocab_size, self.max_text_length = text_vocab_size, max_text_length
-        self.query_tokens = nn.Parameter(torch.randn(1, num_query_tokens, hidden_size) * 0.02)  # (1, Q, D)
+        self.initializer_range = initializer_range
+        self.query_tokens = nn.Parameter(torch.randn(1, num_query_tokens, hidden_size) * initializer_range)  # (1,Q,D)
         self.embed_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
         self.embed_drop = nn.Dropout(dropout)
         self.visual_norm = nn.LayerNorm(input_dim, elementwise_affine=False)  # the K/V projections hold the affine
@@ -248,10 +251,9 @@ class QFormer(nn.Module):
         if checkpoint:
             self.load_qformer(checkpoint)
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
+    def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
+            nn.init.normal_(module.weight, std=self.initializer_range)
             if isinstance(module, nn.Linear) and module.bias is not None:
                 nn.init.zeros_(module.bias)
 

@@ -11,12 +11,12 @@ from aegis.registry import CONNECTORS, LOSSES
 from aegis_plugins.losses.vlm import VideoTextPairs
 
 
-def make_pairs(sim=None, duplicate=True, seed=0):
+def make_pairs(sim=None, duplicate=True, seed=0, initializer_range=0.02):
     """Four pairs through a tiny Q-Former; with ``duplicate`` captions 0 and 2 are identical."""
     torch.manual_seed(seed)
     qformer = build_component(dict(type="QFormer", input_dim=24, output_dim=16, num_query_tokens=4, depth=2,
                                    hidden_size=32, num_heads=2, intermediate_size=64, text_vocab_size=40,
-                                   max_text_length=8), CONNECTORS)
+                                   max_text_length=8, initializer_range=initializer_range), CONNECTORS)
     ids = torch.randint(4, 40, (4, 6))
     ids[:, 0] = 1
     if duplicate:
@@ -67,22 +67,22 @@ def test_matching_negatives_are_hard_and_never_the_same_caption():
 
 @pytest.mark.slow
 def test_matching_learns_to_tell_pairs_from_negatives():
-    pairs = make_pairs(duplicate=False)
-    loss = build_component(dict(type="VideoTextMatchingLoss", hidden_size=32), LOSSES)
+    pairs = make_pairs(duplicate=False, initializer_range=0.1)  # ~1/sqrt(width): BERT's 0.02 learns far slower here
+    loss = build_component(dict(type="VideoTextMatchingLoss", hidden_size=32, hard_negatives=False), LOSSES)
     params = list(loss.parameters()) + list(pairs.qformer.parameters())
     optimizer = torch.optim.Adam(params, lr=3e-3)
     torch.manual_seed(1)
     first = loss(pairs)
     assert first.item() == pytest.approx(math.log(2), abs=0.15)  # near chance at init
-    for _ in range(120):
+    for _ in range(150):
         optimizer.zero_grad()
         loss(pairs).backward()
         optimizer.step()
     with torch.no_grad():
-        own = torch.arange(4)
-        positive = loss.logits(pairs, own, own).softmax(-1)[:, 1]
-        negative = loss.logits(pairs, own, own.roll(1)).softmax(-1)[:, 1]
-    assert (positive > 0.8).all() and (negative < 0.2).all()
+        clips, texts = torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
+        match = loss.logits(pairs, clips.flatten(), texts.flatten()).softmax(-1)[:, 1].view(4, 4)
+    assert (match.diagonal() > 0.8).all()
+    assert (match[~torch.eye(4, dtype=torch.bool)] < 0.2).all()  # every wrong pairing
 
 
 def test_grounded_captioning_is_next_token_cross_entropy_on_the_caption_only():
