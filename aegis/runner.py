@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 
@@ -89,7 +90,8 @@ def build_runner(cfg, validate: bool = True):
 
 def run(cfg, dry_run: bool = False):
     """Build the runner and train (or, with ``dry_run``, build everything and run one iteration). Returns it."""
-    if dry_run and not cfg.get("_work_dir_given", False):
+    scratch = dry_run and not cfg.get("_work_dir_given", False)
+    if scratch:
         cfg.work_dir = tempfile.mkdtemp(prefix="aegis_dry_run_")
     cfg.pop("_work_dir_given", None)
     start = time.perf_counter()
@@ -97,7 +99,10 @@ def run(cfg, dry_run: bool = False):
     if dry_run:
         runner.dry_run()
         runner.logger.info(f"Dry run finished: every component built and one training step ran "
-                           f"({time.perf_counter() - start:.1f} s, work dir {cfg.work_dir}).")
+                           f"({time.perf_counter() - start:.1f} s" + ("" if scratch else f", work dir {cfg.work_dir}")
+                           + ").")
+        if scratch:  # nothing of a dry run without --work-dir is worth keeping
+            shutil.rmtree(cfg.work_dir, ignore_errors=True)
     else:
         runner.train()
     return runner
