@@ -4,6 +4,7 @@
 # captioned before training and after every epoch (log + <work_dir>/samples.jsonl); the validation split is scored
 # every 10 epochs (BLEU-4, CIDEr, disaster-type and dynamics accuracy) and the test split at the end (metrics.json
 # test/*, examples in test_examples.txt).
+# Measured: test type_acc 1.00, dynamics_acc 0.70, BLEU-4 0.85, CIDEr 2.87 in 1.8 min (docs/vlm.md).
 # Run order (make demo): vjepa_pretrain_tiny -> lm_pretrain_tiny -> this -> show_alerts (printed alerts).
 _base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py", "_base_/models/tiny_lm.py"]
 
@@ -20,6 +21,7 @@ model = dict(
     max_new_tokens=20,
     num_beams=1,
     sample_all_captions=False,  # train on each video's canonical caption: type accuracy converges 2-3x sooner
+    motion_tokens=True,  # append token differences between time steps: the speed words went from chance to ~0.7
 )
 
 clip = dict(video_length=8, frame_sample_rate=4, img_size=32)  # the clips phase 1 was trained on
@@ -29,7 +31,7 @@ test_dataloader = dict(batch_size=16, num_workers=1, dataset=dict(pipeline=clip)
 val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")]
 test_evaluator = val_evaluator
 
-max_epochs = 40  # 9 iterations each
+max_epochs = 60  # 9 iterations each
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
