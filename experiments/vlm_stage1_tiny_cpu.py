@@ -1,7 +1,7 @@
 # BLIP-2 stage 1 on the embedded default: train the Q-Former on the frozen phase-1 V-JEPA encoder with the three
 # video-text objectives (contrastive, matching with hard negatives, grounded captioning through its own text path),
-# before any LLM is attached. Synthetic disaster videos, 2 CPU cores: 90 steps (10 epochs of 9), measured at
-# 13 minutes on a 2-core machine shared with other jobs (load ~10); less on an idle one.
+# before any LLM is attached. Synthetic disaster videos, 2 CPU cores: 90 steps (10 epochs of 9) took 40 s on the idle
+# 2-core machine (0.3-0.4 s a step; 13 minutes when ~8 other jobs shared it).
 # Stage 2 then starts from this Q-Former: experiments/vlm_tiny_cpu_from_stage1.py (vlm_tiny_cpu skips stage 1).
 # Ablate a term by editing the weighted list, e.g. --cfg-options "model.losses.1.loss_weight=0".
 _base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py"]
