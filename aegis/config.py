@@ -4,12 +4,15 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["load_experiment", "experiment_name", "import_custom_modules", "DEFAULT_WORK_ROOT"]
+__all__ = ["load_experiment", "experiment_name", "import_custom_modules", "resolve_references", "DEFAULT_WORK_ROOT"]
+
+_REFERENCE = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")
 
 DEFAULT_WORK_ROOT = "work_dirs"
 
@@ -70,10 +73,48 @@ def load_experiment(path: str | os.PathLike, cfg_options: dict[str, Any] | None 
     if cfg_options:
         _check_override_paths(cfg, cfg_options, path)
         cfg.merge_from_dict(cfg_options)
+    resolve_references(cfg, path)
     cfg.work_dir = work_dir or cfg.get("work_dir") or os.path.join(DEFAULT_WORK_ROOT, experiment_name(path))
     cfg.setdefault("default_scope", "aegis")
     import_custom_modules(cfg)
     return cfg
+
+
+def _lookup(cfg, dotted: str, where: str, path: Path):
+    node = cfg
+    for part in dotted.split("."):
+        if not hasattr(node, "keys") or part not in node.keys():
+            raise ConfigError(f"{path}: {where} refers to ${{{dotted}}}, but the config has no key {dotted!r}.")
+        node = node[part]
+    return node
+
+
+def resolve_references(cfg, path: Path | str = "<config>") -> None:
+    """Replace every string value ``"${a.b}"`` with the value of key ``a.b``, after overrides are applied.
+
+    So one key can drive many places and ``--cfg-options a.b=...`` moves all of them, e.g. the training guide's
+    ``data.video_caption_pairs`` feeding the dataloaders' ``ann_file``.
+    """
+    def resolve(node, where: str, depth: int = 0):
+        if isinstance(node, str):
+            match = _REFERENCE.match(node)
+            if not match:
+                return node
+            if depth > 10:
+                raise ConfigError(f"{path}: {where}: the reference ${{{match.group(1)}}} is circular.")
+            return resolve(_lookup(cfg, match.group(1), where, Path(path)), where, depth + 1)
+        if isinstance(node, dict):
+            for key in list(node):
+                node[key] = resolve(node[key], f"{where}.{key}" if where else str(key), depth)
+            return node
+        if isinstance(node, list):
+            return [resolve(v, f"{where}[{i}]", depth) for i, v in enumerate(node)]
+        if isinstance(node, tuple):
+            return tuple(resolve(v, f"{where}[{i}]", depth) for i, v in enumerate(node))
+        return node
+
+    for key in list(cfg.keys()):
+        cfg[key] = resolve(cfg[key], key)
 
 
 def _check_override_paths(cfg, cfg_options: dict[str, Any], path: Path) -> None:

@@ -6,7 +6,7 @@
 # Needs: the Llama weights (model.llm.name_or_path: a local folder or a cached hub id), the V-JEPA ViT-L checkpoint
 # (model.encoder_checkpoint), bitsandbytes and a CUDA GPU; without one of them the build stops at once naming it.
 # On CPU, experiments/vlm_t4_cpu_dryrun.py swaps in TinyCausalLM and builds and steps this recipe (--dry-run).
-# Memory estimate for a 16 GB T4: docs/vlm.md (tools/vlm_memory.py, from the real model definitions).
+# Memory estimate for a 16 GB T4: docs/vlm_memory.md (tools/estimate_vlm_memory.py, from the real model definitions).
 _base_ = ["_base_/default_runtime.py", "_base_/models/llama31_8b_4bit.py", "_base_/models/qformer_guide.py"]
 
 data = dict(
@@ -34,14 +34,14 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=True),
     collate_fn=dict(type="aegis.video_collate"),
-    dataset=dict(type="VideoCaptionDataset", ann_file=data["video_caption_pairs"], pipeline=clip),
+    dataset=dict(type="VideoCaptionDataset", ann_file="${data.video_caption_pairs}", pipeline=clip),
 )
 val_dataloader = dict(
     batch_size=4,
     num_workers=4,
     sampler=dict(type="DefaultSampler", shuffle=False),
     collate_fn=dict(type="aegis.video_collate"),
-    dataset=dict(type="VideoCaptionDataset", ann_file=data["val_pairs"], pipeline=clip, test_mode=True),
+    dataset=dict(type="VideoCaptionDataset", ann_file="${data.val_pairs}", pipeline=clip, test_mode=True),
 )
 val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")]
 val_cfg = dict()

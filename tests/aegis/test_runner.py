@@ -132,3 +132,16 @@ def test_a_bare_collate_function_name_resolves_in_aegis_functions():
     batch = next(iter(loader))
     assert batch["inputs"].shape == (2, 4)  # stacked by aegis's video_collate, not mmengine's pseudo_collate
     assert isinstance(batch["data_samples"], list) and len(batch["data_samples"]) == 2
+
+
+def test_a_reference_follows_its_key_through_overrides(tmp_path):
+    experiment = tmp_path / "ref.py"
+    experiment.write_text(f'_base_ = ["{TOY}"]\n'
+                          'data = dict(samples=32)\n'
+                          'train_dataloader = dict(dataset=dict(num_samples="${data.samples}"))\n')
+    result = run_tool(str(experiment), "--print-config", "--cfg-options", "data.samples=12")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "num_samples=12" in result.stdout
+    experiment.write_text(f'_base_ = ["{TOY}"]\ntrain_dataloader = dict(dataset=dict(num_samples="${{data.n}}"))\n')
+    result = run_tool(str(experiment), "--print-config")
+    assert result.returncode == 2 and "refers to ${data.n}, but the config has no key 'data.n'" in result.stderr
