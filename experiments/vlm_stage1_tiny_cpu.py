@@ -1,7 +1,9 @@
 # BLIP-2 stage 1 on the embedded default: train the Q-Former on the frozen phase-1 V-JEPA encoder with the three
 # video-text objectives (contrastive, matching with hard negatives, grounded captioning through its own text path),
-# before any LLM is attached. Synthetic disaster videos, 2 CPU cores: 90 steps (10 epochs of 9) took 40 s on the idle
-# 2-core machine (0.3-0.4 s a step; 13 minutes when ~8 other jobs shared it).
+# before any LLM is attached. Synthetic disaster videos, 2 CPU cores: 270 steps (30 epochs of 9), 0.15-0.4 s a step on
+# the idle 2-core machine (about 3.5 minutes measured, validation included; 5-10 s a step when ~8 jobs share it).
+# Measured with a random frozen encoder: val captions from the Q-Former's own text path reach BLEU-4 0.85,
+# type accuracy 1.0, dynamics 0.70; vtc 2.85 -> 0.85, vtg 5.69 -> 1.10, vtm 0.74 -> 0.61 (docs/connectors.md).
 # Stage 2 then starts from this Q-Former: experiments/vlm_tiny_cpu_from_stage1.py (vlm_tiny_cpu skips stage 1).
 # Ablate a term by editing the weighted list, e.g. --cfg-options "model.losses.1.loss_weight=0".
 _base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py"]
@@ -37,7 +39,7 @@ test_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False, d
 val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")]  # of the Q-Former's own captions
 test_evaluator = val_evaluator
 
-train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
+train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
 # The contrastive gradients are ~1/temperature larger than the others: a clip at 1.0 would starve matching and
@@ -46,6 +48,6 @@ optim_wrapper = dict(optimizer=dict(type="AdamW", lr=2e-3, weight_decay=0.05, be
                      clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=False, begin=0, end=20),
-    dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end=10, convert_to_iter_based=True),
+    dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end=30, convert_to_iter_based=True),
 ]
-default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=5, max_keep_ckpts=2, save_last=True))
+default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=10, max_keep_ckpts=2, save_last=True))
