@@ -4,11 +4,12 @@
     python tools/probe.py experiments/vjepa_pretrain_tiny.py [--checkpoint PATH] [--ablation EXPERIMENT_OR_CKPT]
 
 Builds the experiment's ``model.encoder`` frozen three ways: from the run's checkpoint (the EMA target encoder by
-default), randomly initialised, and, when its checkpoint exists, from the no-causality ablation. Each gets a linear
-probe on pooled features classifying the synthetic disaster type (train split -> val split). Prints the accuracies
-and merges them into ``<work_dir>/metrics.json`` (``probe/pretrained_acc``, ``probe/random_init_acc``,
-``probe/no_causality_acc``, and the other encoder of the checkpoint as ``probe/pretrained_encoder_acc`` or
-``probe/pretrained_target_encoder_acc``).
+default), randomly initialised (averaged over ``--random-seeds`` seeds), and, when its checkpoint exists, from the
+no-causality ablation. Each gets a linear probe on pooled features (train split -> val split) for two targets: the
+synthetic disaster type (6 classes), and type x speed (12 classes), which needs the clip's dynamics. Prints the
+accuracies and merges them into ``<work_dir>/metrics.json``: ``probe/pretrained_acc``, ``probe/random_init_acc``,
+``probe/no_causality_acc``, ``probe/pretrained_encoder_acc`` (the checkpoint's other encoder) for the type, and the
+same under ``probe/type_speed/``.
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-repeats", type=int, default=1,
                         help="passes over the probe's train split with the training augmentation (1: centre crops)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--random-seeds", type=int, default=3,
+                        help="random-init encoders to average over (seeds seed, seed+1, ...)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cfg-options", nargs="+", default=None, help="overrides key=value for the experiment")
     args = parser.parse_args(argv)
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from aegis.config import load_experiment
     from aegis.engine import write_metrics_json
     from aegis.errors import AegisError
-    from aegis_plugins.models.probe import last_checkpoint, probe_datasets, probe_encoder
+    from aegis_plugins.models.probe import TARGETS, last_checkpoint, probe_datasets, probe_encoder
 
     torch.set_num_threads(args.threads)
     plugins.load()
@@ -65,33 +68,40 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"no checkpoint in {cfg.work_dir}: run `python tools/run.py {args.experiment}` "
                                     "first, or pass --checkpoint")
         train_set, test_set = probe_datasets(cfg.train_dataloader.dataset, train_augment=args.train_repeats > 1)
-        common = dict(pooling=args.pooling, weight_decay=args.weight_decay, train_repeats=args.train_repeats,
-                      seed=args.seed)
+        common = dict(pooling=args.pooling, weight_decay=args.weight_decay, train_repeats=args.train_repeats)
         encoder_cfg = cfg.model.encoder
-        results = {"probe/pretrained_acc": probe_encoder(encoder_cfg, train_set, test_set, checkpoint,
-                                                         args.checkpoint_key, **common),
-                   "probe/random_init_acc": probe_encoder(encoder_cfg, train_set, test_set, None, **common)}
         other_key = "encoder" if args.checkpoint_key == "target_encoder" else "target_encoder"
-        results[f"probe/pretrained_{other_key}_acc"] = probe_encoder(encoder_cfg, train_set, test_set, checkpoint,
-                                                                     other_key, **common)
-        ablation_ckpt = None
-        if args.ablation and os.path.exists(args.ablation):
-            ablation_ckpt, _ = _checkpoint_of(args.ablation, None)
-        if ablation_ckpt is not None:
-            results["probe/no_causality_acc"] = probe_encoder(encoder_cfg, train_set, test_set, ablation_ckpt,
-                                                              args.checkpoint_key, **common)
+        ablation_ckpt = _checkpoint_of(args.ablation, None)[0] if args.ablation and os.path.exists(args.ablation) \
+            else None
+        results, lines = {}, []
+        for target in TARGETS:
+            prefix = "probe/" if target == "type" else f"probe/{target}/"
+            pretrained = probe_encoder(encoder_cfg, train_set, test_set, checkpoint, args.checkpoint_key,
+                                       seed=args.seed, target=target, **common)
+            randoms = [probe_encoder(encoder_cfg, train_set, test_set, None, seed=args.seed + i, target=target,
+                                     **common) for i in range(args.random_seeds)]
+            results[f"{prefix}pretrained_acc"] = pretrained
+            results[f"{prefix}random_init_acc"] = sum(randoms) / len(randoms)
+            results[f"{prefix}pretrained_{other_key}_acc"] = probe_encoder(
+                encoder_cfg, train_set, test_set, checkpoint, other_key, seed=args.seed, target=target, **common)
+            classes = len(train_set.classes) * (2 if target == "type_speed" else 1)
+            lines.append(f"target {target} ({classes} classes, chance {1 / classes:.3f}):")
+            lines.append(f"  pretrained, {args.checkpoint_key} ({os.path.relpath(checkpoint)}): {pretrained:.3f}")
+            lines.append(f"  pretrained, {other_key}: {results[f'{prefix}pretrained_{other_key}_acc']:.3f}")
+            lines.append(f"  random init (same architecture, mean of {len(randoms)} seeds "
+                         f"{', '.join(f'{r:.3f}' for r in randoms)}): {results[f'{prefix}random_init_acc']:.3f}")
+            if ablation_ckpt is not None:
+                results[f"{prefix}no_causality_acc"] = probe_encoder(
+                    encoder_cfg, train_set, test_set, ablation_ckpt, args.checkpoint_key, seed=args.seed,
+                    target=target, **common)
+                lines.append(f"  pretrained without the causality loss ({os.path.relpath(ablation_ckpt)}): "
+                             f"{results[f'{prefix}no_causality_acc']:.3f}")
     except (AegisError, FileNotFoundError) as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    print(f"linear probe ({args.pooling} pooling) on {len(train_set)} train / {len(test_set)} val clips, "
-          f"{len(train_set.classes)} classes (chance {1 / len(train_set.classes):.3f})")
-    print(f"  pretrained, {args.checkpoint_key} ({os.path.relpath(checkpoint)}): {results['probe/pretrained_acc']:.3f}")
-    print(f"  pretrained, {other_key}: {results[f'probe/pretrained_{other_key}_acc']:.3f}")
-    print(f"  random init (same architecture, seed {args.seed}): {results['probe/random_init_acc']:.3f}")
-    if "probe/no_causality_acc" in results:
-        print(f"  pretrained without the causality loss ({os.path.relpath(ablation_ckpt)}): "
-              f"{results['probe/no_causality_acc']:.3f}")
-    else:
+    print(f"linear probe ({args.pooling} pooling) on {len(train_set)} train / {len(test_set)} val clips")
+    print("\n".join(lines))
+    if ablation_ckpt is None:
         print(f"  (no ablation checkpoint found for {args.ablation}; run it to compare)")
     path = write_metrics_json(args.work_dir or cfg.work_dir, results)
     print(f"wrote {path}")

@@ -18,10 +18,25 @@ from torch import Tensor, nn
 from aegis.build import build_component
 from aegis.errors import CheckpointError, ConfigError
 
-__all__ = ["POOLINGS", "build_frozen_encoder", "extract_features", "linear_probe_accuracy", "last_checkpoint",
+__all__ = ["POOLINGS", "TARGETS", "probe_label", "build_frozen_encoder", "extract_features", "linear_probe_accuracy", "last_checkpoint",
            "probe_encoder"]
 
 POOLINGS = ("mean", "time")
+# What the probe classifies: the disaster type (6 classes), or type x speed (12 classes), which needs the clip's
+# dynamics: on the synthetic set the type alone is readable from colour, even by a random encoder.
+TARGETS = ("type", "type_speed")
+
+
+def probe_label(sample: Mapping, target: str) -> int:
+    """The class index of one sample's ``data_samples`` dict for a probe ``target``."""
+    if target == "type":
+        return int(sample["label"])
+    if target == "type_speed":
+        if "speed" not in sample:
+            raise ConfigError("probe target 'type_speed' needs a 'speed' field ('fast'/'slow') in each sample, as the "
+                              "synthetic disaster set has; use target 'type' for other datasets.")
+        return 2 * int(sample["label"]) + (sample["speed"] == "fast")
+    raise ConfigError(f"probe target={target!r}; expected one of {', '.join(TARGETS)}.")
 
 
 def last_checkpoint(work_dir: str) -> str | None:
@@ -55,7 +70,7 @@ def build_frozen_encoder(encoder_cfg: Mapping, checkpoint: str | None = None,
 
 @torch.no_grad()
 def extract_features(encoder: nn.Module, dataset, batch_size: int = 16, pooling: str = "mean",
-                     repeats: int = 1) -> tuple[Tensor, Tensor]:
+                     repeats: int = 1, target: str = "type") -> tuple[Tensor, Tensor]:
     """Pooled features (M, F) and labels (M,) of every clip of ``dataset`` (``repeats`` passes, M = repeats * len).
 
     ``pooling="mean"`` averages all N tokens (F = D); ``"time"`` averages over space per time step and
@@ -77,7 +92,7 @@ def extract_features(encoder: nn.Module, dataset, batch_size: int = 16, pooling:
                 t_grid = encoder.grid_size[0]
                 pooled = tokens.view(tokens.shape[0], t_grid, -1, tokens.shape[-1]).mean(dim=2).flatten(1)  # (B, T'D)
             feats.append(pooled.float())
-            labels.append(torch.tensor([int(s["label"]) for s in batch["data_samples"]]))
+            labels.append(torch.tensor([probe_label(s, target) for s in batch["data_samples"]]))
     return torch.cat(feats), torch.cat(labels)
 
 
@@ -107,13 +122,13 @@ def linear_probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test
 
 def probe_encoder(encoder_cfg: Mapping, train_set, test_set, checkpoint: str | None = None,
                   checkpoint_key: str = "target_encoder", pooling: str = "mean", weight_decay: float = 1e-3,
-                  batch_size: int = 16, train_repeats: int = 1, seed: int = 0) -> float:
+                  batch_size: int = 16, train_repeats: int = 1, seed: int = 0, target: str = "type") -> float:
     """Linear-probe test accuracy of the frozen encoder (pretrained from ``checkpoint``, or random-init with ``seed``)."""
     encoder = build_frozen_encoder(encoder_cfg, checkpoint, checkpoint_key, seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        train_x, train_y = extract_features(encoder, train_set, batch_size, pooling, train_repeats)
-        test_x, test_y = extract_features(encoder, test_set, batch_size, pooling)
+        train_x, train_y = extract_features(encoder, train_set, batch_size, pooling, train_repeats, target)
+        test_x, test_y = extract_features(encoder, test_set, batch_size, pooling, target=target)
     return linear_probe_accuracy(train_x, train_y, test_x, test_y, weight_decay)
 
 
