@@ -6,7 +6,7 @@ from torch import Tensor
 
 from aegis.errors import ConfigError
 
-__all__ = ["split_indices", "check_grid"]
+__all__ = ["split_indices", "check_grid", "IndexMaskGenerator"]
 
 
 def check_grid(grid_size, where: str) -> tuple[int, int, int]:
@@ -39,3 +39,21 @@ def split_indices(masked: Tensor, generator: torch.Generator | None = None,
     target = torch.argsort(noise + 2.0 * (~masked), dim=1)[:, :n_target].sort(dim=1).values  # (B, Kt)
     context = torch.argsort(noise + 2.0 * masked, dim=1)[:, :n_context].sort(dim=1).values  # (B, Kc)
     return context, target
+
+
+class IndexMaskGenerator:
+    """Base of the mask generators: a subclass defines ``sample_masked(B, grid, generator) -> (B, N) bool`` (True =
+    predict); calling the generator turns that into ``(context (B, Kc), target (B, Kt))`` index tensors."""
+
+    max_context: int | None = None
+
+    def sample_masked(self, batch_size: int, grid_size, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define sample_masked")
+
+    def __call__(self, batch_size: int, grid_size, generator: torch.Generator | None = None,
+                 device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+        masked = self.sample_masked(batch_size, grid_size, generator)
+        context, target = split_indices(masked, generator, self.max_context)
+        if device is not None:
+            context, target = context.to(device), target.to(device)
+        return context, target

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from aegis.errors import ConfigError
 
-from ._indices import check_grid, split_indices
+from ._indices import IndexMaskGenerator, check_grid
 
 __all__ = ["MultiBlock3DMaskGenerator"]
 
@@ -29,7 +29,7 @@ def _check_range(value, name: str, low: float, high: float) -> tuple[float, floa
     return a, b
 
 
-class MultiBlock3DMaskGenerator:
+class MultiBlock3DMaskGenerator(IndexMaskGenerator):
     """Sample V-JEPA multi-block 3D masks over a (T', H', W') token grid.
 
     ``gen(B, grid_size)`` returns ``(context (B, Kc), target (B, Kt))`` LongTensors of token indices (token
@@ -139,12 +139,3 @@ class MultiBlock3DMaskGenerator:
             rows[torch.arange(rows.shape[0]), keep] = False
             masked[full] = rows
         return masked
-
-    def __call__(self, batch_size: int, grid_size, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
-        masked = self.sample_masked(batch_size, grid_size, generator)
-        context, target = split_indices(masked, generator, self.max_context)
-        if device is not None:
-            context, target = context.to(device), target.to(device)
-        return context, target
-

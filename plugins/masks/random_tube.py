@@ -10,12 +10,12 @@ from torch import Tensor
 
 from aegis.errors import ConfigError
 
-from ._indices import check_grid, split_indices
+from ._indices import IndexMaskGenerator, check_grid
 
 __all__ = ["RandomTubeMaskGenerator"]
 
 
-class RandomTubeMaskGenerator:
+class RandomTubeMaskGenerator(IndexMaskGenerator):
     """Mask ``round(mask_ratio * H' * W')`` random spatial positions through all T' time steps.
 
     ``gen(B, grid_size)`` returns ``(context (B, Kc), target (B, Kt))`` LongTensors of token indices (token
@@ -47,11 +47,3 @@ class RandomTubeMaskGenerator:
         masked_spatial = torch.zeros(batch_size, spatial, dtype=torch.bool)
         masked_spatial.scatter_(1, order[:, :n_masked], True)
         return masked_spatial[:, None, :].expand(batch_size, t, spatial).reshape(batch_size, t * spatial)  # (B, N)
-
-    def __call__(self, batch_size: int, grid_size, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
-        masked = self.sample_masked(batch_size, grid_size, generator)
-        context, target = split_indices(masked, generator, self.max_context)
-        if device is not None:
-            context, target = context.to(device), target.to(device)
-        return context, target
