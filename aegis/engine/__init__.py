@@ -8,14 +8,14 @@ from aegis.hookspecs import hookimpl
 from .checkpoint import atomic_save, atomic_write_bytes, file_sha256, safe_load
 from .metrics_file import read_metrics_json, write_metrics_json
 
-__all__ = ["AegisRunner", "MetricsJsonHook", "AegisLogProcessor", "atomic_save", "atomic_write_bytes", "safe_load",
+__all__ = ["AegisRunner", "checkpoint_candidates", "MetricsJsonHook", "AegisLogProcessor", "atomic_save", "atomic_write_bytes", "safe_load",
            "file_sha256", "write_metrics_json", "read_metrics_json"]
 
 
 def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch): load them on first use
-    if name == "AegisRunner":
-        from .runner import AegisRunner
-        return AegisRunner
+    if name in ("AegisRunner", "checkpoint_candidates"):
+        from . import runner
+        return getattr(runner, name)
     if name in ("MetricsJsonHook", "AegisLogProcessor"):
         from . import hooks
         return getattr(hooks, name)

@@ -109,7 +109,7 @@ class RLRunner(AegisRunner):
             return
         loop = self.train_loop
         if self._resume:
-            from aegis.engine.runner import checkpoint_candidates
+            from aegis.engine import checkpoint_candidates
 
             candidates = ([self._load_from] if self._load_from else
                           [p for p in checkpoint_candidates(self.work_dir) if osp.basename(p).startswith("step_")])
