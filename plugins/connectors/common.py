@@ -13,7 +13,7 @@ from torch.utils.checkpoint import checkpoint
 
 from aegis.errors import ConfigError, DataError
 
-__all__ = ["TemporalEmbedding", "check_grid", "maybe_checkpoint", "sincos_table"]
+__all__ = ["TemporalEmbedding", "check_grid", "check_sizes", "maybe_checkpoint", "sincos_table"]
 
 Grid = tuple[int, int, int]
 
@@ -66,6 +66,16 @@ class TemporalEmbedding(nn.Module):
         steps = self.steps(grid, num_tokens)
         tokens = tokens.view(batch, steps.shape[0], -1, dim) + steps[None, :, None, :]  # (B, T', H'W', D)
         return tokens.view(batch, num_tokens, dim)  # (B, N, D)
+
+
+def check_sizes(owner: str, sizes: dict[str, int], hidden_size: int, num_heads: int) -> None:
+    """Raise a ConfigError naming ``owner`` when a size is not positive or the heads do not divide the width."""
+    for name, value in sizes.items():
+        if value < 1:
+            raise ConfigError(f"{owner}: {name}={value} must be a positive integer.")
+    if hidden_size % num_heads:
+        raise ConfigError(f"{owner}: hidden_size={hidden_size} is not divisible by num_heads={num_heads}; "
+                          f"choose num_heads among {[h for h in range(1, 33) if hidden_size % h == 0]}.")
 
 
 def maybe_checkpoint(module: nn.Module, enabled: bool, *args):

@@ -12,7 +12,7 @@ from torch import nn
 
 from aegis.errors import ConfigError
 
-from .common import TemporalEmbedding, maybe_checkpoint
+from .common import TemporalEmbedding, check_sizes, maybe_checkpoint
 
 __all__ = ["PerceiverResampler"]
 
@@ -59,14 +59,10 @@ class PerceiverResampler(nn.Module):
                  gradient_checkpointing: bool = False, temporal_pos_embed: bool = True,
                  max_temporal_positions: int = 64) -> None:
         super().__init__()
-        for name, value in (("input_dim", input_dim), ("output_dim", output_dim),
-                            ("num_query_tokens", num_query_tokens), ("depth", depth), ("hidden_size", hidden_size),
-                            ("num_heads", num_heads), ("intermediate_size", intermediate_size)):
-            if value < 1:
-                raise ConfigError(f"PerceiverResampler: {name}={value} must be a positive integer.")
-        if hidden_size % num_heads:
-            raise ConfigError(f"PerceiverResampler: hidden_size={hidden_size} is not divisible by "
-                              f"num_heads={num_heads}.")
+        check_sizes("PerceiverResampler", dict(input_dim=input_dim, output_dim=output_dim,
+                                               num_query_tokens=num_query_tokens, depth=depth, hidden_size=hidden_size,
+                                               num_heads=num_heads, intermediate_size=intermediate_size),
+                    hidden_size, num_heads)
         self.input_dim, self.output_dim, self.hidden_size = input_dim, output_dim, hidden_size
         self.num_output_tokens = num_query_tokens
         self.gradient_checkpointing = gradient_checkpointing

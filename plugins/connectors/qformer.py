@@ -22,7 +22,7 @@ from torch import nn
 from aegis.errors import CheckpointError, ConfigError
 from aegis.typing import ExistingPath
 
-from .common import TemporalEmbedding, maybe_checkpoint
+from .common import TemporalEmbedding, check_sizes, maybe_checkpoint
 
 __all__ = ["QFormer", "multimodal_causal_mask"]
 
@@ -215,15 +215,10 @@ class QFormer(nn.Module):
                  initializer_range: float = 0.02, bert_checkpoint: ExistingPath | None = None,
                  checkpoint: ExistingPath | None = None) -> None:
         super().__init__()
-        for name, value in (("input_dim", input_dim), ("output_dim", output_dim),
-                            ("num_query_tokens", num_query_tokens), ("depth", depth), ("hidden_size", hidden_size),
-                            ("num_heads", num_heads), ("intermediate_size", intermediate_size),
-                            ("cross_attention_frequency", cross_attention_frequency)):
-            if value < 1:
-                raise ConfigError(f"QFormer: {name}={value} must be a positive integer.")
-        if hidden_size % num_heads:
-            raise ConfigError(f"QFormer: hidden_size={hidden_size} is not divisible by num_heads={num_heads}; "
-                              f"choose num_heads among {[h for h in range(1, 33) if hidden_size % h == 0]}.")
+        check_sizes("QFormer", dict(input_dim=input_dim, output_dim=output_dim, num_query_tokens=num_query_tokens,
+                                    depth=depth, hidden_size=hidden_size, num_heads=num_heads,
+                                    intermediate_size=intermediate_size,
+                                    cross_attention_frequency=cross_attention_frequency), hidden_size, num_heads)
         self.input_dim, self.output_dim, self.hidden_size = input_dim, output_dim, hidden_size
         self.num_output_tokens = num_query_tokens
         self.num_heads = num_heads
