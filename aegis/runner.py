@@ -31,14 +31,15 @@ def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none",
         cfg.randomness = randomness
     if amp:
         import torch
-        if not torch.cuda.is_available():
-            raise ConfigError("--amp needs a CUDA GPU (mmengine's AmpOptimWrapper runs on GPUs only) and "
-                              f"torch {torch.__version__} sees none. Drop --amp on this machine.")
         optim = cfg.get("optim_wrapper")
         if optim is None:
-            raise ConfigError("--amp: the experiment has no optim_wrapper to switch to AmpOptimWrapper.")
-        optim.type = "AmpOptimWrapper"
-        optim.setdefault("loss_scale", "dynamic")
+            raise ConfigError("--amp: the experiment has no optim_wrapper to switch to mixed precision.")
+        if torch.cuda.is_available():
+            optim.type = "AmpOptimWrapper"
+            optim.setdefault("loss_scale", "dynamic")
+        else:  # mmengine's AmpOptimWrapper asserts a GPU; bf16 autocast needs no loss scaling
+            optim.type = "BF16AutocastOptimWrapper"
+            optim.pop("loss_scale", None)
     if launcher != "none":
         _prepare_distributed(cfg)
     return cfg

@@ -4,8 +4,11 @@ A step is what a training iteration costs: mask sampling, the target encoder on 
 encoder and predictor for each mask group, the loss terms, backward, AdamW and the EMA target update. Masks follow
 the official ViT-L/16 recipe (facebookresearch/jepa configs/pretrain/vitl16.yaml): 8 blocks at spatial scale 0.15
 plus 2 at 0.7, aspect ratio 0.75-1.5, full temporal extent. The figure is the median over repeats after warm-up.
+Each config runs in fp32 (what the official figures are: their bf16 autocast is CUDA-only) and with the forward
+pass under CPU bf16 autocast, which is what ``aegis run --amp`` does on a machine without a GPU.
 
-    python benchmarks/vjepa_step.py [--configs tiny small] [--threads 2] [--repeats 10] [--warmup 3]
+    python benchmarks/vjepa_step.py [--configs tiny small] [--precision fp32 bf16] [--threads 2] [--repeats 10]
+        [--warmup 3]
 """
 from __future__ import annotations
 
@@ -53,9 +56,10 @@ def build(name: str):
     return model, optimizer, video
 
 
-def step(model, optimizer, video) -> None:
-    """One training step: forward (all mask groups), backward, AdamW, EMA."""
-    terms = model(video, mode="loss")
+def step(model, optimizer, video, bf16: bool = False) -> None:
+    """One training step: forward (all mask groups, under bf16 autocast when ``bf16``), backward, AdamW, EMA."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        terms = model(video, mode="loss")
     total = sum(terms.values())
     optimizer.zero_grad(set_to_none=True)
     total.backward()
@@ -63,23 +67,23 @@ def step(model, optimizer, video) -> None:
     model.update_target(0.996)
 
 
-def measure(name: str, repeats: int, warmup: int) -> dict:
+def measure(name: str, repeats: int, warmup: int, bf16: bool = False) -> dict:
     torch.manual_seed(0)
     model, optimizer, video = build(name)
     model.train()
     for _ in range(warmup):
-        step(model, optimizer, video)
+        step(model, optimizer, video, bf16)
     times, cpu_times = [], []
     for _ in range(repeats):
         start, cpu_start = time.perf_counter(), time.process_time()
-        step(model, optimizer, video)
+        step(model, optimizer, video, bf16)
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
     median = statistics.median(times)
     # CPU seconds / threads: what the wall time would be with the threads running uncontended (shared machines)
     cpu_median = statistics.median(cpu_times) / torch.get_num_threads()
     batch, official = CONFIGS[name]["batch"], CONFIGS[name]["official"]
-    return dict(config=name, clips_per_s=batch / median, step_s=median, best_clips_per_s=batch / min(times),
+    return dict(config=name, precision="bf16" if bf16 else "fp32", clips_per_s=batch / median, step_s=median, best_clips_per_s=batch / min(times),
                 official=official, target=1.3 * official, speedup=batch / median / official,
                 cpu_clips_per_s=batch / cpu_median)
 
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
+                        help="fp32, and/or bf16 autocast (what `aegis run --amp` does on CPU; fast on AVX512-BF16/AMX)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from aegis import plugins
@@ -97,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     plugins.load()
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} after {args.warmup} warm-up, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    for name in args.configs:
-        r = measure(name, args.repeats, args.warmup)
-        print(f"{r['config']:>5}: {r['clips_per_s']:6.2f} clips/s (step {r['step_s'] * 1e3:7.1f} ms, best "
-              f"{r['best_clips_per_s']:.2f}) | official {r['official']} -> x{r['speedup']:.2f} "
+    runs = [(name, precision) for name in args.configs for precision in args.precision]
+    for name, precision in runs:
+        r = measure(name, args.repeats, args.warmup, bf16=precision == "bf16")
+        print(f"{r['config']:>5} {r['precision']}: {r['clips_per_s']:6.2f} clips/s (step {r['step_s'] * 1e3:7.1f} ms, "
+              f"best {r['best_clips_per_s']:.2f}) | official {r['official']} (fp32) -> x{r['speedup']:.2f} "
               f"(target x1.3 = {r['target']:.1f}); from CPU time: {r['cpu_clips_per_s']:.2f} clips/s", flush=True)
     return 0
 

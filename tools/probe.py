@@ -5,9 +5,9 @@
 
 Builds the experiment's ``model.encoder`` frozen three ways: from the run's checkpoint (the EMA target encoder by
 default), randomly initialised (averaged over ``--random-seeds`` seeds), and, when its checkpoint exists, from the
-no-causality ablation. Each gets a linear probe on pooled features (train split -> val split) for two targets: the
-synthetic disaster type (6 classes), and type x speed (12 classes), which needs the clip's dynamics. Prints the
-accuracies and merges them into ``<work_dir>/metrics.json``: ``probe/pretrained_acc``, ``probe/random_init_acc``,
+no-causality ablation. Each gets a linear probe on pooled features for two targets: the synthetic disaster type
+(6 classes), and type x speed (12 classes), which needs the clip's dynamics. The probe is fitted on the train split
+and scored on ``--test-splits`` (val and test together by default). Prints the accuracies and merges them into ``<work_dir>/metrics.json``: ``probe/pretrained_acc``, ``probe/random_init_acc``,
 ``probe/no_causality_acc``, ``probe/pretrained_encoder_acc`` (the checkpoint's other encoder) for the type, and the
 same under ``probe/type_speed/``.
 """
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation", default=DEFAULT_ABLATION,
                         help="ablation experiment file or checkpoint to probe too, when its checkpoint exists")
     parser.add_argument("--work-dir", help="where metrics.json goes (default: the experiment's work_dir)")
+    parser.add_argument("--test-splits", nargs="+", default=["val", "test"],
+                        help="held-out splits the probe is scored on (default: val and test together)")
     parser.add_argument("--pooling", default="time", choices=["mean", "time"])
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--train-repeats", type=int, default=1,
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         if checkpoint is None:
             raise FileNotFoundError(f"no checkpoint in {cfg.work_dir}: run `python tools/run.py {args.experiment}` "
                                     "first, or pass --checkpoint")
-        train_set, test_set = probe_datasets(cfg.train_dataloader.dataset, train_augment=args.train_repeats > 1)
+        train_set, test_set = probe_datasets(cfg.train_dataloader.dataset, test_splits=args.test_splits,
+                                             train_augment=args.train_repeats > 1)
         common = dict(pooling=args.pooling, weight_decay=args.weight_decay, train_repeats=args.train_repeats)
         encoder_cfg = cfg.model.encoder
         other_key = "encoder" if args.checkpoint_key == "target_encoder" else "target_encoder"
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     except (AegisError, FileNotFoundError) as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    print(f"linear probe ({args.pooling} pooling) on {len(train_set)} train / {len(test_set)} val clips")
+    print(f"linear probe ({args.pooling} pooling) on {len(train_set)} train / {len(test_set)} held-out clips "
+          f"({' + '.join(args.test_splits)})")
     print("\n".join(lines))
     if ablation_ckpt is None:
         print(f"  (no ablation checkpoint found for {args.ablation}; run it to compare)")

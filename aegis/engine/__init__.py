@@ -8,7 +8,8 @@ from aegis.hookspecs import hookimpl
 from .checkpoint import atomic_save, atomic_write_bytes, file_sha256, safe_load
 from .metrics_file import read_metrics_json, write_metrics_json
 
-__all__ = ["AegisRunner", "checkpoint_candidates", "MetricsJsonHook", "AegisLogProcessor", "atomic_save", "atomic_write_bytes", "safe_load",
+__all__ = ["AegisRunner", "checkpoint_candidates", "MetricsJsonHook", "AegisLogProcessor", "BF16AutocastOptimWrapper",
+           "atomic_save", "atomic_write_bytes", "safe_load",
            "file_sha256", "write_metrics_json", "read_metrics_json"]
 
 
@@ -16,6 +17,9 @@ def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch
     if name in ("AegisRunner", "checkpoint_candidates"):
         from . import runner
         return getattr(runner, name)
+    if name == "BF16AutocastOptimWrapper":
+        from . import optim
+        return optim.BF16AutocastOptimWrapper
     if name in ("MetricsJsonHook", "AegisLogProcessor"):
         from . import hooks
         return getattr(hooks, name)
@@ -24,10 +28,12 @@ def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch
 
 @hookimpl
 def aegis_register(registries):
-    """Register the core's runner, hooks and log processor."""
+    """Register the core's runner, hooks, log processor and CPU-capable bf16 optim wrapper."""
     from .hooks import AegisLogProcessor, MetricsJsonHook
+    from .optim import BF16AutocastOptimWrapper
     from .runner import AegisRunner
 
     registries.RUNNERS.register_module(module=AegisRunner)
     registries.HOOKS.register_module(module=MetricsJsonHook)
     registries.LOG_PROCESSORS.register_module(module=AegisLogProcessor)
+    registries.OPTIM_WRAPPERS.register_module(module=BF16AutocastOptimWrapper)

@@ -119,7 +119,7 @@ class JEPAPretrainer(BaseModel):
         grid = self._check_grid(inputs)
         batch = inputs.shape[0]
         with torch.no_grad():
-            raw_target = self.target_encoder(inputs)  # (B, N, D)
+            raw_target = self.target_encoder(inputs).float()  # (B, N, D); fp32 also under bf16 autocast
             target = F.layer_norm(raw_target, (raw_target.shape[-1],))  # (B, N, D)
         terms = {loss.loss_name: inputs.new_zeros(()) for loss in self.losses}
         groups = len(self.mask_generators)
@@ -127,7 +127,7 @@ class JEPAPretrainer(BaseModel):
         for index, generator in enumerate(self.mask_generators):
             context_idx, target_idx = generator(batch, grid, device=inputs.device)  # (B, Kc), (B, Kt)
             context = self.encoder(inputs, context_idx)  # (B, Kc, D)
-            pred = self.predictor(context, context_idx, target_idx, mask_index=index)  # (B, Kt, D)
+            pred = self.predictor(context, context_idx, target_idx, mask_index=index).float()  # (B, Kt, D)
             masked_target = _gather(target, target_idx)  # (B, Kt, D)
             for loss in self.losses:
                 terms[loss.loss_name] = terms[loss.loss_name] + loss(pred, masked_target, target_idx, grid) / groups

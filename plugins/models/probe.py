@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import ConcatDataset
 
 from aegis.build import build_component
 from aegis.errors import CheckpointError, ConfigError
@@ -132,11 +133,18 @@ def probe_encoder(encoder_cfg: Mapping, train_set, test_set, checkpoint: str | N
     return linear_probe_accuracy(train_x, train_y, test_x, test_y, weight_decay)
 
 
-def probe_datasets(dataset_cfg: Mapping, train_split: str = "train", test_split: str = "val",
+def probe_datasets(dataset_cfg: Mapping, train_split: str = "train", test_splits: Sequence[str] = ("val", "test"),
                    train_augment: bool = False):
-    """(train, test) datasets built from the experiment's dataset config with other splits; evaluation pipelines
-    (centre crop) unless ``train_augment`` keeps the training pipeline's random crops for the probe's train set."""
+    """(train, test) datasets built from the experiment's dataset config with other splits: the test set joins
+    ``test_splits`` (held out from pretraining; val + test doubles the clips an accuracy rests on). Evaluation
+    pipelines (centre crop) unless ``train_augment`` keeps the training pipeline's random crops for the train set."""
     from aegis.registry import DATASETS
+
+    if isinstance(test_splits, str):
+        test_splits = (test_splits,)
+    if train_split in test_splits:
+        raise ConfigError(f"probe: the train split {train_split!r} is also a test split {list(test_splits)}; the probe "
+                          "must be scored on clips it was not fitted on.")
 
     def one(split: str, test_mode: bool):
         cfg = copy.deepcopy(dict(dataset_cfg))
@@ -146,4 +154,5 @@ def probe_datasets(dataset_cfg: Mapping, train_split: str = "train", test_split:
         cfg.update(split=split, test_mode=test_mode)
         return build_component(cfg, DATASETS, path=f"probe.dataset[{split}]")
 
-    return one(train_split, not train_augment), one(test_split, True)
+    tests = [one(split, True) for split in test_splits]
+    return one(train_split, not train_augment), (tests[0] if len(tests) == 1 else ConcatDataset(tests))

@@ -14,4 +14,10 @@ TINY = {
         run=lambda gen: torch.cat(gen(2, (2, 4, 4), torch.Generator().manual_seed(0)), dim=1).float(),
         expect_shape=(2, 32),
     ),
+    "FutureMaskGenerator": dict(
+        registry="MASK_GENERATORS",
+        cfg=dict(type="FutureMaskGenerator", future_steps=1),
+        run=lambda gen: torch.cat(gen(2, (2, 4, 4), torch.Generator().manual_seed(0)), dim=1).float(),
+        expect_shape=(2, 32),
+    ),
 }

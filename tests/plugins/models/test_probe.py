@@ -64,3 +64,18 @@ def test_frozen_encoder_loads_the_target_encoder_of_a_pretrainer_checkpoint(tmp_
     assert torch.equal(random_a.blocks[0].mlp.fc1.weight, random_b.blocks[0].mlp.fc1.weight)
     with pytest.raises(CheckpointError, match="does not exist"):
         build_frozen_encoder(ENCODER, str(tmp_path / "missing.pth"))
+
+
+def test_probe_datasets_score_on_val_and_test_together_and_never_on_train(tmp_path):
+    from aegis_plugins.models.probe import probe_datasets
+
+    dataset = dict(type="SyntheticDisasterDataset", data_root=str(tmp_path / "syn"), num_videos=24, size=16,
+                   frames=4, pipeline=dict(type="VideoClipPipeline", video_length=4, frame_sample_rate=1,
+                                           img_size=16))
+    train, held_out = probe_datasets(dataset)
+    val_only = probe_datasets(dataset, test_splits="val")[1]
+    paths = lambda ds: {ds[i]["data_samples"]["video_path"] for i in range(len(ds))}  # noqa: E731
+    assert len(train) + len(held_out) == 24 and len(val_only) < len(held_out)
+    assert not paths(train) & paths(held_out) and paths(val_only) < paths(held_out)
+    with pytest.raises(ConfigError, match="must be scored on clips it was not fitted on"):
+        probe_datasets(dataset, test_splits=("val", "train"))
