@@ -8,8 +8,9 @@ default), randomly initialised (averaged over ``--random-seeds`` seeds), and, wh
 no-causality ablation. Each gets a linear probe on pooled features for two targets: the synthetic disaster type
 (6 classes), and type x speed (12 classes), which needs the clip's dynamics. The probe is fitted on the train split
 and scored on ``--test-splits`` (val and test together by default). Prints the accuracies and merges them into ``<work_dir>/metrics.json``: ``probe/pretrained_acc``, ``probe/random_init_acc``,
-``probe/no_causality_acc``, ``probe/pretrained_encoder_acc`` (the checkpoint's other encoder) for the type, and the
-same under ``probe/type_speed/``.
+``probe/no_causality_acc``, ``probe/pretrained_encoder_acc`` (the checkpoint's other encoder) and
+``probe/pixels_acc`` (the same probe on raw pixels, no encoder: the floor) for the type, and the same under
+``probe/type_speed/``.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from aegis.config import load_experiment
     from aegis.engine import write_metrics_json
     from aegis.errors import AegisError
-    from aegis_plugins.models.probe import TARGETS, last_checkpoint, probe_datasets, probe_encoder
+    from aegis_plugins.models.probe import TARGETS, last_checkpoint, probe_datasets, probe_encoder, probe_pixels
 
     torch.set_num_threads(args.threads)
     plugins.load()
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"  pretrained, {other_key}: {results[f'{prefix}pretrained_{other_key}_acc']:.3f}")
             lines.append(f"  random init (same architecture, mean of {len(randoms)} seeds "
                          f"{', '.join(f'{r:.3f}' for r in randoms)}): {results[f'{prefix}random_init_acc']:.3f}")
+            results[f"{prefix}pixels_acc"] = probe_pixels(train_set, test_set, args.weight_decay, target=target)
+            lines.append(f"  raw pixels, no encoder (the floor): {results[f'{prefix}pixels_acc']:.3f}")
             if ablation_ckpt is not None:
                 results[f"{prefix}no_causality_acc"] = probe_encoder(
                     encoder_cfg, train_set, test_set, ablation_ckpt, args.checkpoint_key, seed=args.seed,

@@ -20,7 +20,7 @@ from aegis.build import build_component
 from aegis.errors import CheckpointError, ConfigError
 
 __all__ = ["POOLINGS", "TARGETS", "probe_label", "build_frozen_encoder", "extract_features", "linear_probe_accuracy", "last_checkpoint",
-           "probe_encoder"]
+           "probe_encoder", "probe_pixels", "probe_datasets"]
 
 POOLINGS = ("mean", "time")
 # What the probe classifies: the disaster type (6 classes), or type x speed (12 classes), which needs the clip's
@@ -70,12 +70,13 @@ def build_frozen_encoder(encoder_cfg: Mapping, checkpoint: str | None = None,
 
 
 @torch.no_grad()
-def extract_features(encoder: nn.Module, dataset, batch_size: int = 16, pooling: str = "mean",
+def extract_features(encoder: nn.Module | None, dataset, batch_size: int = 16, pooling: str = "mean",
                      repeats: int = 1, target: str = "type") -> tuple[Tensor, Tensor]:
     """Pooled features (M, F) and labels (M,) of every clip of ``dataset`` (``repeats`` passes, M = repeats * len).
 
     ``pooling="mean"`` averages all N tokens (F = D); ``"time"`` averages over space per time step and
-    concatenates the T' steps (F = T' * D), which keeps the clip's dynamics for a linear probe.
+    concatenates the T' steps (F = T' * D), which keeps the clip's dynamics for a linear probe. ``encoder=None``
+    gives the raw pixels instead (F = C * T * H * W): the no-encoder control, what a linear probe gets for free.
     """
     if pooling not in POOLINGS:
         raise ConfigError(f"probe pooling={pooling!r}; expected one of {', '.join(POOLINGS)}.")
@@ -86,6 +87,10 @@ def extract_features(encoder: nn.Module, dataset, batch_size: int = 16, pooling:
     feats, labels = [], []
     for _ in range(repeats):
         for batch in loader:
+            if encoder is None:
+                feats.append(batch["inputs"].flatten(1).float())  # (B, C*T*H*W)
+                labels.append(torch.tensor([probe_label(s, target) for s in batch["data_samples"]]))
+                continue
             tokens = encoder(batch["inputs"])  # (B, N, D)
             if pooling == "mean":
                 pooled = tokens.mean(dim=1)  # (B, D)
@@ -119,6 +124,13 @@ def linear_probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test
         optimizer.step(closure)
     with torch.no_grad():
         return (linear(xt).argmax(1) == test_y).float().mean().item()
+
+
+def probe_pixels(train_set, test_set, weight_decay: float = 1e-3, batch_size: int = 16, target: str = "type") -> float:
+    """Linear-probe test accuracy on raw pixels (no encoder): the floor any useful encoder has to clear."""
+    train_x, train_y = extract_features(None, train_set, batch_size, target=target)
+    test_x, test_y = extract_features(None, test_set, batch_size, target=target)
+    return linear_probe_accuracy(train_x, train_y, test_x, test_y, weight_decay)
 
 
 def probe_encoder(encoder_cfg: Mapping, train_set, test_set, checkpoint: str | None = None,

@@ -32,6 +32,13 @@ class _Clips(torch.utils.data.Dataset):
         return dict(inputs=torch.full((3, 4, 16, 16), float(i)), data_samples=dict(label=i))
 
 
+def test_without_an_encoder_the_features_are_the_raw_pixels(tmp_path):
+    clips = torch.rand(3, 3, 4, 8, 8)  # (M, C, T, H, W)
+    dataset = [dict(inputs=clip, data_samples=dict(label=i)) for i, clip in enumerate(clips)]
+    feats, labels = extract_features(None, dataset, batch_size=2)
+    assert torch.equal(feats, clips.flatten(1)) and labels.tolist() == [0, 1, 2]
+
+
 def test_features_are_pooled_over_tokens_or_per_time_step():
     encoder = build_frozen_encoder(ENCODER)
     x, y = extract_features(encoder, _Clips(), batch_size=2, pooling="mean")
