@@ -21,7 +21,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="resume from the newest good checkpoint in the work dir (auto) or from PATH")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
                         help="distributed launcher (torchrun: pytorch)")
-    parser.add_argument("--amp", action="store_true", help="mixed precision: AmpOptimWrapper (fp16) on a GPU, bf16 autocast on CPU")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision: AmpOptimWrapper (fp16) on a GPU, bf16 autocast on CPU")
     parser.add_argument("--seed", type=int, default=None, help="random seed")
     parser.add_argument("--deterministic", action="store_true", help="deterministic algorithms (cudnn etc.)")
     parser.add_argument("--dry-run", action="store_true",

@@ -35,7 +35,8 @@ def core_checks() -> list[Check]:
         cuda = torch.cuda.is_available()
         detail = (f"{torch.cuda.device_count()} device(s): {torch.cuda.get_device_name(0)}" if cuda
                   else "no CUDA device; every phase still runs on CPU at tiny sizes")
-        checks.append(Check("CUDA", cuda, detail, "a CUDA GPU and a CUDA build of torch (needed by vlm_t4, 4-bit LLMs, --amp)"))
+        checks.append(Check("CUDA", cuda, detail, "a CUDA GPU and a CUDA build of torch (needed by vlm_t4, 4-bit "
+                            "LLMs and fp16 --amp; without one --amp uses bf16 autocast on CPU)"))
     except Exception as exc:
         checks.append(Check("CUDA", False, f"torch unavailable: {exc}", "install torch first"))
     checks += [

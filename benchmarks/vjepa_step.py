@@ -83,7 +83,8 @@ def measure(name: str, repeats: int, warmup: int, bf16: bool = False) -> dict:
     # CPU seconds / threads: what the wall time would be with the threads running uncontended (shared machines)
     cpu_median = statistics.median(cpu_times) / torch.get_num_threads()
     batch, official = CONFIGS[name]["batch"], CONFIGS[name]["official"]
-    return dict(config=name, precision="bf16" if bf16 else "fp32", clips_per_s=batch / median, step_s=median, best_clips_per_s=batch / min(times),
+    return dict(config=name, precision="bf16" if bf16 else "fp32", clips_per_s=batch / median, step_s=median,
+                best_clips_per_s=batch / min(times),
                 official=official, target=1.3 * official, speedup=batch / median / official,
                 cpu_clips_per_s=batch / cpu_median)
 

@@ -38,9 +38,12 @@ STEPS = [
 SUMMARY = [
     ("work_dirs/vjepa_pretrain_tiny", "probe/pretrained_acc", "phase 1 probe, disaster type, pretrained"),
     ("work_dirs/vjepa_pretrain_tiny", "probe/random_init_acc", "phase 1 probe, disaster type, random encoder"),
+    ("work_dirs/vjepa_pretrain_tiny", "probe/pixels_acc", "phase 1 probe, disaster type, raw pixels (control)"),
     ("work_dirs/vjepa_pretrain_tiny", "probe/type_speed/pretrained_acc", "phase 1 probe, type x speed, pretrained"),
     ("work_dirs/vjepa_pretrain_tiny", "probe/type_speed/random_init_acc",
      "phase 1 probe, type x speed, random encoder"),
+    ("work_dirs/vjepa_pretrain_tiny", "probe/type_speed/pixels_acc",
+     "phase 1 probe, type x speed, raw pixels (control)"),
     ("work_dirs/vlm_tiny_cpu", "test/disaster/type_acc", "phase 2 disaster-type accuracy (test)"),
     ("work_dirs/vlm_tiny_cpu", "test/disaster/dynamics_acc", "phase 2 dynamics accuracy (test)"),
     ("work_dirs/vlm_tiny_cpu", "test/caption/bleu4", "phase 2 BLEU-4 (test)"),

@@ -7,8 +7,9 @@ Builds the experiment's ``model.encoder`` frozen three ways: from the run's chec
 default), randomly initialised (averaged over ``--random-seeds`` seeds), and, when its checkpoint exists, from the
 no-causality ablation. Each gets a linear probe on pooled features for two targets: the synthetic disaster type
 (6 classes), and type x speed (12 classes), which needs the clip's dynamics. The probe is fitted on the train split
-and scored on ``--test-splits`` (val and test together by default). Prints the accuracies and merges them into ``<work_dir>/metrics.json``: ``probe/pretrained_acc``, ``probe/random_init_acc``,
-``probe/no_causality_acc``, ``probe/pretrained_encoder_acc`` (the checkpoint's other encoder) and
+and scored on ``--test-splits`` (val and test together by default). Prints the accuracies and merges them into
+``<work_dir>/metrics.json``: ``probe/pretrained_acc``, ``probe/random_init_acc``, ``probe/no_causality_acc``,
+``probe/pretrained_encoder_acc`` (the checkpoint's other encoder) and
 ``probe/pixels_acc`` (the same probe on raw pixels, no encoder: the floor) for the type, and the same under
 ``probe/type_speed/``.
 """

@@ -19,8 +19,8 @@ from torch.utils.data import ConcatDataset
 from aegis.build import build_component
 from aegis.errors import CheckpointError, ConfigError
 
-__all__ = ["POOLINGS", "TARGETS", "probe_label", "build_frozen_encoder", "extract_features", "linear_probe_accuracy", "last_checkpoint",
-           "probe_encoder", "probe_pixels", "probe_datasets"]
+__all__ = ["POOLINGS", "TARGETS", "probe_label", "build_frozen_encoder", "extract_features", "linear_probe_accuracy",
+           "last_checkpoint", "probe_encoder", "probe_pixels", "probe_datasets"]
 
 POOLINGS = ("mean", "time")
 # What the probe classifies: the disaster type (6 classes), or type x speed (12 classes), which needs the clip's
@@ -136,7 +136,8 @@ def probe_pixels(train_set, test_set, weight_decay: float = 1e-3, batch_size: in
 def probe_encoder(encoder_cfg: Mapping, train_set, test_set, checkpoint: str | None = None,
                   checkpoint_key: str = "target_encoder", pooling: str = "mean", weight_decay: float = 1e-3,
                   batch_size: int = 16, train_repeats: int = 1, seed: int = 0, target: str = "type") -> float:
-    """Linear-probe test accuracy of the frozen encoder (pretrained from ``checkpoint``, or random-init with ``seed``)."""
+    """Linear-probe test accuracy of the frozen encoder (pretrained from ``checkpoint``, or random init with
+    ``seed``)."""
     encoder = build_frozen_encoder(encoder_cfg, checkpoint, checkpoint_key, seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
