@@ -1,4 +1,4 @@
-"""Engine pieces of the core: the runner, safe checkpoint I/O, metrics.json and the core hooks.
+"""Engine pieces of the core: the runner, safe checkpoint I/O, metrics.json, the core hooks and bf16 autocast.
 
 They register through the same ``aegis_register`` hook a plugin uses, under the plugin name ``aegis.core``.
 Importing this package imports mmengine (not torch.nn); ``import aegis`` alone does not.
@@ -9,8 +9,7 @@ from .checkpoint import atomic_save, atomic_write_bytes, file_sha256, safe_load
 from .metrics_file import read_metrics_json, write_metrics_json
 
 __all__ = ["AegisRunner", "checkpoint_candidates", "MetricsJsonHook", "AegisLogProcessor", "BF16AutocastOptimWrapper",
-           "atomic_save", "atomic_write_bytes", "safe_load",
-           "file_sha256", "write_metrics_json", "read_metrics_json"]
+           "atomic_save", "atomic_write_bytes", "safe_load", "file_sha256", "write_metrics_json", "read_metrics_json"]
 
 
 def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch): load them on first use
