@@ -10,7 +10,8 @@ no-causality ablation. Each gets a linear probe on pooled features for two targe
 and scored on ``--test-splits`` (val and test together by default). Prints the accuracies and merges them into
 ``<work_dir>/metrics.json``: ``probe/pretrained_acc``, ``probe/random_init_acc``, ``probe/no_causality_acc``,
 ``probe/pretrained_encoder_acc`` (the checkpoint's other encoder) and
-``probe/pixels_acc`` (the same probe on raw pixels, no encoder: the floor) for the type, and the same under
+``probe/pixels_acc`` (the same probe on raw pixels, no encoder: the floor) and ``probe/margin_over_random`` with
+``probe/margin_ci95`` (its 95% half-width; the margin is clear when it is larger) for the type, and the same under
 ``probe/type_speed/``.
 """
 from __future__ import annotations
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     from aegis.config import load_experiment
     from aegis.engine import write_metrics_json
     from aegis.errors import AegisError
-    from aegis_plugins.models.probe import TARGETS, last_checkpoint, probe_datasets, probe_encoder, probe_pixels
+    from aegis_plugins.models.probe import (TARGETS, last_checkpoint, margin_ci95, probe_datasets, probe_encoder,
+                                            probe_pixels)
 
     torch.set_num_threads(args.threads)
     plugins.load()
@@ -97,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
                          f"{', '.join(f'{r:.3f}' for r in randoms)}): {results[f'{prefix}random_init_acc']:.3f}")
             results[f"{prefix}pixels_acc"] = probe_pixels(train_set, test_set, args.weight_decay, target=target)
             lines.append(f"  raw pixels, no encoder (the floor): {results[f'{prefix}pixels_acc']:.3f}")
+            margin = pretrained - results[f"{prefix}random_init_acc"]
+            half_width = margin_ci95(pretrained, results[f"{prefix}random_init_acc"], len(test_set))
+            results[f"{prefix}margin_over_random"], results[f"{prefix}margin_ci95"] = margin, half_width
+            verdict = "clear" if margin > half_width else "not clear"
+            lines.append(f"  margin, pretrained - random init: {margin:+.3f} +/- {half_width:.3f} (95%, "
+                         f"{len(test_set)} clips): {verdict}")
             if ablation_ckpt is not None:
                 results[f"{prefix}no_causality_acc"] = probe_encoder(
                     encoder_cfg, train_set, test_set, ablation_ckpt, args.checkpoint_key, seed=args.seed,

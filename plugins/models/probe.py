@@ -8,6 +8,7 @@ disaster types. What ``tools/probe.py`` calls.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections.abc import Mapping, Sequence
 
@@ -20,7 +21,7 @@ from aegis.build import build_component
 from aegis.errors import CheckpointError, ConfigError
 
 __all__ = ["POOLINGS", "TARGETS", "probe_label", "build_frozen_encoder", "extract_features", "linear_probe_accuracy",
-           "last_checkpoint", "probe_encoder", "probe_pixels", "probe_datasets"]
+           "last_checkpoint", "margin_ci95", "probe_encoder", "probe_pixels", "probe_datasets"]
 
 POOLINGS = ("mean", "time")
 # What the probe classifies: the disaster type (6 classes), or type x speed (12 classes), which needs the clip's
@@ -124,6 +125,18 @@ def linear_probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test
         optimizer.step(closure)
     with torch.no_grad():
         return (linear(xt).argmax(1) == test_y).float().mean().item()
+
+
+def margin_ci95(accuracy_a: float, accuracy_b: float, num_clips: int) -> float:
+    """Half-width of a 95% interval for ``accuracy_a - accuracy_b``, both measured on the same ``num_clips`` clips.
+
+    Normal approximation for two independent proportions, 1.96 * sqrt(a(1-a)/n + b(1-b)/n): conservative for two
+    encoders scored on the same clips (their errors are correlated), so a margin above it is a clear one.
+    """
+    if num_clips < 1:
+        raise ConfigError(f"margin_ci95: num_clips={num_clips}; need at least one held-out clip.")
+    variance = accuracy_a * (1 - accuracy_a) / num_clips + accuracy_b * (1 - accuracy_b) / num_clips
+    return 1.96 * math.sqrt(variance)
 
 
 def probe_pixels(train_set, test_set, weight_decay: float = 1e-3, batch_size: int = 16, target: str = "type") -> float:

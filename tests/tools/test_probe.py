@@ -44,8 +44,12 @@ def test_probe_reports_pretrained_random_and_ablation_accuracies(tmp_path, capsy
     assert code == 0, out
     metrics = json.loads((tmp_path / "wd" / "metrics.json").read_text())
     for key in ("probe/pretrained_acc", "probe/random_init_acc", "probe/no_causality_acc",
-                "probe/pretrained_encoder_acc", "probe/pixels_acc", "probe/type_speed/pixels_acc"):
+                "probe/pretrained_encoder_acc", "probe/pixels_acc", "probe/type_speed/pixels_acc",
+                "probe/margin_ci95"):
         assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["probe/margin_over_random"] == pytest.approx(
+        metrics["probe/pretrained_acc"] - metrics["probe/random_init_acc"])
+    assert "margin, pretrained - random init" in out
     assert "random init" in out and "without the causality loss" in out and "raw pixels, no encoder" in out
     # the same weights give the same features, so the ablation slot (same checkpoint) matches the pretrained one
     assert metrics["probe/no_causality_acc"] == metrics["probe/pretrained_acc"]
@@ -77,8 +81,8 @@ def test_pretrained_tiny_encoder_beats_random_init_by_a_clear_margin(tmp_path):
                     (tmp_path / "tiny" / "last_checkpoint").read_text().strip(), "--ablation", ablation_ckpt,
                     "--work-dir", str(tmp_path / "tiny")], cwd=REPO, check=True, env=env)
     metrics = json.loads((tmp_path / "tiny" / "metrics.json").read_text())
-    # The criterion: a 5-point lead on type x speed (the type alone is at the ceiling for every encoder), and no
-    # loss on the type (one clip of the 60 held-out clips is 1.7 points).
-    assert metrics["probe/type_speed/pretrained_acc"] >= metrics["probe/type_speed/random_init_acc"] + 0.05, metrics
-    assert metrics["probe/pretrained_acc"] >= metrics["probe/random_init_acc"] - 0.034, metrics  # two clips
+    # The criterion: a clear lead on type x speed (larger than the 95% half-width tools/probe.py prints; the type
+    # alone is at the ceiling for every encoder), and no loss on the type beyond two of the 60 held-out clips.
+    assert metrics["probe/type_speed/margin_over_random"] > metrics["probe/type_speed/margin_ci95"], metrics
+    assert metrics["probe/pretrained_acc"] >= metrics["probe/random_init_acc"] - 0.034, metrics
     assert "probe/type_speed/no_causality_acc" in metrics

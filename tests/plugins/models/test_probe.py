@@ -39,6 +39,16 @@ def test_without_an_encoder_the_features_are_the_raw_pixels(tmp_path):
     assert torch.equal(feats, clips.flatten(1)) and labels.tolist() == [0, 1, 2]
 
 
+def test_the_margin_interval_shrinks_with_more_clips_and_matches_the_binomial_formula():
+    from aegis_plugins.models.probe import margin_ci95
+
+    assert margin_ci95(0.8, 0.7, 60) == pytest.approx(1.96 * ((0.16 + 0.21) / 60) ** 0.5)
+    assert margin_ci95(0.8, 0.7, 600) < margin_ci95(0.8, 0.7, 60) / 3
+    assert margin_ci95(1.0, 1.0, 30) == 0.0
+    with pytest.raises(ConfigError, match="num_clips=0"):
+        margin_ci95(0.5, 0.5, 0)
+
+
 def test_features_are_pooled_over_tokens_or_per_time_step():
     encoder = build_frozen_encoder(ENCODER)
     x, y = extract_features(encoder, _Clips(), batch_size=2, pooling="mean")
