@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64, help="frame height and width in pixels (even)")
     parser.add_argument("--frames", type=int, default=32, help="frames per video")
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate (physical rates are per second)")
+    parser.add_argument("--scenes", default="disaster", choices=["disaster", "motion"],
+                        help="disaster scenes, or motion-only scenes (classes that differ only in how a region moves)")
     args = parser.parse_args(argv)
 
     from aegis.errors import AegisError
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         path = generate_dataset(args.out, args.num_videos, args.seed, size=args.size, frames=args.frames,
-                                fps=args.fps)
+                                fps=args.fps, scenes=args.scenes)
     except AegisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -272,24 +273,27 @@ class SyntheticDisasterDataset(VideoCaptionDataset):
     use, deterministically from ``seed``, under a file lock so concurrent workers and ranks generate it once.
 
     ``split`` is 'train', 'val', 'test' or 'all'. Items as in :class:`VideoCaptionDataset`, with ``label`` indexing
-    ``CLASSES`` and ``params``/``speed``/``dynamics``/``direction`` describing the scene's physics.
+    ``CLASSES`` and ``params``/``speed``/``dynamics``/``direction`` describing the scene's physics. ``scenes="motion"``
+    gives the motion-only scenes instead (``synthetic_motion.py``: classes that differ only in how a region moves,
+    labels indexing ``MOTION_CLASSES``), for probes that raw pixels must not solve.
     """
 
     def __init__(self, data_root: str = "data/synthetic_disaster", split: str = "train",
                  pipeline: list[dict] | dict | None = None, num_videos: int = 200, seed: int = 0, size: int = 64,
                  frames: int = 32, fps: float = 8.0, test_mode: bool | None = None,
-                 on_error: str = "raise") -> None:
-        from .synthetic import CLASSES, SPLITS
+                 on_error: str = "raise", scenes: Literal["disaster", "motion"] = "disaster") -> None:
+        from .synthetic import SPLITS, scene_classes
         if split not in SPLITS + ("all",):
             raise ConfigError(f"split={split!r}; expected one of {', '.join(SPLITS + ('all',))}")
-        ensure_synthetic(data_root, num_videos=num_videos, seed=seed, size=size, frames=frames, fps=fps)
+        ensure_synthetic(data_root, num_videos=num_videos, seed=seed, size=size, frames=frames, fps=fps,
+                         scenes=scenes)
         ann = os.path.join(data_root, "captions.json" if split == "all" else f"{split}.json")
         super().__init__(ann, pipeline, test_mode=(split != "train") if test_mode is None else test_mode,
-                         on_error=on_error, classes=CLASSES)
+                         on_error=on_error, classes=scene_classes(scenes))
 
 
 def ensure_synthetic(data_root: str, num_videos: int = 200, seed: int = 0, size: int = 64, frames: int = 32,
-                     fps: float = 8.0) -> str:
+                     fps: float = 8.0, scenes: str = "disaster") -> str:
     """Generate the synthetic set in ``data_root`` unless it is there with the same settings; returns captions.json.
 
     Safe under concurrency: an exclusive ``flock`` on ``data_root/.generate.lock`` serialises generators, and
@@ -298,13 +302,14 @@ def ensure_synthetic(data_root: str, num_videos: int = 200, seed: int = 0, size:
     from .synthetic import generate_dataset
     captions = os.path.join(data_root, "captions.json")
     meta_path = os.path.join(data_root, "synthetic_meta.json")
-    wanted = dict(num_videos=num_videos, seed=seed, size=size, frames=frames, fps=float(fps))
+    wanted = dict(num_videos=num_videos, seed=seed, size=size, frames=frames, fps=float(fps), scenes=scenes)
 
     def check_meta() -> None:
         if not os.path.exists(meta_path):
             return  # a hand-made set in the same format: use it as it is
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
+        meta.setdefault("scenes", "disaster")  # sets written before scene sets existed
         diff = {k: (meta.get(k), v) for k, v in wanted.items() if meta.get(k) != v}
         if diff:
             detail = ", ".join(f"{k}={old!r} there, {new!r} asked" for k, (old, new) in diff.items())
@@ -319,9 +324,9 @@ def ensure_synthetic(data_root: str, num_videos: int = 200, seed: int = 0, size:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not os.path.exists(captions):
-                print_log(f"generating the synthetic disaster set in {data_root} ({num_videos} videos, seed {seed})",
+                print_log(f"generating the synthetic {scenes} set in {data_root} ({num_videos} videos, seed {seed})",
                           logger="current", level=logging.INFO)
-                generate_dataset(data_root, num_videos, seed, size=size, frames=frames, fps=fps)
+                generate_dataset(data_root, num_videos, seed, size=size, frames=frames, fps=fps, scenes=scenes)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     check_meta()

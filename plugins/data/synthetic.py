@@ -22,7 +22,7 @@ from aegis.errors import ConfigError
 
 from .video_io import write_video
 
-__all__ = ["CLASSES", "SPLITS", "generate_dataset", "render_video", "captions_for"]
+__all__ = ["CLASSES", "SPLITS", "SCENE_SETS", "scene_classes", "generate_dataset", "render_video", "captions_for"]
 
 CLASSES = ("flood", "wildfire", "smoke", "earthquake", "landslide", "calm")
 SPLITS = ("train", "val", "test")
@@ -268,11 +268,32 @@ _SCENES: dict[str, Callable] = {"flood": _flood, "wildfire": _wildfire, "smoke":
                                 "earthquake": _earthquake, "landslide": _landslide, "calm": _calm}
 
 
+SCENE_SETS = ("disaster", "motion")
+
+
+def scene_classes(scenes: str = "disaster") -> tuple[str, ...]:
+    """The class names of a scene set: ``CLASSES`` for "disaster", ``MOTION_CLASSES`` for "motion"."""
+    if scenes == "disaster":
+        return CLASSES
+    if scenes == "motion":
+        from .synthetic_motion import MOTION_CLASSES
+        return MOTION_CLASSES
+    raise ConfigError(f"scenes={scenes!r}; expected one of {', '.join(SCENE_SETS)} (docs/data.md).")
+
+
 def render_video(class_name: str, rng: np.random.Generator, size: int = 64, frames: int = 32, fps: float = 8.0,
-                 fast: bool = True) -> tuple[np.ndarray, dict, str | None, str | None]:
+                 fast: bool = True, scenes: str = "disaster") -> tuple[np.ndarray, dict, str | None, str | None]:
     """Render one scene: returns ((T, H, W, 3) uint8 frames, physical params, direction or None, object or None)."""
     cv = _Canvas(size)
-    frame_fn, params, direction, obj = _SCENES[class_name](cv, rng, frames / fps, fast)  # duration, s
+    if class_name not in scene_classes(scenes):
+        raise ConfigError(f"render_video: class {class_name!r} is not in the {scenes!r} scenes "
+                          f"({', '.join(scene_classes(scenes))}).")
+    if scenes == "motion":
+        from .synthetic_motion import MOTION_SCENES
+        frame_fn, params, direction = MOTION_SCENES[class_name](cv, rng, frames / fps, fast)
+        obj = None
+    else:
+        frame_fn, params, direction, obj = _SCENES[class_name](cv, rng, frames / fps, fast)  # duration, s
     out = np.empty((frames, size, size, 3), np.uint8)
     for i in range(frames):
         out[i] = (np.clip(frame_fn(i / fps), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
@@ -311,15 +332,17 @@ def _atomic_json(obj, path: str) -> None:
 
 
 def generate_dataset(out_dir: str, num_videos: int, seed: int, size: int = 64, frames: int = 32,
-                     fps: float = 8.0) -> str:
+                     fps: float = 8.0, scenes: str = "disaster") -> str:
     """Write ``num_videos`` scenes to ``out_dir/videos/*.mp4`` plus ``captions.json`` and ``{train,val,test}.json``.
 
     Classes are balanced (video i has label i mod 6 before a seeded shuffle), speeds alternate fast/slow within a
     class. ``captions.json`` is a list of {"video_path" (relative to out_dir), "caption", "captions", "label",
     "class_name", "params", "split", "speed", "dynamics", "direction", "fps", "num_frames", "size"}; the split files
     hold the same entries filtered by split. ``captions.json`` is written last and atomically, so its presence means
-    the set is complete. Returns the path of ``captions.json``.
+    the set is complete. ``scenes="motion"`` writes the motion-only scenes of ``synthetic_motion.py`` instead (labels
+    index ``MOTION_CLASSES``). Returns the path of ``captions.json``.
     """
+    classes = scene_classes(scenes)
     if num_videos < 1:
         raise ConfigError(f"num_videos={num_videos}: need at least 1 video")
     if size < 8 or size % 2:
@@ -328,29 +351,34 @@ def generate_dataset(out_dir: str, num_videos: int, seed: int, size: int = 64, f
         raise ConfigError(f"frames={frames}: need at least 2 frames per video")
     os.makedirs(os.path.join(out_dir, "videos"), exist_ok=True)
     master = np.random.default_rng(seed)
-    labels = [i % len(CLASSES) for i in range(num_videos)]
+    labels = [i % len(classes) for i in range(num_videos)]
     master.shuffle(labels)
-    fast_flags, seen = [], [0] * len(CLASSES)
+    fast_flags, seen = [], [0] * len(classes)
     for lab in labels:
         fast_flags.append(seen[lab] % 2 == 0)
         seen[lab] += 1
     splits = _assign_splits(labels, master)
     entries = []
     for i, (label, fast, split) in enumerate(zip(labels, fast_flags, splits)):
-        name = CLASSES[label]
+        name = classes[label]
         rng = np.random.default_rng([seed, i])
-        video, params, direction, obj = render_video(name, rng, size=size, frames=frames, fps=fps, fast=fast)
+        video, params, direction, obj = render_video(name, rng, size=size, frames=frames, fps=fps, fast=fast,
+                                                     scenes=scenes)
         rel = f"videos/{i:05d}_{name}.mp4"
         write_video(os.path.join(out_dir, rel), video, fps=fps)
-        captions = captions_for(name, fast, direction, obj)
+        if scenes == "motion":
+            from .synthetic_motion import MOTION_ADVERB, motion_captions
+            captions, adverb = motion_captions(name, fast, direction), MOTION_ADVERB[name][0 if fast else 1]
+        else:
+            captions, adverb = captions_for(name, fast, direction, obj), _ADVERB[name][0 if fast else 1]
         entries.append(dict(video_path=rel, caption=captions[0], captions=captions, label=label, class_name=name,
                             params=params, split=split, speed="fast" if fast else "slow",
-                            dynamics=_ADVERB[name][0 if fast else 1], direction=direction, object=obj, fps=fps,
+                            dynamics=adverb, direction=direction, object=obj, fps=fps,
                             num_frames=frames, size=size))
     for split in SPLITS:
         _atomic_json([e for e in entries if e["split"] == split], os.path.join(out_dir, f"{split}.json"))
     meta = dict(generator="aegis_plugins.data.synthetic", num_videos=num_videos, seed=seed, size=size, frames=frames,
-                fps=fps, classes=list(CLASSES))
+                fps=fps, scenes=scenes, classes=list(classes))
     _atomic_json(meta, os.path.join(out_dir, "synthetic_meta.json"))
     path = os.path.join(out_dir, "captions.json")
     _atomic_json(entries, path)
