@@ -300,6 +300,14 @@ def render_video(class_name: str, rng: np.random.Generator, size: int = 64, fram
     return out, {k: float(v) for k, v in params.items()}, direction, obj
 
 
+def _scene_text(scenes: str, name: str, fast: bool, direction: str | None, obj: str | None) -> tuple[list[str], str]:
+    """(template captions, dynamics adverb) of one video of a scene set."""
+    if scenes == "motion":
+        from .synthetic_motion import MOTION_ADVERB, motion_captions
+        return motion_captions(name, fast, direction), MOTION_ADVERB[name][0 if fast else 1]
+    return captions_for(name, fast, direction, obj), _ADVERB[name][0 if fast else 1]
+
+
 # ------------------------------------------------------------------------------------------------ the data set
 
 
@@ -366,11 +374,7 @@ def generate_dataset(out_dir: str, num_videos: int, seed: int, size: int = 64, f
                                                      scenes=scenes)
         rel = f"videos/{i:05d}_{name}.mp4"
         write_video(os.path.join(out_dir, rel), video, fps=fps)
-        if scenes == "motion":
-            from .synthetic_motion import MOTION_ADVERB, motion_captions
-            captions, adverb = motion_captions(name, fast, direction), MOTION_ADVERB[name][0 if fast else 1]
-        else:
-            captions, adverb = captions_for(name, fast, direction, obj), _ADVERB[name][0 if fast else 1]
+        captions, adverb = _scene_text(scenes, name, fast, direction, obj)
         entries.append(dict(video_path=rel, caption=captions[0], captions=captions, label=label, class_name=name,
                             params=params, split=split, speed="fast" if fast else "slow",
                             dynamics=adverb, direction=direction, object=obj, fps=fps,
