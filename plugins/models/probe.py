@@ -89,13 +89,11 @@ def extract_features(encoder: nn.Module | None, dataset, batch_size: int = 16, p
     for _ in range(repeats):
         for batch in loader:
             if encoder is None:
-                feats.append(batch["inputs"].flatten(1).float())  # (B, C*T*H*W)
-                labels.append(torch.tensor([probe_label(s, target) for s in batch["data_samples"]]))
-                continue
-            tokens = encoder(batch["inputs"])  # (B, N, D)
-            if pooling == "mean":
-                pooled = tokens.mean(dim=1)  # (B, D)
+                pooled = batch["inputs"].flatten(1)  # (B, C*T*H*W)
+            elif pooling == "mean":
+                pooled = encoder(batch["inputs"]).mean(dim=1)  # (B, N, D) -> (B, D)
             else:
+                tokens = encoder(batch["inputs"])  # (B, N, D)
                 t_grid = encoder.grid_size[0]
                 pooled = tokens.view(tokens.shape[0], t_grid, -1, tokens.shape[-1]).mean(dim=2).flatten(1)  # (B, T'D)
             feats.append(pooled.float())
