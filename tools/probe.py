@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"  pretrained, {other_key}: {results[f'{prefix}pretrained_{other_key}_acc']:.3f}")
             lines.append(f"  random init (same architecture, mean of {len(randoms)} seeds "
                          f"{', '.join(f'{r:.3f}' for r in randoms)}): {results[f'{prefix}random_init_acc']:.3f}")
-            results[f"{prefix}pixels_acc"] = probe_pixels(train_set, test_set, args.weight_decay, target=target)
+            results[f"{prefix}pixels_acc"] = probe_pixels(train_set, test_set, args.weight_decay,
+                                                          train_repeats=args.train_repeats, seed=args.seed,
+                                                          target=target)
             lines.append(f"  raw pixels, no encoder (the floor): {results[f'{prefix}pixels_acc']:.3f}")
             margin = pretrained - results[f"{prefix}random_init_acc"]
             half_width = margin_ci95(pretrained, results[f"{prefix}random_init_acc"], len(test_set))

@@ -137,11 +137,20 @@ def margin_ci95(accuracy_a: float, accuracy_b: float, num_clips: int) -> float:
     return 1.96 * math.sqrt(variance)
 
 
-def probe_pixels(train_set, test_set, weight_decay: float = 1e-3, batch_size: int = 16, target: str = "type") -> float:
-    """Linear-probe test accuracy on raw pixels (no encoder): the floor any useful encoder has to clear."""
-    train_x, train_y = extract_features(None, train_set, batch_size, target=target)
-    test_x, test_y = extract_features(None, test_set, batch_size, target=target)
+def _fit_and_score(encoder: nn.Module | None, train_set, test_set, pooling: str, weight_decay: float,
+                   batch_size: int, train_repeats: int, seed: int, target: str) -> float:
+    """Extract features (``encoder=None``: raw pixels) with a seeded RNG, fit the linear probe, score it."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        train_x, train_y = extract_features(encoder, train_set, batch_size, pooling, train_repeats, target)
+        test_x, test_y = extract_features(encoder, test_set, batch_size, pooling, target=target)
     return linear_probe_accuracy(train_x, train_y, test_x, test_y, weight_decay)
+
+
+def probe_pixels(train_set, test_set, weight_decay: float = 1e-3, batch_size: int = 16, train_repeats: int = 1,
+                 seed: int = 0, target: str = "type") -> float:
+    """Linear-probe test accuracy on raw pixels (no encoder): the floor any useful encoder has to clear."""
+    return _fit_and_score(None, train_set, test_set, "mean", weight_decay, batch_size, train_repeats, seed, target)
 
 
 def probe_encoder(encoder_cfg: Mapping, train_set, test_set, checkpoint: str | None = None,
@@ -150,11 +159,8 @@ def probe_encoder(encoder_cfg: Mapping, train_set, test_set, checkpoint: str | N
     """Linear-probe test accuracy of the frozen encoder (pretrained from ``checkpoint``, or random init with
     ``seed``)."""
     encoder = build_frozen_encoder(encoder_cfg, checkpoint, checkpoint_key, seed)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        train_x, train_y = extract_features(encoder, train_set, batch_size, pooling, train_repeats, target)
-        test_x, test_y = extract_features(encoder, test_set, batch_size, pooling, target=target)
-    return linear_probe_accuracy(train_x, train_y, test_x, test_y, weight_decay)
+    return _fit_and_score(encoder, train_set, test_set, pooling, weight_decay, batch_size, train_repeats, seed,
+                          target)
 
 
 def probe_datasets(dataset_cfg: Mapping, train_split: str = "train", test_splits: Sequence[str] = ("val", "test"),
