@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64, help="frame height and width in pixels (even)")
     parser.add_argument("--frames", type=int, default=32, help="frames per video")
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate (physical rates are per second)")
-    parser.add_argument("--scenes", default="disaster", choices=["disaster", "motion"],
-                        help="disaster scenes, or motion-only scenes (classes that differ only in how a region moves)")
+    parser.add_argument("--scenes", default="disaster", choices=["disaster", "motion", "flow"],
+                        help="disaster scenes; motion-only scenes (classes that differ only in how a region moves); "
+                             "or flow scenes (one grey texture, classes that differ only in how all of it moves)")
     args = parser.parse_args(argv)
 
     from aegis.errors import AegisError

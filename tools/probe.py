@@ -23,15 +23,32 @@ import sys
 DEFAULT_ABLATION = "experiments/ablations/vjepa_tiny_no_causality.py"
 
 
-def _checkpoint_of(path: str, cfg_options: dict | None) -> tuple[str | None, str]:
-    """(checkpoint, work_dir) of an experiment file's finished run, or of a checkpoint file given directly."""
+def _training_data(cfg) -> tuple:
+    """(data_root, scenes) of an experiment's training set: what its checkpoint learned from."""
+    dataset = cfg.train_dataloader.dataset
+    return dataset.get("data_root"), dataset.get("scenes", "disaster")
+
+
+def _ablation_checkpoint(path: str | None, cfg) -> tuple[str | None, str]:
+    """(checkpoint or None, why none) of the ablation: an experiment file's finished run, or a checkpoint file.
+
+    An ablation experiment that trains on other data than the probed one is not compared (its accuracy would
+    say nothing about the causality loss).
+    """
     from aegis.config import load_experiment
     from aegis_plugins.models.probe import last_checkpoint
 
-    if path.endswith(".py"):
-        cfg = load_experiment(path, cfg_options)
-        return last_checkpoint(cfg.work_dir), cfg.work_dir
-    return (path if os.path.isfile(path) else None), os.path.dirname(path)
+    if not path or not os.path.exists(path):
+        return None, f"(no ablation checkpoint found for {path}; run it to compare)"
+    if not path.endswith(".py"):
+        return (path if os.path.isfile(path) else None), f"(the ablation {path} is not a checkpoint file)"
+    ablation_cfg = load_experiment(path, None)
+    if _training_data(ablation_cfg) != _training_data(cfg):
+        return None, (f"(the ablation {path} trains on {_training_data(ablation_cfg)}, this experiment on "
+                      f"{_training_data(cfg)} (data_root, scenes): not compared; pass --ablation with its own "
+                      "no-causality experiment)")
+    checkpoint = last_checkpoint(ablation_cfg.work_dir)
+    return checkpoint, f"(no ablation checkpoint in {ablation_cfg.work_dir}: run `python tools/run.py {path}`)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         common = dict(pooling=args.pooling, weight_decay=args.weight_decay, train_repeats=args.train_repeats)
         encoder_cfg = cfg.model.encoder
         other_key = "encoder" if args.checkpoint_key == "target_encoder" else "target_encoder"
-        ablation_ckpt = _checkpoint_of(args.ablation, None)[0] if args.ablation and os.path.exists(args.ablation) \
-            else None
+        ablation_ckpt, no_ablation_note = _ablation_checkpoint(args.ablation, cfg)
         results, lines = {}, []
         for target in TARGETS:
             prefix = "probe/" if target == "type" else f"probe/{target}/"
@@ -120,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({' + '.join(args.test_splits)})")
     print("\n".join(lines))
     if ablation_ckpt is None:
-        print(f"  (no ablation checkpoint found for {args.ablation}; run it to compare)")
+        print(f"  {no_ablation_note}")
     path = write_metrics_json(args.work_dir or cfg.work_dir, results)
     print(f"wrote {path}")
     return 0

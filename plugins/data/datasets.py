@@ -275,13 +275,14 @@ class SyntheticDisasterDataset(VideoCaptionDataset):
     ``split`` is 'train', 'val', 'test' or 'all'. Items as in :class:`VideoCaptionDataset`, with ``label`` indexing
     ``CLASSES`` and ``params``/``speed``/``dynamics``/``direction`` describing the scene's physics. ``scenes="motion"``
     gives the motion-only scenes instead (``synthetic_motion.py``: classes that differ only in how a region moves,
-    labels indexing ``MOTION_CLASSES``), for probes that raw pixels must not solve.
+    labels indexing ``MOTION_CLASSES``) and ``scenes="flow"`` the flow scenes (``synthetic_flow.py``: one grey texture
+    moving as a whole, labels indexing ``FLOW_CLASSES``), for probes that raw pixels must not solve.
     """
 
     def __init__(self, data_root: str = "data/synthetic_disaster", split: str = "train",
                  pipeline: list[dict] | dict | None = None, num_videos: int = 200, seed: int = 0, size: int = 64,
                  frames: int = 32, fps: float = 8.0, test_mode: bool | None = None,
-                 on_error: str = "raise", scenes: Literal["disaster", "motion"] = "disaster") -> None:
+                 on_error: str = "raise", scenes: Literal["disaster", "motion", "flow"] = "disaster") -> None:
         from .synthetic import SPLITS, scene_classes
         if split not in SPLITS + ("all",):
             raise ConfigError(f"split={split!r}; expected one of {', '.join(SPLITS + ('all',))}")

@@ -268,16 +268,20 @@ _SCENES: dict[str, Callable] = {"flood": _flood, "wildfire": _wildfire, "smoke":
                                 "earthquake": _earthquake, "landslide": _landslide, "calm": _calm}
 
 
-SCENE_SETS = ("disaster", "motion")
+SCENE_SETS = ("disaster", "motion", "flow")
 
 
 def scene_classes(scenes: str = "disaster") -> tuple[str, ...]:
-    """The class names of a scene set: ``CLASSES`` for "disaster", ``MOTION_CLASSES`` for "motion"."""
+    """The class names of a scene set: ``CLASSES`` for "disaster", ``MOTION_CLASSES`` for "motion",
+    ``FLOW_CLASSES`` for "flow"."""
     if scenes == "disaster":
         return CLASSES
     if scenes == "motion":
         from .synthetic_motion import MOTION_CLASSES
         return MOTION_CLASSES
+    if scenes == "flow":
+        from .synthetic_flow import FLOW_CLASSES
+        return FLOW_CLASSES
     raise ConfigError(f"scenes={scenes!r}; expected one of {', '.join(SCENE_SETS)} (docs/data.md).")
 
 
@@ -292,6 +296,10 @@ def render_video(class_name: str, rng: np.random.Generator, size: int = 64, fram
         from .synthetic_motion import MOTION_SCENES
         frame_fn, params, direction = MOTION_SCENES[class_name](cv, rng, frames / fps, fast)
         obj = None
+    elif scenes == "flow":
+        from .synthetic_flow import FLOW_SCENES
+        frame_fn, params, direction = FLOW_SCENES[class_name](cv, rng, frames / fps, fast)
+        obj = None
     else:
         frame_fn, params, direction, obj = _SCENES[class_name](cv, rng, frames / fps, fast)  # duration, s
     out = np.empty((frames, size, size, 3), np.uint8)
@@ -305,6 +313,9 @@ def _scene_text(scenes: str, name: str, fast: bool, direction: str | None, obj: 
     if scenes == "motion":
         from .synthetic_motion import MOTION_ADVERB, motion_captions
         return motion_captions(name, fast, direction), MOTION_ADVERB[name][0 if fast else 1]
+    if scenes == "flow":
+        from .synthetic_flow import FLOW_ADVERB, flow_captions
+        return flow_captions(name, fast, direction), FLOW_ADVERB[name][0 if fast else 1]
     return captions_for(name, fast, direction, obj), _ADVERB[name][0 if fast else 1]
 
 
@@ -348,7 +359,7 @@ def generate_dataset(out_dir: str, num_videos: int, seed: int, size: int = 64, f
     "class_name", "params", "split", "speed", "dynamics", "direction", "fps", "num_frames", "size"}; the split files
     hold the same entries filtered by split. ``captions.json`` is written last and atomically, so its presence means
     the set is complete. ``scenes="motion"`` writes the motion-only scenes of ``synthetic_motion.py`` instead (labels
-    index ``MOTION_CLASSES``). Returns the path of ``captions.json``.
+    index ``MOTION_CLASSES``), ``scenes="flow"`` the flow scenes of ``synthetic_flow.py`` (``FLOW_CLASSES``). Returns the path of ``captions.json``.
     """
     classes = scene_classes(scenes)
     if num_videos < 1:

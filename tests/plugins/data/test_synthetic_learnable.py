@@ -31,7 +31,8 @@ def _appearance_and_motion(x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenes, min_class_acc, min_speed_acc", [("disaster", 0.9, 0.85), ("motion", 0.3, 0.8)])
+@pytest.mark.parametrize("scenes, min_class_acc, min_speed_acc", [("disaster", 0.9, 0.85), ("motion", 0.3, 0.8),
+                                                                ("flow", 0.5, 0.85)])
 def test_tiny_conv3d_learns_class_and_speed(tmp_path, scenes, min_class_acc, min_speed_acc):
     x_train, y_train = _clips(tmp_path, "train", scenes)
     held_out = [_clips(tmp_path, s, scenes) for s in ("val", "test")]
