@@ -2,7 +2,8 @@
 """The embedded default, end to end (``make demo``): every phase at tiny size on CPU, each printed beside a control.
 
 1. synthetic disaster videos; 2. phase 1: tiny V-JEPA pretraining, then a frozen-feature probe against a random
-encoder of the same size; 3. phase 2: tiny LM text pretraining, then the video captioner, then generated alerts for
+encoder of the same size and raw pixels, on the disaster scenes (where pixels already name the type) and on the flow
+scenes (where they do not, and pretraining shows a clear margin); 3. phase 2: tiny LM text pretraining, then the video captioner, then generated alerts for
 held-out videos beside their references; 4. phase 3: PPO on the easy disaster environment against a random policy.
 Steps whose outputs exist are reused (``--fresh`` redoes them); outputs go to data/ and work_dirs/.
 """
@@ -22,6 +23,11 @@ STEPS = [
          creates="work_dirs/vjepa_pretrain_tiny/last_checkpoint"),
     Step("Phase 1 check: frozen-feature probe, pretrained vs random encoder vs raw pixels",
          ["python", "tools/probe.py", "experiments/vjepa_pretrain_tiny.py"]),
+    Step("Phase 1 on the flow scenes (1200 clips of one moving grey texture): pretrain the tiny V-JEPA encoder",
+         ["python", "tools/run.py", "experiments/vjepa_pretrain_tiny_flow.py"],
+         creates="work_dirs/vjepa_pretrain_tiny_flow/last_checkpoint"),
+    Step("Phase 1 check on the flow scenes: probe, pretrained vs random encoder vs raw pixels",
+         ["python", "tools/probe.py", "experiments/vjepa_pretrain_tiny_flow.py", "--ablation", "none"]),
     Step("Phase 2a: pretrain the tiny language model on caption text",
          ["python", "tools/run.py", "experiments/lm_pretrain_tiny.py"],
          creates="work_dirs/lm_pretrain_tiny/last_checkpoint"),
@@ -39,11 +45,10 @@ SUMMARY = [
     ("work_dirs/vjepa_pretrain_tiny", "probe/pretrained_acc", "phase 1 probe, disaster type, pretrained"),
     ("work_dirs/vjepa_pretrain_tiny", "probe/random_init_acc", "phase 1 probe, disaster type, random encoder"),
     ("work_dirs/vjepa_pretrain_tiny", "probe/pixels_acc", "phase 1 probe, disaster type, raw pixels"),
-    ("work_dirs/vjepa_pretrain_tiny", "probe/type_speed/pretrained_acc", "phase 1 probe, type x speed, pretrained"),
-    ("work_dirs/vjepa_pretrain_tiny", "probe/type_speed/random_init_acc",
-     "phase 1 probe, type x speed, random encoder"),
-    ("work_dirs/vjepa_pretrain_tiny", "probe/type_speed/pixels_acc",
-     "phase 1 probe, type x speed, raw pixels"),
+    ("work_dirs/vjepa_pretrain_tiny_flow", "probe/pretrained_acc", "phase 1 probe, flow class, pretrained"),
+    ("work_dirs/vjepa_pretrain_tiny_flow", "probe/random_init_acc", "phase 1 probe, flow class, random encoder"),
+    ("work_dirs/vjepa_pretrain_tiny_flow", "probe/pixels_acc", "phase 1 probe, flow class, raw pixels"),
+    ("work_dirs/vjepa_pretrain_tiny_flow", "probe/margin_ci95", "phase 1 probe, flow class, 95% half-width"),
     ("work_dirs/vlm_tiny_cpu", "test/disaster/type_acc", "phase 2 disaster-type accuracy (test)"),
     ("work_dirs/vlm_tiny_cpu", "test/disaster/dynamics_acc", "phase 2 dynamics accuracy (test)"),
     ("work_dirs/vlm_tiny_cpu", "test/caption/bleu4", "phase 2 BLEU-4 (test)"),

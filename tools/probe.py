@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     from aegis.config import load_experiment
     from aegis.engine import write_metrics_json
     from aegis.errors import AegisError
-    from aegis_plugins.models.probe import (TARGETS, last_checkpoint, margin_ci95, probe_datasets, probe_encoder,
-                                            probe_pixels)
+    from aegis_plugins.models.probe import (TARGETS, decode_once, last_checkpoint, margin_ci95, probe_datasets,
+                                            probe_encoder, probe_pixels)
 
     torch.set_num_threads(args.threads)
     plugins.load()
@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                                     "first, or pass --checkpoint")
         train_set, test_set = probe_datasets(cfg.train_dataloader.dataset, test_splits=args.test_splits,
                                              train_augment=args.train_repeats > 1)
+        # every encoder and target reads the same evaluation clips: decode them once (augmented ones each pass)
+        train_set = train_set if args.train_repeats > 1 else decode_once(train_set)
+        test_set = decode_once(test_set)
         common = dict(pooling=args.pooling, weight_decay=args.weight_decay, train_repeats=args.train_repeats)
         encoder_cfg = cfg.model.encoder
         other_key = "encoder" if args.checkpoint_key == "target_encoder" else "target_encoder"

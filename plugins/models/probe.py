@@ -21,7 +21,8 @@ from aegis.build import build_component
 from aegis.errors import CheckpointError, ConfigError
 
 __all__ = ["POOLINGS", "TARGETS", "probe_label", "build_frozen_encoder", "extract_features", "linear_probe_accuracy",
-           "last_checkpoint", "margin_ci95", "probe_encoder", "probe_pixels", "probe_datasets"]
+           "last_checkpoint", "margin_ci95", "probe_encoder", "probe_pixels", "probe_datasets", "DecodedClips",
+           "decode_once"]
 
 POOLINGS = ("mean", "time")
 # What the probe classifies: the disaster type (6 classes), or type x speed (12 classes), which needs the clip's
@@ -161,6 +162,35 @@ def probe_encoder(encoder_cfg: Mapping, train_set, test_set, checkpoint: str | N
     encoder = build_frozen_encoder(encoder_cfg, checkpoint, checkpoint_key, seed)
     return _fit_and_score(encoder, train_set, test_set, pooling, weight_decay, batch_size, train_repeats, seed,
                           target)
+
+
+class DecodedClips(torch.utils.data.Dataset):
+    """Every sample of a deterministic (evaluation-pipeline) dataset, decoded once and kept in memory.
+
+    The probe reads the same clips for every encoder and both targets (about 14 passes); decoding them once makes
+    those passes compute only. ``classes`` is carried over from the wrapped dataset (or its first part).
+    """
+
+    def __init__(self, dataset) -> None:
+        self.samples = [dataset[i] for i in range(len(dataset))]
+        parts = getattr(dataset, "datasets", [dataset])
+        self.classes = getattr(dataset, "classes", None) or getattr(parts[0], "classes", None)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        return self.samples[index]
+
+
+def decode_once(dataset, max_bytes: int = 2 << 30):
+    """``DecodedClips(dataset)`` when its clips fit in ``max_bytes`` (judged by the first clip), else ``dataset``."""
+    if len(dataset) == 0:
+        return dataset
+    first = dataset[0]["inputs"]
+    if first.element_size() * first.numel() * len(dataset) > max_bytes:
+        return dataset
+    return DecodedClips(dataset)
 
 
 def probe_datasets(dataset_cfg: Mapping, train_split: str = "train", test_splits: Sequence[str] = ("val", "test"),

@@ -96,3 +96,20 @@ def test_probe_datasets_score_on_val_and_test_together_and_never_on_train(tmp_pa
     assert not paths(train) & paths(held_out) and paths(val_only) < paths(held_out)
     with pytest.raises(ConfigError, match="must be scored on clips it was not fitted on"):
         probe_datasets(dataset, test_splits=("val", "train"))
+
+
+def test_decode_once_keeps_the_evaluation_clips_and_their_classes(tmp_path):
+    from aegis_plugins.models.probe import DecodedClips, decode_once, probe_datasets
+
+    dataset = dict(type="SyntheticDisasterDataset", data_root=str(tmp_path / "syn"), num_videos=12, size=16,
+                   frames=4, pipeline=dict(type="VideoClipPipeline", video_length=4, frame_sample_rate=1,
+                                           img_size=16))
+    train, held_out = probe_datasets(dataset)
+    cached, cached_held_out = decode_once(train), decode_once(held_out)
+    assert isinstance(cached, DecodedClips) and isinstance(cached_held_out, DecodedClips)
+    assert cached.classes == train.classes and cached_held_out.classes == train.classes
+    assert len(cached) == len(train)
+    for i in range(len(train)):  # centre crops: decoding again gives the same clip
+        assert torch.equal(cached[i]["inputs"], train[i]["inputs"])
+        assert cached[i]["data_samples"]["label"] == train[i]["data_samples"]["label"]
+    assert decode_once(train, max_bytes=1000) is train  # too big to keep: read from the files every pass
