@@ -4,7 +4,7 @@
 # random encoder (docs/pretraining.md, "Does it learn?"). Same model, masks and losses as vjepa_pretrain_tiny; what
 # differs: 1200 videos (840 train clips, 360 held out for the probe), 12 epochs (636 iterations), no crop or flip
 # augmentation, and a slower EMA target (0.999 -> 1.0).
-# About 2.5 min on 2 CPU cores. Then:
+# About 1 min 40 s on 2 CPU cores (plus 21 s to write the 1200 videos the first time). Then:
 #   python tools/probe.py experiments/vjepa_pretrain_tiny_flow.py \
 #       --ablation experiments/ablations/vjepa_tiny_flow_no_causality.py
 _base_ = ["vjepa_pretrain_tiny.py"]
