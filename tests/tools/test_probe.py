@@ -27,17 +27,23 @@ train_dataloader = dict(dataset=dict(type="SyntheticDisasterDataset", data_root=
 """
 
 
-def test_probe_reports_pretrained_random_and_ablation_accuracies(tmp_path, capsys):
-    import probe
+def _tiny_experiment_with_checkpoint(tmp_path):
+    """(experiment file, checkpoint of a seeded untrained model) of TINY_EXPERIMENT on a set in tmp_path."""
+    from mmengine.config import Config
 
     experiment = tmp_path / "tiny_probe.py"
     experiment.write_text(TINY_EXPERIMENT.format(root=str(tmp_path / "synthetic")))
     torch.manual_seed(0)
-    from mmengine.config import Config
     model = build_component(Config.fromfile(str(experiment)).model.to_dict(), MODELS)
     checkpoint = tmp_path / "epoch_1.pth"
     atomic_save(dict(state_dict=model.state_dict(), meta=dict(epoch=1)), checkpoint)
+    return experiment, checkpoint
 
+
+def test_probe_reports_pretrained_random_and_ablation_accuracies(tmp_path, capsys):
+    import probe
+
+    experiment, checkpoint = _tiny_experiment_with_checkpoint(tmp_path)
     code = probe.main([str(experiment), "--checkpoint", str(checkpoint), "--ablation", str(checkpoint),
                        "--work-dir", str(tmp_path / "wd"), "--threads", "1"])
     out = capsys.readouterr().out
@@ -69,15 +75,9 @@ def test_an_ablation_trained_on_other_data_is_not_compared(tmp_path, capsys):
     """The default ablation trains on the disaster scenes; probing another set must not report its accuracy."""
     import probe
 
-    experiment = tmp_path / "tiny_probe.py"
-    experiment.write_text(TINY_EXPERIMENT.format(root=str(tmp_path / "synthetic")))
+    experiment, checkpoint = _tiny_experiment_with_checkpoint(tmp_path)
     ablation = tmp_path / "tiny_ablation.py"
     ablation.write_text(TINY_EXPERIMENT.format(root=str(tmp_path / "other")))
-    torch.manual_seed(0)
-    from mmengine.config import Config
-    model = build_component(Config.fromfile(str(experiment)).model.to_dict(), MODELS)
-    checkpoint = tmp_path / "epoch_1.pth"
-    atomic_save(dict(state_dict=model.state_dict(), meta=dict(epoch=1)), checkpoint)
 
     code = probe.main([str(experiment), "--checkpoint", str(checkpoint), "--ablation", str(ablation),
                        "--work-dir", str(tmp_path / "wd"), "--threads", "1", "--random-seeds", "1"])
