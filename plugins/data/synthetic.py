@@ -271,18 +271,29 @@ _SCENES: dict[str, Callable] = {"flood": _flood, "wildfire": _wildfire, "smoke":
 SCENE_SETS = ("disaster", "motion", "flow")
 
 
+def _probe_scene_set(scenes: str):
+    """(classes, scene functions, captions(name, fast, direction), adverbs) of the "motion" or "flow" set, else None.
+
+    Their scene functions return (frame(sec), params, direction), with no distractor object.
+    """
+    if scenes == "motion":
+        from . import synthetic_motion as m
+        return m.MOTION_CLASSES, m.MOTION_SCENES, m.motion_captions, m.MOTION_ADVERB
+    if scenes == "flow":
+        from . import synthetic_flow as f
+        return f.FLOW_CLASSES, f.FLOW_SCENES, f.flow_captions, f.FLOW_ADVERB
+    return None
+
+
 def scene_classes(scenes: str = "disaster") -> tuple[str, ...]:
     """The class names of a scene set: ``CLASSES`` for "disaster", ``MOTION_CLASSES`` for "motion",
     ``FLOW_CLASSES`` for "flow"."""
     if scenes == "disaster":
         return CLASSES
-    if scenes == "motion":
-        from .synthetic_motion import MOTION_CLASSES
-        return MOTION_CLASSES
-    if scenes == "flow":
-        from .synthetic_flow import FLOW_CLASSES
-        return FLOW_CLASSES
-    raise ConfigError(f"scenes={scenes!r}; expected one of {', '.join(SCENE_SETS)} (docs/data.md).")
+    probe_set = _probe_scene_set(scenes)
+    if probe_set is None:
+        raise ConfigError(f"scenes={scenes!r}; expected one of {', '.join(SCENE_SETS)} (docs/data.md).")
+    return probe_set[0]
 
 
 def render_video(class_name: str, rng: np.random.Generator, size: int = 64, frames: int = 32, fps: float = 8.0,
@@ -292,16 +303,11 @@ def render_video(class_name: str, rng: np.random.Generator, size: int = 64, fram
     if class_name not in scene_classes(scenes):
         raise ConfigError(f"render_video: class {class_name!r} is not in the {scenes!r} scenes "
                           f"({', '.join(scene_classes(scenes))}).")
-    if scenes == "motion":
-        from .synthetic_motion import MOTION_SCENES
-        frame_fn, params, direction = MOTION_SCENES[class_name](cv, rng, frames / fps, fast)
-        obj = None
-    elif scenes == "flow":
-        from .synthetic_flow import FLOW_SCENES
-        frame_fn, params, direction = FLOW_SCENES[class_name](cv, rng, frames / fps, fast)
-        obj = None
-    else:
+    if scenes == "disaster":
         frame_fn, params, direction, obj = _SCENES[class_name](cv, rng, frames / fps, fast)  # duration, s
+    else:
+        frame_fn, params, direction = _probe_scene_set(scenes)[1][class_name](cv, rng, frames / fps, fast)
+        obj = None
     out = np.empty((frames, size, size, 3), np.uint8)
     for i in range(frames):
         out[i] = (np.clip(frame_fn(i / fps), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
@@ -310,13 +316,10 @@ def render_video(class_name: str, rng: np.random.Generator, size: int = 64, fram
 
 def _scene_text(scenes: str, name: str, fast: bool, direction: str | None, obj: str | None) -> tuple[list[str], str]:
     """(template captions, dynamics adverb) of one video of a scene set."""
-    if scenes == "motion":
-        from .synthetic_motion import MOTION_ADVERB, motion_captions
-        return motion_captions(name, fast, direction), MOTION_ADVERB[name][0 if fast else 1]
-    if scenes == "flow":
-        from .synthetic_flow import FLOW_ADVERB, flow_captions
-        return flow_captions(name, fast, direction), FLOW_ADVERB[name][0 if fast else 1]
-    return captions_for(name, fast, direction, obj), _ADVERB[name][0 if fast else 1]
+    if scenes == "disaster":
+        return captions_for(name, fast, direction, obj), _ADVERB[name][0 if fast else 1]
+    _, _, captions, adverbs = _probe_scene_set(scenes)
+    return captions(name, fast, direction), adverbs[name][0 if fast else 1]
 
 
 # ------------------------------------------------------------------------------------------------ the data set
@@ -359,7 +362,8 @@ def generate_dataset(out_dir: str, num_videos: int, seed: int, size: int = 64, f
     "class_name", "params", "split", "speed", "dynamics", "direction", "fps", "num_frames", "size"}; the split files
     hold the same entries filtered by split. ``captions.json`` is written last and atomically, so its presence means
     the set is complete. ``scenes="motion"`` writes the motion-only scenes of ``synthetic_motion.py`` instead (labels
-    index ``MOTION_CLASSES``), ``scenes="flow"`` the flow scenes of ``synthetic_flow.py`` (``FLOW_CLASSES``). Returns the path of ``captions.json``.
+    index ``MOTION_CLASSES``), ``scenes="flow"`` the flow scenes of ``synthetic_flow.py`` (``FLOW_CLASSES``).
+    Returns the path of ``captions.json``.
     """
     classes = scene_classes(scenes)
     if num_videos < 1:
