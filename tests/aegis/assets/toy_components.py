@@ -4,6 +4,7 @@ They stand in for no AEGIS plugin: they exist so the core's runner, resume and D
 small without depending on any plugin family.
 """
 import torch
+from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
@@ -54,8 +55,20 @@ class StopAfterEpochHook(Hook):
             runner.train_loop.stop_training = True
 
 
+class ToyMSEMetric(BaseMetric):
+    """Mean squared error of ``ToyRegressor``'s predictions (lower is better), reported as ``mse``."""
+
+    def process(self, data_batch, data_samples) -> None:
+        for sample in data_samples:
+            self.results.append(float((sample["prediction"] - sample["target"]) ** 2))
+
+    def compute_metrics(self, results: list) -> dict:
+        return dict(mse=sum(results) / max(1, len(results)))
+
+
 @hookimpl
 def aegis_register(registries):
     registries.MODELS.register_module(module=ToyRegressor)
     registries.DATASETS.register_module(module=ToyRegressionDataset)
     registries.HOOKS.register_module(module=StopAfterEpochHook)
+    registries.METRICS.register_module(module=ToyMSEMetric)
