@@ -7,16 +7,22 @@ import sys
 __all__ = ["main", "add_run_arguments", "run_command"]
 
 
+RUN_EPILOG = """overrides: after the experiment, any of KEY=VALUE, --KEY=VALUE, --KEY VALUE or a .json file of
+{"KEY": VALUE} (what sweep agents send: W&B's ${args}, ${args_no_hyphens}, ${args_json_file}).
+Values are literals: 1e-4 (float), 16 (int), [1,2] (list), true/false, None.
+exit status: 0 finished, 1 crashed, 2 configuration error, 3 stopped by SIGTERM/SIGINT (checkpoint saved)."""
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``tools/run.py`` and ``aegis run``."""
-    from mmengine.config import DictAction  # light: mmengine.config does not import torch
+    """The options of ``tools/run.py`` and ``aegis run``; other tokens are overrides (see ``RUN_EPILOG``)."""
+    from .overrides import OverridesAction
 
     parser.add_argument("experiment", help="experiment file, e.g. experiments/vlm_tiny_cpu.py")
-    parser.add_argument("--work-dir", help="where checkpoints, logs and metrics.json go "
+    parser.add_argument("--work-dir", help="where checkpoints, logs, metrics.json and result.json go "
                                            "(default: work_dirs/<experiment name>)")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
+    parser.add_argument("--cfg-options", nargs="+", action=OverridesAction, default={}, metavar="KEY=VALUE",
                         help="override config keys: model.encoder.depth=4 optim_wrapper.optimizer.lr=1e-4 "
-                             "'model.x=[1,2]' flag=True")
+                             "'model.x=[1,2]' flag=True (or a .json file of them)")
     parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="auto|PATH",
                         help="resume from the newest good checkpoint in the work dir (auto) or from PATH")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
@@ -32,30 +38,77 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--local-rank", "--local_rank", type=int, default=0, help=argparse.SUPPRESS)
 
 
+def _take_overrides_from_resume(args) -> None:
+    """``--resume lr=1e-4``: argparse hands the override to --resume's optional PATH; give it back to the overrides."""
+    import os
+
+    value = getattr(args, "resume", None)
+    if value not in (None, "auto") and not os.path.isfile(value) and ("=" in value or value.endswith(".json")):
+        args.resume = "auto"
+        args.overrides = [value, *getattr(args, "overrides", [])]
+
+
+def _overrides(args) -> dict:
+    """``--cfg-options`` merged with the override tokens after the experiment (those win)."""
+    from .overrides import parse_override_tokens
+
+    return {**(getattr(args, "cfg_options", None) or {}), **parse_override_tokens(getattr(args, "overrides", []))}
+
+
 def _load(args):
     from . import plugins
     from .config import load_experiment
 
     plugins.load(strict=args.strict_plugins)
-    cfg = load_experiment(args.experiment, args.cfg_options, args.work_dir)
+    cfg = load_experiment(args.experiment, _overrides(args), args.work_dir)
     if args.work_dir:
         cfg._work_dir_given = True
     return cfg
 
 
 def run_command(args) -> int:
-    """``aegis run`` / ``tools/run.py``."""
-    from .runner import apply_run_options, run
+    """``aegis run`` / ``tools/run.py``: the exit status is 0 finished, 1 crashed, 2 config error, 3 stopped."""
+    import traceback
 
+    from .api import EXIT_CRASHED, EXIT_FINISHED, EXIT_STOPPED, run_experiment
+    from .errors import AegisError
+
+    _take_overrides_from_resume(args)
     cfg = _load(args)
     if args.print_config:
         cfg.pop("_work_dir_given", None)
         print(cfg.pretty_text)
         return 0
-    apply_run_options(cfg, resume=args.resume, launcher=args.launcher, amp=args.amp, seed=args.seed,
-                      deterministic=args.deterministic)
-    run(cfg, dry_run=args.dry_run)
-    return 0
+    result, error = run_experiment(cfg, experiment=args.experiment, overrides=_overrides(args), resume=args.resume,
+                                   launcher=args.launcher, amp=args.amp, seed=args.seed,
+                                   deterministic=args.deterministic, dry_run=args.dry_run)
+    if error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            raise error
+        if isinstance(error, AegisError):
+            print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        else:
+            traceback.print_exception(error)
+        print(f"Run failed; result.json in {cfg.work_dir} records it.", file=sys.stderr)
+        return EXIT_CRASHED
+    if result is not None and result["status"] != "finished":
+        print(f"{result['message']} Resume with: {_resume_command(args, cfg.work_dir)}", file=sys.stderr)
+        return EXIT_STOPPED
+    return EXIT_FINISHED
+
+
+def _resume_command(args, work_dir: str) -> str:
+    import shlex
+
+    from .overrides import format_value
+
+    tokens = ["python", "tools/run.py", args.experiment, "--work-dir", work_dir, "--resume"]
+    tokens += [f"{key}={format_value(value)}" for key, value in _overrides(args).items()]
+    for flag, value in (("--seed", args.seed), ("--launcher", None if args.launcher == "none" else args.launcher)):
+        if value is not None:
+            tokens += [flag, str(value)]
+    tokens += [flag for flag, on in (("--amp", args.amp), ("--deterministic", args.deterministic)) if on]
+    return " ".join(shlex.quote(token) for token in tokens)
 
 
 def _print_config_command(args) -> int:
@@ -120,15 +173,17 @@ def _doctor_command(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aegis", description="AEGIS: disaster-response AI from video.")
+    parser = argparse.ArgumentParser(prog="aegis", description="AEGIS: disaster-response AI from video.",
+                                     allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
-    run_parser = sub.add_parser("run", help="train an experiment file (same as tools/run.py)")
+    run_parser = sub.add_parser("run", help="train an experiment file (same as tools/run.py)", allow_abbrev=False,
+                                epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(run_parser)
     run_parser.set_defaults(func=run_command)
     cfg_parser = sub.add_parser("print-config", help="print an experiment's merged config")
     cfg_parser.add_argument("experiment")
     cfg_parser.add_argument("--cfg-options", nargs="+", default={},
-                            action=__import__("mmengine.config", fromlist=["DictAction"]).DictAction)
+                            action=__import__("aegis.overrides", fromlist=["OverridesAction"]).OverridesAction)
     cfg_parser.add_argument("--work-dir")
     cfg_parser.add_argument("--strict-plugins", action="store_true")
     cfg_parser.set_defaults(func=_print_config_command)
@@ -146,7 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .errors import AegisError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.func is not run_command:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     try:
         return int(args.func(args) or 0)
     except AegisError as exc:

@@ -120,7 +120,7 @@ def resolve_references(cfg, path: Path | str = "<config>") -> None:
 def _check_override_paths(cfg, cfg_options: dict[str, Any], path: Path) -> None:
     """An override may add a key to an existing dict but not invent a top-level key the file does not have."""
     known = set(cfg.keys()) | {"work_dir", "load_from", "resume", "launcher", "randomness", "runner_type",
-                                "custom_imports", "default_scope", "env_cfg", "model_wrapper_cfg"}
+                                "custom_hooks", "custom_imports", "default_scope", "env_cfg", "model_wrapper_cfg"}
     for key in cfg_options:
         top = key.split(".")[0]
         if top not in known:

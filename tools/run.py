@@ -3,14 +3,17 @@
 import argparse
 import sys
 
-from aegis.cli import add_run_arguments, run_command
+from aegis.cli import RUN_EPILOG, add_run_arguments, run_command
 from aegis.errors import AegisError
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Build an experiment's components and run them on an mmengine Runner.")
+    parser = argparse.ArgumentParser(description="Build an experiment's components and run them on an mmengine Runner.",
+                                     epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     add_run_arguments(parser)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    args.overrides = extra
     try:
         return run_command(args)
     except AegisError as exc:

@@ -1,4 +1,5 @@
-"""Engine pieces of the core: the runner, safe checkpoint I/O, metrics.json, the core hooks and bf16 autocast.
+"""Engine pieces of the core: the runner, safe checkpoint I/O, metrics.json and result.json, the core hooks,
+stopping at a safe point (SIGTERM) and bf16 autocast.
 
 They register through the same ``aegis_register`` hook a plugin uses, under the plugin name ``aegis.core``.
 Importing this package imports mmengine (not torch.nn); ``import aegis`` alone does not.
@@ -9,7 +10,9 @@ from .checkpoint import atomic_save, atomic_write_bytes, file_sha256, safe_load
 from .metrics_file import read_metrics_json, write_metrics_json
 
 __all__ = ["AegisRunner", "checkpoint_candidates", "MetricsJsonHook", "AegisLogProcessor", "BF16AutocastOptimWrapper",
-           "atomic_save", "atomic_write_bytes", "safe_load", "file_sha256", "write_metrics_json", "read_metrics_json"]
+           "atomic_save", "atomic_write_bytes", "safe_load", "file_sha256", "write_metrics_json", "read_metrics_json",
+           "RunResultHook", "read_result", "write_result", "config_hash", "RunStopped", "stop_requested",
+           "request_stop", "mark_last_checkpoint"]
 
 
 def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch): load them on first use
@@ -22,6 +25,12 @@ def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch
     if name in ("MetricsJsonHook", "AegisLogProcessor"):
         from . import hooks
         return getattr(hooks, name)
+    if name in ("RunResultHook", "read_result", "write_result", "config_hash"):
+        from . import result
+        return getattr(result, name)
+    if name in ("RunStopped", "stop_requested", "request_stop", "mark_last_checkpoint"):
+        from . import stop
+        return getattr(stop, name)
     raise AttributeError(name)
 
 

@@ -9,20 +9,20 @@ from typing import Any
 
 from .checkpoint import atomic_write_bytes
 
-__all__ = ["write_metrics_json", "read_metrics_json", "METRICS_FILE"]
+__all__ = ["write_metrics_json", "read_metrics_json", "jsonable", "METRICS_FILE"]
 
 METRICS_FILE = "metrics.json"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if hasattr(value, "tolist"):
         return value.tolist()
     return value
@@ -37,7 +37,7 @@ def read_metrics_json(work_dir: str | os.PathLike) -> dict:
 def write_metrics_json(work_dir: str | os.PathLike, metrics: dict) -> Path:
     """Merge ``metrics`` into ``<work_dir>/metrics.json`` (atomic write) and return its path."""
     merged = read_metrics_json(work_dir)
-    merged.update(_jsonable(metrics))
+    merged.update(jsonable(metrics))
     path = Path(work_dir) / METRICS_FILE
     atomic_write_bytes((json.dumps(merged, indent=2, sort_keys=True) + "\n").encode(), path)
     return path

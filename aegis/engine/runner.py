@@ -14,6 +14,8 @@ from aegis.errors import CheckpointError
 
 from .checkpoint import safe_load, to_plain
 from .hooks import MetricsJsonHook
+from .result import RunResultHook
+from .stop import StopCheckHook
 
 __all__ = ["AegisRunner", "checkpoint_candidates"]
 
@@ -42,14 +44,29 @@ class AegisRunner(Runner):
     """mmengine ``Runner`` whose checkpoints are plain data written atomically and read with ``weights_only=True``.
 
     ``resume=True`` with no ``load_from`` resumes from the newest *good* checkpoint in the work dir (a truncated or
-    corrupt one is reported by path and skipped). Every run writes ``metrics.json``. ``dry_run()`` builds everything
-    and runs one training iteration. Subclasses for other training styles (RL) override ``train`` and ``dry_run``.
+    corrupt one is reported by path and skipped). Every run writes ``metrics.json`` and tracks its logged metrics for
+    ``result.json`` (``result_hook``); a stop request (SIGTERM) saves a checkpoint after the current iteration and
+    raises ``RunStopped``. ``train_cfg=dict(by_epoch=True)`` builds :class:`ResumableEpochBasedTrainLoop`, which
+    continues such a mid-epoch checkpoint. ``dry_run()`` builds everything and runs one training iteration.
+    Subclasses for other training styles (RL) override ``train`` and ``dry_run``.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.register_hook(MetricsJsonHook(), "LOWEST")
         self.register_hook(_PlainCheckpointHook(), "LOWEST")
+        self.result_hook = RunResultHook()
+        self.register_hook(self.result_hook, "LOWEST")
+        self.register_hook(StopCheckHook(), "VERY_LOW")
+
+    def build_train_loop(self, loop):
+        """mmengine's, except that ``by_epoch=True`` without a ``type`` builds the resumable epoch loop."""
+        if isinstance(loop, dict) and "type" not in loop and loop.get("by_epoch"):
+            from .loops import ResumableEpochBasedTrainLoop
+
+            loop_cfg = {k: v for k, v in loop.items() if k != "by_epoch"}
+            return ResumableEpochBasedTrainLoop(**loop_cfg, runner=self, dataloader=self._train_dataloader)
+        return super().build_train_loop(loop)
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed: bool = False):

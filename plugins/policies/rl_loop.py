@@ -19,6 +19,7 @@ import numpy as np
 from mmengine.runner import BaseLoop
 from stable_baselines3.common.callbacks import BaseCallback
 
+from aegis.engine import RunStopped, stop_requested
 from aegis.errors import CheckpointError, ConfigError
 
 __all__ = ["RLTrainLoop", "build_policy", "load_agent"]
@@ -254,6 +255,10 @@ class RLTrainLoop(BaseLoop):
             if steps >= next_checkpoint:
                 last_saved = self.save_checkpoint()
                 next_checkpoint = (steps // self.checkpoint_interval + 1) * self.checkpoint_interval
+            if stop_requested() is not None and steps < self.total_timesteps:  # SIGTERM: save here and leave
+                path = last_saved if last_saved == self.checkpoint_path(steps) else self.save_checkpoint()
+                raise RunStopped(f"Stopped by {stop_requested()} after {steps} env steps; saved {path}.",
+                                 checkpoint=path)
         self.agent.finish()
         train_seconds = time.perf_counter() - start
         if last_saved != self.checkpoint_path(self.agent.num_timesteps):

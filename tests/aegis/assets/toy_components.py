@@ -55,6 +55,20 @@ class StopAfterEpochHook(Hook):
             runner.train_loop.stop_training = True
 
 
+class SignalAtIterHook(Hook):
+    """Sends this process ``signal`` after training iteration ``at_iter`` (1-based), as Slurm or a sweep agent would."""
+
+    def __init__(self, at_iter: int = 12, signal: str = "SIGTERM") -> None:
+        self.at_iter, self.signal = at_iter, signal
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        import os
+        import signal
+
+        if runner.iter + 1 == self.at_iter:
+            os.kill(os.getpid(), getattr(signal, self.signal))
+
+
 class ToyMSEMetric(BaseMetric):
     """Mean squared error of ``ToyRegressor``'s predictions (lower is better), reported as ``mse``."""
 
@@ -72,3 +86,4 @@ def aegis_register(registries):
     registries.DATASETS.register_module(module=ToyRegressionDataset)
     registries.HOOKS.register_module(module=StopAfterEpochHook)
     registries.METRICS.register_module(module=ToyMSEMetric)
+    registries.HOOKS.register_module(module=SignalAtIterHook)

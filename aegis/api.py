@@ -1,0 +1,127 @@
+"""One run as a function: what ``tools/run.py`` does, for in-process drivers (Optuna, Ray Tune, Hydra) and tools.
+
+``train(experiment, overrides=..., work_dir=..., report=callback)`` loads and validates the experiment, trains it
+and returns the run's result (the same dict as ``<work_dir>/result.json``); ``report(step, metrics)`` is called after
+every validation and may return True to stop the run there (status ``pruned``). ``check`` validates without running.
+
+Exit statuses of ``tools/run.py`` (``EXIT_*``): 0 finished, 1 crashed, 2 configuration error (before anything heavy
+ran), 3 stopped by SIGTERM or SIGINT with a checkpoint saved (``--resume`` continues it).
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+__all__ = ["train", "check", "run_experiment", "EXIT_FINISHED", "EXIT_CRASHED", "EXIT_CONFIG_ERROR",
+           "EXIT_STOPPED", "STATUS_EXIT_CODES"]
+
+EXIT_FINISHED, EXIT_CRASHED, EXIT_CONFIG_ERROR, EXIT_STOPPED = 0, 1, 2, 3
+STATUS_EXIT_CODES = {"finished": EXIT_FINISHED, "failed": EXIT_CRASHED, "stopped": EXIT_STOPPED,
+                     "pruned": EXIT_STOPPED}
+
+
+def check(experiment: str | os.PathLike, overrides: Mapping[str, Any] | None = None, work_dir: str | None = None):
+    """Load ``experiment`` with ``overrides`` and validate every component; returns the config or raises
+    :class:`~aegis.errors.ConfigError` naming the key, the value and the closest valid choice."""
+    from . import plugins
+    from .build import validate
+    from .config import load_experiment
+
+    plugins.load()
+    cfg = load_experiment(experiment, dict(overrides or {}), work_dir)
+    validate(cfg)
+    return cfg
+
+
+def train(experiment: str | os.PathLike, overrides: Mapping[str, Any] | None = None, work_dir: str | None = None,
+          report: Callable[[int, dict], Any] | None = None, resume: bool = False, seed: int | None = None,
+          amp: bool = False, deterministic: bool = False) -> dict:
+    """Train ``experiment`` in this process and return its result dict (also written to ``result.json``).
+
+    A configuration error raises :class:`~aegis.errors.ConfigError` before anything heavy runs; a crash in training
+    is re-raised after ``result.json`` records ``status="failed"``; a stop (SIGTERM, or ``report`` returning True)
+    returns with ``status`` ``"stopped"`` or ``"pruned"``.
+    """
+    from . import plugins
+    from .config import load_experiment
+
+    plugins.load()
+    cfg = load_experiment(experiment, dict(overrides or {}), work_dir)
+    if work_dir:
+        cfg._work_dir_given = True
+    result, error = run_experiment(cfg, experiment=str(experiment), overrides=dict(overrides or {}),
+                                   resume="auto" if resume else None, seed=seed, amp=amp,
+                                   deterministic=deterministic, report=report)
+    if error is not None:
+        raise error
+    return result
+
+
+def run_experiment(cfg, *, experiment: str, overrides: dict, resume: str | None = None, launcher: str = "none",
+                   amp: bool = False, seed: int | None = None, deterministic: bool = False,
+                   dry_run: bool = False, report: Callable | None = None) -> tuple[dict | None, BaseException | None]:
+    """Apply the run options, validate, train, and write ``result.json``. Returns (result, error to re-raise).
+
+    Configuration errors propagate (nothing was written); a dry run returns (None, None).
+    """
+    from .engine.stop import RunStopped, install_stop_handlers, restore_stop_handlers
+    from .runner import apply_run_options, build_runner, run
+
+    apply_run_options(cfg, resume=resume, launcher=launcher, amp=amp, seed=seed, deterministic=deterministic)
+    if dry_run:
+        run(cfg, dry_run=True)
+        return None, None
+    cfg.pop("_work_dir_given", None)
+    start = time.time()
+    runner = build_runner(cfg)  # validates first: a ConfigError leaves before any work dir content
+    runner.result_hook.report = report
+    _write_resolved_config(cfg)
+    previous = install_stop_handlers()
+    status, error, message = "finished", None, None
+    try:
+        runner.train()
+    except RunStopped as exc:
+        status, message = exc.reason, str(exc)
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 (recorded in result.json, then re-raised)
+        status, error = "failed", exc
+        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    finally:
+        restore_stop_handlers(previous)
+    options = dict(resume=resume, launcher=launcher, amp=amp, seed=seed, deterministic=deterministic)
+    result = _result(cfg, runner, experiment, overrides, options, status, message, time.time() - start)
+    if _is_main_process():
+        from .engine.result import write_result
+        write_result(cfg.work_dir, result)
+    return result, error
+
+
+def _is_main_process() -> bool:
+    from mmengine.dist import is_main_process
+    return is_main_process()
+
+
+def _write_resolved_config(cfg) -> None:
+    if _is_main_process():
+        os.makedirs(cfg.work_dir, exist_ok=True)
+        cfg.dump(os.path.join(cfg.work_dir, "config.py"))
+
+
+def _result(cfg, runner, experiment: str, overrides: dict, options: dict, status: str, message: str | None,
+            seconds: float) -> dict:
+    from .engine.result import config_hash, run_environment
+
+    history = runner.result_hook.history
+    if status != "finished":  # metrics a tool wrote (RL evaluation, probe) arrive through after_train otherwise
+        from .engine import read_metrics_json
+        for key, value in read_metrics_json(cfg.work_dir).items():
+            if key not in history.metrics:
+                history.add(key, value, getattr(runner, "iter", 0))
+    environment = run_environment()
+    return dict(status=status, exit_code=STATUS_EXIT_CODES[status], experiment=experiment, work_dir=cfg.work_dir,
+                overrides=overrides, options=options, config_hash=config_hash(cfg), metrics=history.as_dict(),
+                wall_time_s=round(seconds, 3), error=message if status == "failed" else None,
+                message=message, versions=environment["versions"], git_commit=environment["git_commit"])
