@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from aegis.errors import ConfigError
+from aegis.overrides import format_value
+from aegis.sweep.space import SweepSpec
 
 __all__ = ["TrialResult", "SweepResults", "load_results", "load_scalars", "t_interval", "format_table",
            "write_report"]
@@ -84,12 +86,10 @@ class SweepResults:
         return self.spec.get("direction", "minimize") == "maximize"
 
     def counts(self) -> dict[str, int]:
-        """Number of kept trials per state: complete, pruned, failed, and running (running or waiting)."""
-        names = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
-        counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0}
-        for trial in self.trials:
-            counts[names.get(trial.state, "running")] += 1
-        return counts
+        """Kept trials by state: complete, pruned, failed, running, waiting."""
+        from aegis.sweep.study import counts
+
+        return counts(self.study)
 
     def ranked(self) -> list[TrialResult]:
         """Trials with a metric first, best first per direction; then the others by trial number."""
@@ -99,16 +99,13 @@ class SweepResults:
 
 
 def _storage(spec: dict, sweep_dir: Path):
-    import optuna
+    """The sweep's storage; a relative journal path is looked up beside sweep.json first."""
+    from aegis.sweep.study import open_storage
 
-    url = str(spec["storage"])
-    if "://" in url:
-        return url
-    path = Path(url) if Path(url).is_absolute() else sweep_dir / url
-    if path.suffix not in (".log", ".journal"):
-        raise ConfigError(f"{sweep_dir / 'sweep.json'}: storage={url!r} is neither a database URL "
-                          "(e.g. 'sqlite:////abs/study.db') nor a journal file ending in .log or .journal.")
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    storage = str(spec["storage"])
+    if "://" not in storage and not Path(storage).is_absolute() and (sweep_dir / storage).exists():
+        storage = str(sweep_dir / storage)
+    return open_storage(storage)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -150,9 +147,10 @@ def load_results(sweep_dir: Path) -> SweepResults:
     if spec is None:
         raise ConfigError(f"{sweep_dir}: no readable sweep.json; expected a sweep directory such as sweeps/<name>/ "
                           "written by `aegis sweep`.")
+    dims = SweepSpec.from_dict(spec).space
     study = optuna.load_study(study_name=spec["name"], storage=_storage(spec, sweep_dir))
     trials, excluded = [], 0
-    keys = list(spec.get("space") or {})
+    keys = list(dims)
     for frozen in study.get_trials(deepcopy=False):
         attrs = frozen.user_attrs
         if attrs.get("interrupted") or attrs.get("duplicate"):
@@ -163,21 +161,16 @@ def load_results(sweep_dir: Path) -> SweepResults:
             path = _work_dir(run, sweep_dir)
             runs.append(dict(run, path=path, result=_read_json(path / "result.json") if path else None))
         keys += [k for k in frozen.params if k not in keys]
-        trials.append(TrialResult(frozen.number, frozen.state.name, dict(frozen.params), frozen.value, runs,
+        params = {k: dims[k].decode(v) if k in dims else v for k, v in frozen.params.items()}
+        trials.append(TrialResult(frozen.number, frozen.state.name, params, frozen.value, runs,
                                   dict(frozen.intermediate_values)))
     keys = [k for k in keys if any(k in t.params for t in trials)] or keys
     return SweepResults(sweep_dir, spec, study, trials, keys, excluded)
 
 
 def _space_firsts(spec: dict) -> dict[str, Any]:
-    """The first value of every space entry that lists its values (a list, or a dict with choices/values)."""
-    firsts = {}
-    for key, entry in (spec.get("space") or {}).items():
-        choices = entry if isinstance(entry, (list, tuple)) else (
-            entry.get("choices", entry.get("values")) if isinstance(entry, dict) else None)
-        if choices:
-            firsts[key] = choices[0]
-    return firsts
+    """The first value of every listed (grid or choice) key of the space: the first point of the space."""
+    return {k: d.values[0] for k, d in SweepSpec.from_dict(spec).space.items() if d.categorical}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -242,22 +235,11 @@ def format_table(results: SweepResults, base: dict[str, str] | None = None) -> s
 
 
 def _command(results: SweepResults, trial: TrialResult) -> str:
-    params = dict(trial.params)
-    experiment = params.pop("experiment", None) or results.spec.get("experiment")
-    if isinstance(experiment, list):
-        experiment = experiment[0]
-    options = {**(results.spec.get("cfg_options") or {}), **params}
+    """``python tools/run.py EXP k=v ...`` for the trial's point and first seed, as the sweep ran it."""
     seeds = [r["seed"] for r in trial.runs if r.get("seed") is not None]
-    words = ["python", "tools/run.py", str(experiment)]
-    if options:
-        words += ["--cfg-options", *(f"{k}={_fmt_option(v)}" for k, v in options.items())]
-    if seeds:
-        words += ["--seed", str(seeds[0])]
+    experiment, overrides = SweepSpec.from_dict(results.spec).overrides(trial.params, seeds[0] if seeds else None)
+    words = ["python", "tools/run.py", experiment, *(f"{k}={format_value(v)}" for k, v in overrides.items())]
     return " ".join(shlex.quote(w) for w in words)
-
-
-def _fmt_option(value: Any) -> str:
-    return json.dumps(value).replace(" ", "") if isinstance(value, (list, tuple, dict)) else str(value)
 
 
 def _write_csv(results: SweepResults, path: Path) -> None:
@@ -284,7 +266,8 @@ def _summary(results: SweepResults, base: dict[str, str] | None, plots: dict[str
              f"Metric `{results.metric}` ({spec.get('direction', 'minimize')}), mean over seeds {spec.get('seeds')}; "
              f"experiment `{spec.get('experiment')}`; storage `{spec.get('storage')}`.", "",
              f"Trials: {counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed"
-             + (f", {counts['running']} running or waiting" if counts["running"] else "")
+             + (f", {counts['running'] + counts['waiting']} running or waiting"
+                if counts["running"] + counts["waiting"] else "")
              + (f" ({results.excluded} interrupted or duplicate trials left out)" if results.excluded else "") + ".",
              ""]
     ranked = [t for t in results.ranked() if t.mean is not None]

@@ -150,8 +150,8 @@ def test_summary_ranks_points_with_t_intervals_deltas_and_counts(sweep_dir):
 def test_summary_best_point_is_a_pasteable_run_command(sweep_dir):
     text = write_report(sweep_dir)["summary.md"].read_text()
     command = text.split("```bash\n")[1].split("\n```")[0]
-    assert command == ("python tools/run.py tests/aegis/assets/toy_experiment_val.py --cfg-options "
-                       "train_cfg.max_epochs=3 learning_rate=0.01 model.connector.num_query_tokens=8 --seed 0")
+    assert command == ("python tools/run.py tests/aegis/assets/toy_experiment_val.py train_cfg.max_epochs=3 "
+                       "learning_rate=0.01 model.connector.num_query_tokens=8 randomness.seed=0")
 
 
 def test_base_selection_moves_the_deltas(sweep_dir):
@@ -231,3 +231,35 @@ def test_journal_storage_and_resumed_scalars_merge(tmp_path):
 def test_missing_sweep_json_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="no readable sweep.json"):
         write_report(tmp_path)
+
+
+def test_report_of_two_real_runs_reads_their_result_json_and_scalars(tmp_path):
+    from helpers import run_tool  # tests/aegis/helpers.py: tools/run.py with the toy components importable
+
+    sweep_dir = tmp_path / "sweeps" / "real"
+    sweep_dir.mkdir(parents=True)
+    storage = f"sqlite:///{sweep_dir / 'study.db'}"
+    (sweep_dir / "sweep.json").write_text(json.dumps({
+        "name": "real", "storage": storage, "experiment": "tests/aegis/assets/toy_experiment_val.py",
+        "metric": "val/mse", "direction": "minimize", "space": {LR: [0.05, 0.2]}, "seeds": [0]}))
+    study = optuna.create_study(study_name="real", storage=storage)
+    finals = {}
+    for number, lr in enumerate((0.05, 0.2)):
+        work_dir = sweep_dir / "trials" / f"t{number}"
+        done = run_tool("tests/aegis/assets/toy_experiment_val.py", "--work-dir", str(work_dir), f"{LR}={lr}")
+        assert done.returncode == 0, done.stderr[-2000:]
+        finals[number] = json.loads((work_dir / "result.json").read_text())["metrics"]["val/mse"]["final"]
+        run = _run(0, finals[number], str(work_dir))
+        dists = {LR: optuna.distributions.CategoricalDistribution([0.05, 0.2])}
+        study.add_trial(optuna.trial.create_trial(params={LR: lr}, distributions=dists, value=finals[number],
+                                                  user_attrs={"runs": [run]}))  # no intermediate values
+    written = write_report(sweep_dir)
+    with open(written["results.csv"]) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["final:val/mse"]) for r in rows] == [finals[0], finals[1]]
+    assert float(rows[0]["final:train/loss"]) > 0
+    _assert_png(written["learning_curves"])  # only the runs' scalars.json can have drawn it
+    curve = [line["val/mse"] for line in load_scalars(sweep_dir / "trials" / "t0") if "val/mse" in line]
+    assert len(curve) == 3 and curve[-1] == pytest.approx(finals[0])
+    best = min(finals, key=finals.get)
+    assert _summary_rows(written["summary.md"].read_text())[0][1] == str(best)
