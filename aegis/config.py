@@ -126,4 +126,4 @@ def _check_override_paths(cfg, cfg_options: dict[str, Any], path: Path) -> None:
         if top not in known:
             near = difflib.get_close_matches(top, sorted(known), n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-            raise ConfigError(f"--cfg-options {key}: {path} has no top-level key {top!r}.{hint}")
+            raise ConfigError(f"override {key}: {path} has no top-level key {top!r}.{hint}")

@@ -24,7 +24,8 @@ test_cfg = None
 test_evaluator = None
 
 max_epochs = 30
-optim_wrapper = dict(optimizer=dict(type="AdamW", lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
+learning_rate = 1e-3  # a top-level knob (as the phase-2 experiments have): `tools/run.py ... learning_rate=5e-4`
+optim_wrapper = dict(optimizer=dict(type="AdamW", lr="${learning_rate}", betas=(0.9, 0.999), weight_decay=0.05),
                      clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=True, begin=0, end=2, convert_to_iter_based=True),

@@ -46,6 +46,7 @@ val_dataloader = dict(
 val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")]
 val_cfg = dict()
 
+learning_rate = 1e-4  # the guide's name; a sweep sets it with --learning_rate=5e-5 (W&B's ${args})
 max_epochs = 10
 accumulation = 4
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
@@ -54,7 +55,7 @@ optim_wrapper = dict(
     dtype="float16",
     accumulative_counts=accumulation,
     clip_grad=dict(max_norm=1.0),
-    optimizer=dict(type="AdamW", lr=1e-4, weight_decay=0.05, betas=(0.9, 0.95)),
+    optimizer=dict(type="AdamW", lr="${learning_rate}", weight_decay=0.05, betas=(0.9, 0.95)),
 )
 # Schedulers step once per iteration; 500 optimiser steps of warm-up = 500 x 4 accumulated iterations.
 param_scheduler = [

@@ -29,5 +29,5 @@ val_dataloader = dict(
 )
 optim_wrapper = dict(  # _delete_: the same optimiser, accumulation and clipping, without fp16 AMP (CUDA only)
     _delete_=True, type="OptimWrapper", accumulative_counts=4, clip_grad=dict(max_norm=1.0),
-    optimizer=dict(type="AdamW", lr=1e-4, weight_decay=0.05, betas=(0.9, 0.95)))
+    optimizer=dict(type="AdamW", lr="${learning_rate}", weight_decay=0.05, betas=(0.9, 0.95)))
 env_cfg = dict(cudnn_benchmark=False)

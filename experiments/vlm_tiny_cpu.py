@@ -8,14 +8,20 @@
 # Run order (make demo): vjepa_pretrain_tiny -> lm_pretrain_tiny -> this -> show_alerts (printed alerts).
 _base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py", "_base_/models/tiny_lm.py"]
 
+# The training guide's swept knobs as top-level keys (its sweep_config names), read below through ${...}:
+# `tools/run.py experiments/vlm_tiny_cpu.py --learning_rate=5e-4 --num_query_tokens=16 --qformer_depth=1`.
+learning_rate = 2e-3
+num_query_tokens = 8
+qformer_depth = 2
+
 model = dict(
     type="VideoCaptioner",
     # the phase-1 tiny encoder (same sizes as _base_/models/vjepa_tiny.py), its EMA target weights, frozen
     encoder=dict(type="VJEPAEncoder", arch=None, embed_dim=128, depth=4, num_heads=4, patch_size=8, tubelet_size=2,
                  num_frames=8, img_size=32, checkpoint_key="target_encoder", frozen=True),
     encoder_checkpoint="work_dirs/vjepa_pretrain_tiny",  # its newest checkpoint
-    connector=dict(type="QFormer", num_query_tokens=8, depth=2, hidden_size=128, num_heads=4, intermediate_size=256,
-                   temporal_pos_embed=True, max_temporal_positions=8),
+    connector=dict(type="QFormer", num_query_tokens="${num_query_tokens}", depth="${qformer_depth}", hidden_size=128,
+                   num_heads=4, intermediate_size=256, temporal_pos_embed=True, max_temporal_positions=8),
     llm=dict(checkpoint="work_dirs/lm_pretrain_tiny/lm/model.pth"),  # tokenizer.json is read from beside it
     prompt="Describe the disaster in this video:",
     max_new_tokens=20,
@@ -35,7 +41,7 @@ max_epochs = 60  # 9 iterations each
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
-optim_wrapper = dict(optimizer=dict(type="AdamW", lr=2e-3, weight_decay=0.05, betas=(0.9, 0.95)),
+optim_wrapper = dict(optimizer=dict(type="AdamW", lr="${learning_rate}", weight_decay=0.05, betas=(0.9, 0.95)),
                      clip_grad=dict(max_norm=1.0))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=False, begin=0, end=30),

@@ -9,7 +9,7 @@ train_dataloader = dict(dataset=dict(pipeline=dict(video_length=16, frame_sample
 model = dict(
     encoder=dict(num_frames=16),
     mask_generators=[
-        dict(type="MultiBlock3DMaskGenerator", num_blocks=8, mask_ratio=0.8),  # short range, shared across time
+        dict(type="MultiBlock3DMaskGenerator", num_blocks=8, mask_ratio="${mask_ratio}"),  # short range, all times
         dict(type="FutureMaskGenerator", future_steps=(2, 4)),  # the last 2-4 of 8 token steps, from the past
     ],
 )
