@@ -193,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     plugins_parser.set_defaults(func=_plugins_command)
     doctor_parser = sub.add_parser("doctor", help="what this machine can run, and what to install")
     doctor_parser.set_defaults(func=_doctor_command)
+    from .sweep.cli import add_sweep_command
+    add_sweep_command(sub)
     from . import plugins
     plugins.manager().hook.aegis_add_commands(subparsers=sub)
     return parser
