@@ -1,0 +1,140 @@
+"""tools/run.py as sweep tools drive it: the override forms W&B's agent emits (built with W&B's own command builder,
+offline), values as literals, exit codes, result.json, and the training guide's sweep file against the guide's keys."""
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ASSETS = REPO / "tests" / "aegis" / "assets"
+TOY = str(ASSETS / "toy_experiment_val.py")
+GUIDE_SWEEP = REPO / "experiments" / "sweeps" / "vlm_guide_wandb.yaml"
+
+
+def _run(command: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ASSETS), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _wandb_command(command_template: list[str], program: str, params: dict, json_dir: Path) -> list[str]:
+    """What W&B's agent runs for one point of a sweep: its own builders, and its macro substitution
+    (wandb_agent.Agent._command_run), with ${args_json_file} written where the agent writes it."""
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
+
+    command = dict(program=program, args={key: dict(value=value) for key, value in params.items()})
+    sweep_command = create_sweep_command(list(command_template))
+    sweep_vars = create_sweep_command_args(command)
+    json_file = json_dir / "config-run.json"
+    json_file.write_text(sweep_vars["args_json"][0])
+    sweep_vars.update(interpreter=[sys.executable], program=[program], args_json_file=[str(json_file)],
+                      env=["/usr/bin/env"])
+    argv = []
+    for chunk in map(str, sweep_command):
+        argv += sweep_vars.get(chunk[2:-1], []) if chunk.startswith("${") and chunk.endswith("}") else [chunk]
+    return argv
+
+
+def _guide_points():
+    sweep = yaml.safe_load(GUIDE_SWEEP.read_text())
+    names = list(sweep["parameters"])
+    return sweep, [dict(zip(names, values))
+                   for values in itertools.product(*(sweep["parameters"][n]["values"] for n in names))]
+
+
+def test_the_guide_sweep_expands_to_16_commands_that_set_the_guide_keys(tmp_path):
+    from aegis.config import load_experiment
+    from aegis.overrides import parse_override_tokens
+
+    sweep, points = _guide_points()
+    assert sweep["method"] == "grid" and len(points) == 16
+    seen = set()
+    for point in points:
+        argv = _wandb_command(sweep["command"], sweep["program"], point, tmp_path)
+        assert argv[:4] == ["/usr/bin/env", sys.executable, "tools/run.py", "experiments/vlm_t4.py"]
+        assert argv[4].startswith("--learning_rate=") and argv[5].startswith("--num_query_tokens=")
+        cfg = load_experiment(REPO / argv[3], parse_override_tokens(argv[4:]))
+        lr, queries = cfg.optim_wrapper.optimizer.lr, cfg.model.connector.num_query_tokens
+        assert isinstance(lr, float) and lr == float(point["learning_rate"])  # YAML's "1e-5" string -> float
+        assert isinstance(queries, int) and queries == point["num_query_tokens"]
+        seen.add((lr, queries))
+    assert len(seen) == 16
+
+
+def test_a_guide_sweep_command_runs_against_tools_run(tmp_path):
+    sweep, points = _guide_points()
+    argv = _wandb_command(sweep["command"], sweep["program"], points[-1], tmp_path)
+    result = _run(argv[1:] + ["--print-config"])  # the guide's recipe needs a T4 and Llama; its config is checked
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "num_query_tokens=64" in result.stdout and "lr=0.0005" in result.stdout
+
+
+@pytest.mark.parametrize("template", [
+    ["${env}", "${interpreter}", "${program}", TOY, "${args}"],
+    ["${env}", "${interpreter}", "${program}", TOY, "--cfg-options", "${args_no_hyphens}"],
+    ["${env}", "${interpreter}", "${program}", TOY, "${args_no_equals}"],
+    ["${env}", "${interpreter}", "${program}", TOY, "${args_json_file}"],
+], ids=["args", "args_no_hyphens", "args_no_equals", "args_json_file"])
+def test_every_wandb_argument_form_trains_with_the_values_as_literals(template, tmp_path):
+    params = {"learning_rate": 0.02, "train_cfg.max_epochs": 1, "model.in_features": 4}
+    argv = _wandb_command(template, "tools/run.py", params, tmp_path)
+    result = _run(argv[1:] + ["--work-dir", str(tmp_path / "run")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert run["status"] == "finished" and run["exit_code"] == 0
+    assert run["overrides"] == params
+    assert run["metrics"]["iter"]["final"] == 8  # one epoch, as overridden (an int, not the string "1")
+    assert "val/mse" in run["metrics"] and run["metrics"]["val/mse"]["mode"] == "min"
+    assert "lr = 0.02" in (tmp_path / "run" / "config.py").read_text().replace("lr=0.02", "lr = 0.02")
+
+
+def test_result_json_records_best_and_final_with_steps_hash_versions_and_commit(tmp_path):
+    result = _run([sys.executable, "tools/run.py", TOY, "--work-dir", str(tmp_path / "a"), "learning_rate=0.05"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = json.loads((tmp_path / "a" / "result.json").read_text())
+    mse = run["metrics"]["val/mse"]
+    assert mse["final_step"] == 24 and mse["best"] <= mse["final"] and mse["best_step"] in (8, 16, 24)
+    progress = [json.loads(line) for line in (tmp_path / "a" / "progress.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in progress if not p.get("final")] == [8, 16, 24]  # one line per validation
+    assert min(p["metrics"]["val/mse"] for p in progress) == mse["best"]
+    assert run["versions"]["torch"] and run["versions"]["mmengine"] == "0.10.7"
+    assert run["git_commit"] is None or len(run["git_commit"].split("+")[0]) == 40
+    again = _run([sys.executable, "tools/run.py", TOY, "--work-dir", str(tmp_path / "b"), "--learning_rate=0.05"])
+    other = _run([sys.executable, "tools/run.py", TOY, "--work-dir", str(tmp_path / "c"), "learning_rate=0.04"])
+    assert again.returncode == other.returncode == 0
+    hashes = [json.loads((tmp_path / d / "result.json").read_text())["config_hash"] for d in "abc"]
+    assert hashes[0] == hashes[1] != hashes[2]  # the work dir is not part of the config's identity
+
+
+def test_exit_code_2_for_a_configuration_error_before_anything_runs(tmp_path):
+    result = _run([sys.executable, "tools/run.py", TOY, "--work-dir", str(tmp_path), "--learning_rat=0.1"])
+    assert result.returncode == 2
+    assert "has no top-level key 'learning_rat'. Did you mean 'learning_rate'?" in result.stderr
+    assert not (tmp_path / "result.json").exists() and not list(tmp_path.glob("*.pth"))
+    result = _run([sys.executable, "tools/run.py", TOY, "--work-dir", str(tmp_path), "stray"])
+    assert result.returncode == 2 and "unexpected argument 'stray'" in result.stderr
+
+
+def test_exit_code_1_for_a_crash_with_the_failure_in_result_json(tmp_path):
+    # a model narrower than its data validates (both are ints) and fails in the first forward pass
+    result = _run([sys.executable, "tools/run.py", TOY, "--work-dir", str(tmp_path), "model.in_features=3"])
+    assert result.returncode == 1, result.stderr[-2000:]
+    run = json.loads((tmp_path / "result.json").read_text())
+    assert run["status"] == "failed" and run["exit_code"] == 1 and "RuntimeError" in run["error"]
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_3_with_the_resume_command(tmp_path):
+    result = _run([sys.executable, "tools/run.py", str(ASSETS / "toy_experiment_sigterm.py"), "--work-dir",
+                   str(tmp_path), "learning_rate=0.03"])
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert (tmp_path / "iter_12.pth").exists()
+    assert (tmp_path / "last_checkpoint").read_text() == str(tmp_path / "iter_12.pth")
+    run = json.loads((tmp_path / "result.json").read_text())
+    assert run["status"] == "stopped" and run["exit_code"] == 3
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("Stopped by SIGTERM after iteration 12") and "--resume learning_rate=0.03" in last_line
