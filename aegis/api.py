@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -53,6 +55,8 @@ def train(experiment: str | os.PathLike, overrides: Mapping[str, Any] | None = N
     cfg = load_experiment(experiment, dict(overrides or {}), work_dir)
     if work_dir:
         cfg._work_dir_given = True
+    if not cfg.get("experiment_name"):  # mmengine names its per-run singletons by second: several runs per process
+        cfg.experiment_name = f"{Path(experiment).stem}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}"
     result, error = run_experiment(cfg, experiment=str(experiment), overrides=dict(overrides or {}),
                                    resume="auto" if resume else None, seed=seed, amp=amp,
                                    deterministic=deterministic, report=report)

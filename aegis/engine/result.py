@@ -84,7 +84,9 @@ class RunResultHook(Hook):
 
     def before_run(self, runner) -> None:
         visualizer = runner.visualizer
-        add_scalars = visualizer.add_scalars
+        # a visualizer is an mmengine singleton per experiment name: wrap its own method once, never a wrapper
+        add_scalars = getattr(visualizer, "_aegis_unwrapped_add_scalars", visualizer.add_scalars)
+        visualizer._aegis_unwrapped_add_scalars = add_scalars
         history = self.history
 
         @functools.wraps(add_scalars)

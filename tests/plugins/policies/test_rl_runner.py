@@ -223,3 +223,22 @@ def test_load_from_without_resume_starts_at_step_zero_from_those_weights(tiny_rl
     assert loop.agent.num_timesteps == 0 and loop.iter == 0
     weights = loop.agent.module.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in saved.items())
+
+
+def test_a_stop_request_saves_after_the_rollout_and_resume_finishes_the_run(tiny_rl_cfg):
+    from aegis.engine import RunStopped, request_stop
+    from aegis.engine.stop import clear_stop_request
+
+    runner = RLRunner.from_cfg(tiny_rl_cfg(total_timesteps=48))
+    request_stop("SIGTERM")  # what the SIGTERM handler of tools/run.py does
+    try:
+        with pytest.raises(RunStopped, match="Stopped by SIGTERM after 16 env steps") as info:
+            runner.train()
+    finally:
+        clear_stop_request()
+    assert info.value.checkpoint.endswith("step_16.pth") and os.path.isfile(info.value.checkpoint)
+    assert open(os.path.join(runner.work_dir, "last_checkpoint")).read() == info.value.checkpoint
+    resumed = RLRunner.from_cfg(dict(tiny_rl_cfg(total_timesteps=48), resume=True))
+    resumed.train()
+    assert resumed.train_loop.agent.algo._num_timesteps_at_start == 16
+    assert resumed.train_loop.agent.num_timesteps == 48

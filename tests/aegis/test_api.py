@@ -1,0 +1,44 @@
+"""aegis.api: one run as a function for in-process drivers (Optuna, Ray Tune, Hydra): the result, the report
+callback after every validation, pruning through it, validation without running, crashes recorded."""
+import json
+
+import pytest
+
+from helpers import ASSETS
+
+from aegis import api
+from aegis.errors import ConfigError
+
+TOY = ASSETS / "toy_experiment_val.py"
+
+
+def test_train_returns_the_result_and_reports_after_every_validation(tmp_path):
+    reports = []
+    result = api.train(TOY, overrides={"learning_rate": 0.05}, work_dir=str(tmp_path),
+                       report=lambda step, metrics: reports.append((step, metrics)))
+    assert result["status"] == "finished" and result["overrides"] == {"learning_rate": 0.05}
+    assert [step for step, _ in reports] == [8, 16, 24]
+    assert [m["val/mse"] for _, m in reports][-1] == result["metrics"]["val/mse"]["final"]
+    assert json.loads((tmp_path / "result.json").read_text())["config_hash"] == result["config_hash"]
+
+
+def test_a_report_returning_true_prunes_the_run_there(tmp_path):
+    result = api.train(TOY, work_dir=str(tmp_path), report=lambda step, metrics: step >= 16)
+    assert result["status"] == "pruned" and result["exit_code"] == api.EXIT_STOPPED
+    assert result["metrics"]["val/mse"]["final_step"] == 16
+    assert (tmp_path / "epoch_2.pth").exists() and not (tmp_path / "epoch_3.pth").exists()
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "pruned"
+
+
+def test_check_validates_without_running(tmp_path):
+    cfg = api.check(TOY, {"learning_rate": 0.1}, work_dir=str(tmp_path))
+    assert cfg.optim_wrapper.optimizer.lr == 0.1 and not any(tmp_path.iterdir())
+    with pytest.raises(ConfigError, match="ToyRegressor got unknown argument 'in_featurs'. Did you mean 'in_features'"):
+        api.check(TOY, {"model.in_featurs": 3})
+
+
+def test_a_crash_is_raised_after_result_json_records_it(tmp_path):
+    with pytest.raises(RuntimeError):
+        api.train(TOY, overrides={"model.in_features": 3}, work_dir=str(tmp_path))
+    recorded = json.loads((tmp_path / "result.json").read_text())
+    assert recorded["status"] == "failed" and "RuntimeError" in recorded["error"]
