@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.errors import ConfigError
-from aegis.overrides import format_value
+from aegis.overrides import format_value, parse_value
 from aegis.sweep.space import SweepSpec
 
 __all__ = ["TrialResult", "SweepResults", "load_results", "load_scalars", "t_interval", "format_table",
@@ -181,6 +181,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _base_trial(results: SweepResults, base: dict[str, str] | None) -> TrialResult | None:
     """The base point: ``base`` (k=v strings) with the other keys at their first space value; else the first trial."""
+    base = {k: parse_value(v) if isinstance(v, str) else v for k, v in (base or {}).items()}
     scored = [t for t in results.trials if t.mean is not None]
     for key in base or {}:
         if key not in results.param_keys:

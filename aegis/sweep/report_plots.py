@@ -114,7 +114,8 @@ def _learning_curves(results, path: Path) -> bool:
             drawn += 1
     if not drawn:
         return False
-    ax.set_xlabel("step")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("step (as logged: iterations, or epochs for a per-epoch validation)")
     ax.set_ylabel(results.metric)
     ax.set_title("learning curves (dashed: pruned)")
     if drawn <= 16:

@@ -159,6 +159,8 @@ def test_base_selection_moves_the_deltas(sweep_dir):
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in format_table(results, {NQ: "8"}).splitlines()]
     by_trial = {r[1]: r for r in rows[2:]}
     assert by_trial["2"][6] == "base" and by_trial["1"][6] == "+0.25 (+29.4%)"
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in format_table(results, {LR: "1e-2"}).splitlines()]
+    assert {r[1]: r[6] for r in rows[2:]}["1"] == "base"  # the other key at its first value, 4; "1e-2" == 0.01
     with pytest.raises(ConfigError, match="'lr' is not a swept key"):
         format_table(results, {"lr": "0.1"})
     with pytest.raises(ConfigError, match="no finished trial"):
