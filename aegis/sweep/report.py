@@ -79,10 +79,12 @@ class SweepResults:
 
     @property
     def metric(self) -> str:
+        """The objective's name, e.g. ``val/mse``."""
         return self.spec["metric"]
 
     @property
     def maximize(self) -> bool:
+        """True when a larger metric is better."""
         return self.spec.get("direction", "minimize") == "maximize"
 
     def counts(self) -> dict[str, int]:
