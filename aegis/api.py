@@ -41,18 +41,26 @@ def check(experiment: str | os.PathLike, overrides: Mapping[str, Any] | None = N
 
 def train(experiment: str | os.PathLike, overrides: Mapping[str, Any] | None = None, work_dir: str | None = None,
           report: Callable[[int, dict], Any] | None = None, resume: bool = False, seed: int | None = None,
-          amp: bool = False, deterministic: bool = False) -> dict:
+          amp: bool = False, deterministic: bool = False, with_upstream: bool = False,
+          upstream_root: str = "work_dirs") -> dict:
     """Train ``experiment`` in this process and return its result dict (also written to ``result.json``).
 
     A configuration error raises :class:`~aegis.errors.ConfigError` before anything heavy runs; a crash in training
     is re-raised after ``result.json`` records ``status="failed"``; a stop (SIGTERM, or ``report`` returning True)
-    returns with ``status`` ``"stopped"`` or ``"pruned"``.
+    returns with ``status`` ``"stopped"`` or ``"pruned"``. Runs named in the experiment's ``upstream`` are built
+    first with ``with_upstream`` (under ``upstream_root``), else their absence is a ConfigError naming the command.
     """
     from . import plugins
     from .config import load_experiment
 
+    from .upstream import build_upstream, missing_upstream, missing_upstream_error
+
     plugins.load()
-    cfg = load_experiment(experiment, dict(overrides or {}), work_dir)
+    cfg = load_experiment(experiment, dict(overrides or {}), work_dir, upstream_root=upstream_root)
+    if missing_upstream(cfg):
+        if not with_upstream:
+            raise missing_upstream_error(cfg, upstream_root)
+        build_upstream(cfg, upstream_root)
     if work_dir:
         cfg._work_dir_given = True
     if not cfg.get("experiment_name"):  # mmengine names its per-run singletons by second: several runs per process
@@ -116,7 +124,8 @@ def _write_resolved_config(cfg) -> None:
 
 def _result(cfg, runner, experiment: str, overrides: dict, options: dict, status: str, message: str | None,
             seconds: float) -> dict:
-    from .engine.result import config_hash, run_environment
+    from .config import config_hash
+    from .engine.result import run_environment
 
     history = runner.result_hook.history
     if status != "finished":  # metrics a tool wrote (RL evaluation, probe) arrive through after_train otherwise

@@ -35,6 +35,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="build every component, run one training iteration, exit 0")
     parser.add_argument("--print-config", action="store_true", help="print the merged config and exit")
     parser.add_argument("--strict-plugins", action="store_true", help="a plugin that fails to load is fatal")
+    parser.add_argument("--with-upstream", action="store_true",
+                        help="first build the runs this experiment's `upstream` entries need (once, shared)")
+    parser.add_argument("--upstream-root", default="work_dirs", metavar="DIR",
+                        help="where upstream runs are found and built (default: work_dirs)")
     parser.add_argument("--local-rank", "--local_rank", type=int, default=0, help=argparse.SUPPRESS)
 
 
@@ -60,7 +64,8 @@ def _load(args):
     from .config import load_experiment
 
     plugins.load(strict=args.strict_plugins)
-    cfg = load_experiment(args.experiment, _overrides(args), args.work_dir)
+    cfg = load_experiment(args.experiment, _overrides(args), args.work_dir,
+                          upstream_root=getattr(args, "upstream_root", "work_dirs"))
     if args.work_dir:
         cfg._work_dir_given = True
     return cfg
@@ -72,6 +77,7 @@ def run_command(args) -> int:
 
     from .api import EXIT_CRASHED, EXIT_FINISHED, EXIT_STOPPED, run_experiment
     from .errors import AegisError
+    from .upstream import UpstreamError, build_upstream, missing_upstream, missing_upstream_error
 
     _take_overrides_from_resume(args)
     cfg = _load(args)
@@ -79,6 +85,14 @@ def run_command(args) -> int:
         cfg.pop("_work_dir_given", None)
         print(cfg.pretty_text)
         return 0
+    if missing_upstream(cfg):
+        if not args.with_upstream:
+            raise missing_upstream_error(cfg, args.upstream_root)
+        try:
+            build_upstream(cfg, args.upstream_root)
+        except UpstreamError as exc:
+            print(f"UpstreamError: {exc}", file=sys.stderr)
+            return EXIT_CRASHED
     result, error = run_experiment(cfg, experiment=args.experiment, overrides=_overrides(args), resume=args.resume,
                                    launcher=args.launcher, amp=args.amp, seed=args.seed,
                                    deterministic=args.deterministic, dry_run=args.dry_run)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
+import json
 import os
 import re
 from pathlib import Path
@@ -10,9 +12,13 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["load_experiment", "experiment_name", "import_custom_modules", "resolve_references", "DEFAULT_WORK_ROOT"]
+__all__ = ["load_experiment", "experiment_name", "import_custom_modules", "resolve_references", "config_hash",
+           "DEFAULT_WORK_ROOT"]
 
 _REFERENCE = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")
+_EMBEDDED_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
+# keys that do not change what a run computes (where it writes, how it was launched, whether it resumed)
+_VOLATILE_KEYS = ("work_dir", "resume", "launcher", "model_wrapper_cfg", "_work_dir_given", "experiment_name")
 
 DEFAULT_WORK_ROOT = "work_dirs"
 
@@ -55,11 +61,26 @@ def import_custom_modules(cfg) -> list[str]:
     return imported
 
 
+def config_hash(cfg) -> str:
+    """sha256 of a resolved config without the keys that only say where and how it ran (work_dir, resume, ...)."""
+    data = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    for key in _VOLATILE_KEYS:
+        data.pop(key, None)
+    if cfg.get("resume") or data.get("load_from") is None:  # resuming: load_from names where, not what
+        data.pop("load_from", None)
+    for entry in (data.get("upstream") or {}).values():  # whether an upstream is built yet is not its identity
+        if isinstance(entry, dict):
+            entry.pop("built", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()
+
+
 def load_experiment(path: str | os.PathLike, cfg_options: dict[str, Any] | None = None,
-                    work_dir: str | None = None):
+                    work_dir: str | None = None, upstream_root: str | os.PathLike = DEFAULT_WORK_ROOT):
     """Load an experiment file into an mmengine ``Config`` with overrides applied and ``work_dir`` set.
 
     The work dir is, in order: ``work_dir``, the file's own ``work_dir``, ``work_dirs/<experiment name>``.
+    ``upstream`` entries get their work dirs under ``upstream_root`` (``aegis.upstream``) before ``${...}``
+    references are resolved.
     """
     from mmengine.config import Config
 
@@ -73,6 +94,8 @@ def load_experiment(path: str | os.PathLike, cfg_options: dict[str, Any] | None 
     if cfg_options:
         _check_override_paths(cfg, cfg_options, path)
         cfg.merge_from_dict(cfg_options)
+    from .upstream import resolve_upstream
+    resolve_upstream(cfg, path, upstream_root)
     resolve_references(cfg, path)
     cfg.work_dir = work_dir or cfg.get("work_dir") or os.path.join(DEFAULT_WORK_ROOT, experiment_name(path))
     cfg.setdefault("default_scope", "aegis")
@@ -93,13 +116,15 @@ def resolve_references(cfg, path: Path | str = "<config>") -> None:
     """Replace every string value ``"${a.b}"`` with the value of key ``a.b``, after overrides are applied.
 
     So one key can drive many places and ``--cfg-options a.b=...`` moves all of them, e.g. the training guide's
-    ``data.video_caption_pairs`` feeding the dataloaders' ``ann_file``.
+    ``data.video_caption_pairs`` feeding the dataloaders' ``ann_file``. A reference inside a longer string
+    (``"${upstream.lm.work_dir}/lm/model.pth"``) is replaced by the value's text.
     """
     def resolve(node, where: str, depth: int = 0):
         if isinstance(node, str):
             match = _REFERENCE.match(node)
-            if not match:
-                return node
+            if not match:  # "${upstream.lm.work_dir}/lm/model.pth": references inside a string become text
+                return _EMBEDDED_REFERENCE.sub(
+                    lambda m: str(resolve(_lookup(cfg, m.group(1), where, Path(path)), where, depth + 1)), node)
             if depth > 10:
                 raise ConfigError(f"{path}: {where}: the reference ${{{match.group(1)}}} is circular.")
             return resolve(_lookup(cfg, match.group(1), where, Path(path)), where, depth + 1)
@@ -120,7 +145,8 @@ def resolve_references(cfg, path: Path | str = "<config>") -> None:
 def _check_override_paths(cfg, cfg_options: dict[str, Any], path: Path) -> None:
     """An override may add a key to an existing dict but not invent a top-level key the file does not have."""
     known = set(cfg.keys()) | {"work_dir", "load_from", "resume", "launcher", "randomness", "runner_type",
-                                "custom_hooks", "custom_imports", "default_scope", "env_cfg", "model_wrapper_cfg"}
+                                "custom_hooks", "custom_imports", "default_scope", "env_cfg", "model_wrapper_cfg",
+                                "experiment_name"}
     for key in cfg_options:
         top = key.split(".")[0]
         if top not in known:

@@ -6,6 +6,8 @@
 # test/*, examples in test_examples.txt).
 # Measured: test type_acc 1.00, dynamics_acc 0.70, BLEU-4 0.85, CIDEr 2.87 in 1.8 min (docs/vlm.md).
 # Run order (make demo): vjepa_pretrain_tiny -> lm_pretrain_tiny -> this -> show_alerts (printed alerts).
+# The two frozen parts are `upstream` runs (aegis/upstream.py): `--with-upstream` builds whichever is missing first,
+# and an override of their own keys (upstream.encoder.overrides.causality_weight=0) gets a run of its own, built once.
 _base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py", "_base_/models/tiny_lm.py"]
 
 # The training guide's swept knobs as top-level keys (its sweep_config names), read below through ${...}:
@@ -13,16 +15,20 @@ _base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py", 
 learning_rate = 2e-3
 num_query_tokens = 8
 qformer_depth = 2
+upstream = dict(
+    encoder=dict(experiment="experiments/vjepa_pretrain_tiny.py", overrides=dict()),  # phase 1
+    lm=dict(experiment="experiments/lm_pretrain_tiny.py", overrides=dict()),  # the tiny LM pretrained on captions
+)
 
 model = dict(
     type="VideoCaptioner",
     # the phase-1 tiny encoder (same sizes as _base_/models/vjepa_tiny.py), its EMA target weights, frozen
     encoder=dict(type="VJEPAEncoder", arch=None, embed_dim=128, depth=4, num_heads=4, patch_size=8, tubelet_size=2,
                  num_frames=8, img_size=32, checkpoint_key="target_encoder", frozen=True),
-    encoder_checkpoint="work_dirs/vjepa_pretrain_tiny",  # its newest checkpoint
+    encoder_checkpoint="${upstream.encoder.work_dir}",  # its newest checkpoint
     connector=dict(type="QFormer", num_query_tokens="${num_query_tokens}", depth="${qformer_depth}", hidden_size=128,
                    num_heads=4, intermediate_size=256, temporal_pos_embed=True, max_temporal_positions=8),
-    llm=dict(checkpoint="work_dirs/lm_pretrain_tiny/lm/model.pth"),  # tokenizer.json is read from beside it
+    llm=dict(checkpoint="${upstream.lm.work_dir}/lm/model.pth"),  # tokenizer.json is read from beside it
     prompt="Describe the disaster in this video:",
     max_new_tokens=20,
     num_beams=1,

@@ -11,7 +11,7 @@ from .metrics_file import read_metrics_json, write_metrics_json
 
 __all__ = ["AegisRunner", "checkpoint_candidates", "MetricsJsonHook", "AegisLogProcessor", "BF16AutocastOptimWrapper",
            "atomic_save", "atomic_write_bytes", "safe_load", "file_sha256", "write_metrics_json", "read_metrics_json",
-           "RunResultHook", "read_result", "write_result", "config_hash", "RunStopped", "stop_requested",
+           "RunResultHook", "read_result", "write_result", "RunStopped", "stop_requested",
            "request_stop", "mark_last_checkpoint"]
 
 
@@ -25,7 +25,7 @@ def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch
     if name in ("MetricsJsonHook", "AegisLogProcessor"):
         from . import hooks
         return getattr(hooks, name)
-    if name in ("RunResultHook", "read_result", "write_result", "config_hash"):
+    if name in ("RunResultHook", "read_result", "write_result"):
         from . import result
         return getattr(result, name)
     if name in ("RunStopped", "stop_requested", "request_stop", "mark_last_checkpoint"):

@@ -8,7 +8,6 @@ Only the main process (rank 0) writes.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import platform
@@ -24,14 +23,12 @@ from mmengine.hooks import Hook
 from .checkpoint import atomic_write_bytes
 from .metrics_file import jsonable, read_metrics_json
 
-__all__ = ["RunResultHook", "MetricHistory", "config_hash", "run_environment", "write_result", "read_result",
+__all__ = ["RunResultHook", "MetricHistory", "run_environment", "write_result", "read_result",
            "RESULT_FILE", "PROGRESS_FILE", "metric_mode"]
 
 RESULT_FILE = "result.json"
 PROGRESS_FILE = "progress.jsonl"
 
-# keys that do not change what a run computes (where it writes, how it was launched, whether it resumed)
-_VOLATILE_KEYS = ("work_dir", "resume", "launcher", "model_wrapper_cfg", "_work_dir_given")
 _LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|ppl|wer|cer|distance|lost|collision|nll|kl")
 _NOT_A_SCORE = re.compile(r"(^|/)(lr|time|data_time|memory|fps|epoch|iter|grad_norm|total_timesteps|train_seconds|iters)$")
 _PACKAGES = ("torch", "mmengine", "numpy", "transformers", "stable-baselines3", "gymnasium", "optuna", "decord", "av")
@@ -130,17 +127,6 @@ def _append_progress(work_dir: str, step: int, metrics: dict, final: bool = Fals
         line["final"] = True
     with open(Path(work_dir) / PROGRESS_FILE, "a") as handle:
         handle.write(json.dumps(line) + "\n")
-
-
-def config_hash(cfg) -> str:
-    """sha256 of the resolved config without the keys that only say where and how it ran (work_dir, resume, ...)."""
-    data = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
-    for key in _VOLATILE_KEYS:
-        data.pop(key, None)
-    if cfg.get("resume"):
-        data.pop("load_from", None)
-    text = json.dumps(data, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
