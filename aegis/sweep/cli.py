@@ -115,7 +115,7 @@ def sweep_command(args) -> int:
         return report_command(args)
     if args.report_dir:
         raise ConfigError(f"unexpected argument {args.report_dir!r}; only `aegis sweep report SWEEP_DIR` takes two.")
-    from .launch import run_local, submit_slurm, validate_points, write_sweep_json
+    from .launch import make_slurm_executor, run_local, submit_slurm, validate_points, write_sweep_json
     from .study import open_storage, open_study
 
     import optuna
@@ -135,10 +135,11 @@ def sweep_command(args) -> int:
     if args.executor == "slurm":
         if storage.startswith("sqlite:"):
             submit_slurm(spec, sweep_dir, storage, args.workers)  # raises the SQLite-on-NFS ConfigError
+        executor = make_slurm_executor(sweep_dir, args.workers, timeout_min=args.timeout_min,
+                                       gpus_per_node=args.gpus_per_node, partition=args.partition, cluster="slurm")
         open_study(spec, open_storage(storage), args.pruner_startup_trials)
         write_sweep_json(spec, sweep_dir, storage)
-        jobs = submit_slurm(spec, sweep_dir, storage, args.workers, args.parallel, timeout_min=args.timeout_min,
-                            gpus_per_node=args.gpus_per_node, partition=args.partition)
+        jobs = submit_slurm(spec, sweep_dir, storage, args.workers, args.parallel, executor=executor)
         print(f"Submitted {len(jobs)} worker(s): job {jobs[0].job_id.split('_')[0]}; logs in {sweep_dir / 'slurm'}. "
               f"When they finish: aegis sweep report {sweep_dir}")
         return 0

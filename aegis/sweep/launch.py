@@ -162,7 +162,11 @@ def make_slurm_executor(sweep_dir: Path, workers: int, timeout_min: int = 60, gp
     except ImportError as exc:
         from ..errors import MissingDependencyError
         raise MissingDependencyError("--executor slurm needs submitit: pip install 'aegis[slurm]'.") from exc
-    executor = submitit.AutoExecutor(folder=str(sweep_dir / "slurm"), cluster=cluster)
+    try:
+        executor = submitit.AutoExecutor(folder=str(sweep_dir / "slurm"), cluster=cluster)
+    except RuntimeError as exc:  # submitit's "Could not detect srun"
+        raise ConfigError(f"--executor slurm: {exc} (submitit found no Slurm on this machine; run "
+                          "`aegis sweep` without --executor slurm on each machine instead, see docs/sweeps.md).") from exc
     params: dict[str, Any] = dict(timeout_min=timeout_min, slurm_array_parallelism=workers, name=f"sweep-{sweep_dir.name}")
     if gpus_per_node:
         params["gpus_per_node"] = gpus_per_node

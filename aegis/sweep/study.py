@@ -157,8 +157,8 @@ def recover_stale_trials(study, grace_s: float = GRACE_PERIOD_S) -> list[int]:
             continue
         try:
             study._storage.set_trial_user_attr(frozen._trial_id, "interrupted", True)
-            study.tell(frozen.number, state=TrialState.FAIL)
-        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            tell(study, frozen.number, state=TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # finished meanwhile, or another worker recovered it first
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
