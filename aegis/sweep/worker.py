@@ -37,23 +37,11 @@ def run_command(experiment: str, overrides: dict[str, Any], work_dir: Path, upst
 
     tool = _REPO / "tools" / "run.py"
     head = [sys.executable, str(tool)] if tool.is_file() else [sys.executable, "-m", "aegis.cli", "run"]
-    command = [*head, str(experiment), "--work-dir", str(work_dir), "--resume"]
-    if _run_takes_upstream():
-        command += ["--with-upstream", "--upstream-root", str(upstream_root)]
+    command = [*head, str(experiment), "--work-dir", str(work_dir), "--resume", "--with-upstream",
+               "--upstream-root", str(upstream_root)]
     if overrides:
         command += ["--cfg-options", *(f"{k}={format_value(v)}" for k, v in overrides.items())]
     return command
-
-
-def _run_takes_upstream() -> bool:
-    """Whether ``tools/run.py`` has ``--with-upstream`` (it arrived after the sweep engine; older trees lack it)."""
-    import argparse
-
-    from ..cli import add_run_arguments
-
-    parser = argparse.ArgumentParser(add_help=False)
-    add_run_arguments(parser)
-    return "--with-upstream" in parser._option_string_actions
 
 
 def trial_env(parallel: int) -> dict[str, str]:
