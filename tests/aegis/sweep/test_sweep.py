@@ -146,7 +146,7 @@ def test_sweep_file_errors_name_the_file_and_key(tmp_path):
 def small_grid(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("grid")
     run = sweep(cwd, *BASE, "--name", "grid", "--grid", f"{LR}=0.05,0.02,-1.0", "--cfg-options",
-                "train_cfg.max_epochs=2")
+                "train_cfg.max_epochs=1")
     return cwd / "sweeps" / "grid", run
 
 
@@ -160,7 +160,7 @@ def test_small_grid_runs_every_point_and_records_the_metric(small_grid):
         work_dir = sweep_dir / "trials" / f"lr={lr}"
         res = result(work_dir)
         assert res["status"] == "finished" and res["overrides"][LR] == lr
-        assert res["overrides"]["train_cfg.max_epochs"] == 2
+        assert res["overrides"]["train_cfg.max_epochs"] == 1
         assert trial.value == pytest.approx(res["metrics"]["val/mse"]["final"])
         assert trial.user_attrs["runs"][0]["status"] == "finished"
     assert "[trial" in run.stdout and "3/3 done" in run.stdout
@@ -184,7 +184,7 @@ def test_the_same_command_again_reruns_nothing_and_another_space_is_refused(smal
     sweep_dir, _ = small_grid
     cwd = sweep_dir.parents[1]
     again = sweep(cwd, *BASE, "--name", "grid", "--grid", f"{LR}=0.05,0.02,-1.0", "--cfg-options",
-                  "train_cfg.max_epochs=2", "--no-report")
+                  "train_cfg.max_epochs=1", "--no-report")
     assert again.returncode == 0, again.stderr[-2000:]
     assert all(starts(d) == 1 for d in (sweep_dir / "trials").iterdir())
     assert len(load_study(sweep_dir).trials) == 3
