@@ -150,7 +150,15 @@ class SweepWorker:
                 tell(self.study, trial, state=TrialState.FAIL)
                 continue
             duplicates = 0
-            self._run_trial(trial)
+            try:
+                self._run_trial(trial)
+            except Exception as exc:  # a bug here must not leave the trial RUNNING for the rest of the sweep
+                import traceback
+
+                from optuna.trial import TrialState
+                traceback.print_exc()
+                trial.set_user_attr("error", f"sweep worker: {type(exc).__name__}: {exc}")
+                tell(self.study, trial, state=TrialState.FAIL)
 
     # --- one trial ------------------------------------------------------------------------------------------------
     def _point(self, trial) -> dict[str, Any]:
@@ -177,7 +185,8 @@ class SweepWorker:
             state = TrialState.PRUNED
         elif last.status == "interrupted":  # queued again unless something keeps stopping it from outside
             state = TrialState.FAIL
-            retries = len(trial.system_attrs.get("retry_history", []))
+            system_attrs = self.study._storage.get_trial(trial._trial_id).system_attrs
+            retries = len(system_attrs.get("retry_history", []))
             interrupted = self.stop.is_set() or retries < MAX_RETRIES
             trial.set_user_attr("interrupted", interrupted)
         elif last.status == "failed":
