@@ -229,6 +229,8 @@ def validate(cfg: Mapping) -> None:
         if key == "optim_wrapper" and isinstance(value, Mapping):
             if "type" in value and value["type"] not in ("OptimWrapper", "AmpOptimWrapper"):
                 _validate_tree(value, key, key)
+            elif _is_component(value.get("optimizer")):  # torch's optimizers, through mmengine's registry
+                _validate_optimizer(value["optimizer"])
             continue
         if key in ("train_cfg", "val_cfg", "test_cfg") and isinstance(value, Mapping) and "type" not in value:
             continue
@@ -241,6 +243,19 @@ def validate(cfg: Mapping) -> None:
             _validate_tree(value, key, key)
         elif _is_component(value):
             _validate_tree(value, key, key)
+
+
+def _validate_optimizer(cfg: Mapping) -> None:
+    """``optim_wrapper.optimizer`` against its class in mmengine's OPTIMIZERS (torch.optim and what plugins add)."""
+    from mmengine.registry import OPTIMIZERS
+
+    type_value = cfg["type"]
+    name = type_value.split(".")[-1] if isinstance(type_value, str) else None
+    if name is not None and OPTIMIZERS.get(type_value) is None and OPTIMIZERS.get(name) is None:
+        near = closest(name, OPTIMIZERS.module_dict)
+        raise UnknownComponentError(f"optim_wrapper.optimizer.type={type_value!r} is not a registered optimizer."
+                                    + (f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""))
+    validate_component(cfg, "optim_wrapper.optimizer", "optimizer", registry=OPTIMIZERS)
 
 
 def build_component(cfg, registry, path: str = "", default_args: Mapping | None = None):

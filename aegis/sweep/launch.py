@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,19 @@ def _check_swept_keys(spec: SweepSpec, experiment: str, check) -> None:
     """
     import difflib
 
-    known = set(_all_keys(check(experiment, {})))
+    cfg = check(experiment, {})
     for key in spec.space:
-        if key != "experiment" and key not in known:
-            near = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
-            raise ConfigError(f"sweep key {key!r} is not set in {experiment}."
+        if key == "experiment":
+            continue
+        target, known_in, name = key, cfg, experiment
+        upstream = re.match(r"upstream\.(\w+)\.overrides\.(.+)$", key)
+        if upstream and upstream.group(1) in (cfg.get("upstream") or {}):  # a key of the upstream's own experiment
+            name = cfg.upstream[upstream.group(1)]["experiment"]
+            target, known_in = upstream.group(2), check(name, {})
+        known = set(_all_keys(known_in))
+        if target not in known:
+            near = difflib.get_close_matches(target, sorted(known), n=3, cutoff=0.6)
+            raise ConfigError(f"sweep key {key!r}: {target!r} is not set in {name}."
                               + (f" Did you mean {', '.join(repr(n) for n in near)}?" if near else "")
                               + " A swept key must already have a value in the experiment (set a default there).")
 
