@@ -7,7 +7,7 @@ An experiment names what it consumes::
 
 Loading the experiment resolves each entry to a work dir, keyed by the upstream's resolved config (its hash, as in
 ``result.json``): ``<root>/<name>`` when that run has the same config (the folder a plain ``tools/run.py`` of it
-writes), else ``<root>/<name>-<hash10>``. So identical upstream runs are built once and shared by every run that
+writes), for any other config ``<root>/<name>-<hash10>``. So identical upstream runs are built once and shared by every run that
 needs them, and a changed upstream config gets a folder of its own. ``tools/run.py --with-upstream`` builds what is
 missing first (one process at a time per upstream, under a file lock); without it a missing upstream is a
 :class:`ConfigError` that names the command that builds it.
@@ -74,18 +74,18 @@ def resolve_upstream(cfg, experiment: Path, root: str | os.PathLike) -> None:
                               "overrides.")
         path = _experiment_path(entry["experiment"], where, experiment)
         overrides = flatten(dict(entry.get("overrides") or {}))
-        upstream_cfg = load_experiment(path, overrides, upstream_root=root)
-        digest = config_hash(upstream_cfg)
+        digest = config_hash(load_experiment(path, overrides, upstream_root=root))
+        # the plain folder is for the experiment as written (what `tools/run.py` of it writes); other configs get
+        # a folder named by their hash, so a folder's name always says which config is in it
+        as_written = not overrides or digest == config_hash(load_experiment(path, {}, upstream_root=root))
         plain, hashed = root / experiment_name(path), root / f"{experiment_name(path)}-{digest[:10]}"
         plain_hash, plain_status = _finished_hash(plain)
-        hashed_hash, hashed_status = _finished_hash(hashed)
-        legacy = plain_hash is None and not overrides and (plain / "last_checkpoint").is_file()
-        if plain_hash == digest or legacy:  # legacy: a run written before result.json existed
+        legacy = as_written and plain_hash is None and (plain / "last_checkpoint").is_file()
+        if as_written and (plain_hash in (digest, None) or legacy):  # legacy: written before result.json existed
             work_dir, built = plain, legacy or plain_status == "finished"
-        elif hashed_hash == digest or plain.exists():
-            work_dir, built = hashed, hashed_hash == digest and hashed_status == "finished"
         else:
-            work_dir, built = plain, False
+            hashed_hash, hashed_status = _finished_hash(hashed)
+            work_dir, built = hashed, hashed_hash == digest and hashed_status == "finished"
         entry.update(experiment=str(path), overrides=overrides, work_dir=str(work_dir), config_hash=digest,
                      built=built)
 

@@ -16,7 +16,7 @@ __all__ = ["add_sweep_arguments", "add_sweep_command", "build_parser", "build_sp
            "report_command", "main"]
 
 EPILOG = """examples:
-  aegis sweep --experiment experiments/vlm_tiny_cpu.py --metric val/caption/cider --direction maximize \\
+  aegis sweep experiments/vlm_tiny_cpu.py --metric val/caption/cider --direction maximize \\
       --grid optim_wrapper.optimizer.lr=1e-5,5e-5,1e-4,5e-4 --grid num_query_tokens=16,32,48,64
   aegis sweep sweeps/connectors.py --seeds 0,1,2 --parallel 2
   aegis sweep report sweeps/vlm_tiny_cpu
@@ -56,6 +56,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus-per-node", type=int, default=0, help="slurm: GPUs of each array task")
     parser.add_argument("--partition", help="slurm partition")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    parser.add_argument("--base", action="append", default=[], metavar="KEY=VALUE",
+                        help="the point the report's delta column compares with (default: the first of the space)")
 
 
 def _seeds(text: str | None) -> list[int] | None:
@@ -109,10 +111,33 @@ def _storage(args, data_storage: str | None, sweep_dir: Path) -> str:
     return storage
 
 
+def _target_is_experiment(args) -> None:
+    """``aegis sweep EXPERIMENT.py --grid ...``: a positional experiment file (it sets none of a sweep file's keys
+    ``space``/``experiment``) is the experiment, as ``--experiment`` would give it."""
+    from mmengine.config import Config
+
+    if not args.target or args.target == "report" or args.experiment or not Path(args.target).is_file():
+        return
+    try:
+        keys = set(Config.fromfile(args.target, import_custom_modules=False).keys())
+    except Exception:  # noqa: BLE001 (load_sweep_file reports a file that does not load, with its name)
+        return
+    if not keys & {"space", "experiment", "metric"}:
+        args.experiment, args.target = args.target, None
+
+
+def _base(args) -> dict[str, str] | None:
+    pairs = [text.split("=", 1) for text in args.base]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ConfigError(f"--base {args.base!r}: expected KEY=VALUE, e.g. --base experiment=experiments/vlm_tiny_cpu.py")
+    return dict(pairs) or None
+
+
 def sweep_command(args) -> int:
     """``aegis sweep``: validate every point, then run (or submit) the sweep and write its report."""
     if args.target == "report":
         return report_command(args)
+    _target_is_experiment(args)
     if args.report_dir:
         raise ConfigError(f"unexpected argument {args.report_dir!r}; only `aegis sweep report SWEEP_DIR` takes two.")
     from .launch import make_slurm_executor, run_local, submit_slurm, validate_points, write_sweep_json
@@ -152,7 +177,7 @@ def sweep_command(args) -> int:
         print("Sweep stopped; running trials saved a checkpoint. Run the same command to continue.", file=sys.stderr)
         return 3
     if not args.no_report:
-        _write_report(sweep_dir)
+        _write_report(sweep_dir, _base(args))
     return 0
 
 
@@ -165,14 +190,12 @@ def _print_report(where, sweep_dir) -> None:
         print(f"Report: {where if where is not None else sweep_dir}")
 
 
-def _write_report(sweep_dir: Path) -> None:
+def _write_report(sweep_dir: Path, base: dict[str, str] | None = None) -> None:
+    from .report import format_table, load_results, write_report
+
     try:
-        from .report import write_report
-    except ImportError as exc:
-        print(f"No report written (aegis.sweep.report unavailable: {exc}).", file=sys.stderr)
-        return
-    try:
-        where = write_report(sweep_dir)
+        where = write_report(sweep_dir, base)
+        print(format_table(load_results(sweep_dir), base))
     except AegisError as exc:
         print(f"The sweep finished but its report failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return
@@ -183,9 +206,10 @@ def report_command(args) -> int:
     """``aegis sweep report SWEEP_DIR``: write results.csv, summary.md and plots into the sweep dir."""
     if not args.report_dir:
         raise ConfigError("aegis sweep report: give the sweep dir, e.g. aegis sweep report sweeps/my_sweep")
-    from .report import write_report
+    from .report import format_table, load_results, write_report
 
-    where = write_report(Path(args.report_dir))
+    where = write_report(Path(args.report_dir), _base(args))
+    print(format_table(load_results(Path(args.report_dir)), _base(args)))
     _print_report(where, Path(args.report_dir))
     return 0
 
