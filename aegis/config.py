@@ -66,7 +66,10 @@ def config_hash(cfg) -> str:
     data = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
     for key in _VOLATILE_KEYS:
         data.pop(key, None)
-    if cfg.get("resume") or data.get("load_from") is None:  # resuming: load_from names where, not what
+    init = data.pop("_init_from", None)  # --resume auto keeps the experiment's load_from here
+    if init is not None:
+        data["load_from"] = init
+    elif cfg.get("resume") or data.get("load_from") is None:  # resuming: load_from names where, not what
         data.pop("load_from", None)
     for entry in (data.get("upstream") or {}).values():  # whether an upstream is built yet is not its identity
         if isinstance(entry, dict):

@@ -16,7 +16,8 @@ def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none",
     """Fold the command-line run options into ``cfg`` (in place) and return it."""
     cfg.launcher = launcher
     if resume is not None:
-        if resume == "auto":
+        if resume == "auto":  # the experiment's own load_from stays the initial weights when nothing is resumed
+            cfg._init_from = cfg.get("load_from")
             cfg.resume, cfg.load_from = True, None
         else:
             if not os.path.isfile(resume):

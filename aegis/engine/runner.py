@@ -112,6 +112,11 @@ class AegisRunner(Runner):
             return None
         if self._resume and self._load_from is None:
             candidates = checkpoint_candidates(self.work_dir)
+            init = self.cfg.get("_init_from")
+            if not candidates and init:
+                self.logger.info(f"--resume auto: no checkpoint in {self.work_dir}; starting from load_from={init}.")
+                self.load_checkpoint(init)
+                return None
             if not candidates:
                 self.logger.info(f"--resume auto: no checkpoint in {self.work_dir}; starting from scratch.")
             for path in candidates:

@@ -113,7 +113,11 @@ class RLRunner(AegisRunner):
 
             candidates = ([self._load_from] if self._load_from else
                           [p for p in checkpoint_candidates(self.work_dir) if osp.basename(p).startswith("step_")])
-            if not candidates:
+            init = self.cfg.get("_init_from") if self.cfg is not None else None
+            if not candidates and init:  # --resume on a fresh work dir: the experiment's load_from initialises
+                loop.load_checkpoint(init, resume=False)
+                self.logger.info(f"--resume: no checkpoint in {self.work_dir}; policy weights from {init}.")
+            elif not candidates:
                 self.logger.info(f"--resume: no checkpoint in {self.work_dir}; starting from scratch.")
             for path in candidates:
                 try:

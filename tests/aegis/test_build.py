@@ -79,3 +79,17 @@ def test_a_literal_argument_lists_its_choices():
             build_component(dict(type="_PickyForTest", mode="pooledd"), RUNNERS, "x")
     finally:
         RUNNERS._module_dict.pop("_PickyForTest")
+
+
+def test_the_optimizer_is_validated_against_its_torch_class():
+    def cfg(**optimizer):
+        return Config(dict(optim_wrapper=dict(optimizer=dict(type="AdamW", lr=1e-3, **optimizer))))
+
+    validate(cfg(betas=(0.9, 0.95)))
+    with pytest.raises(ConfigError, match="optim_wrapper.optimizer: AdamW got unknown argument 'weight_decy'. "
+                                          "Did you mean 'weight_decay'"):
+        validate(cfg(weight_decy=0.05))
+    with pytest.raises(ConfigError, match=r"optim_wrapper.optimizer.lr='fast' does not fit AdamW"):
+        validate(Config(dict(optim_wrapper=dict(optimizer=dict(type="AdamW", lr="fast")))))
+    with pytest.raises(UnknownComponentError, match="'AdamX' is not a registered optimizer. Did you mean 'Adamax'"):
+        validate(Config(dict(optim_wrapper=dict(optimizer=dict(type="AdamX", lr=1e-3)))))

@@ -67,19 +67,12 @@ def result(work_dir: Path) -> dict:
 
 # --- validation --------------------------------------------------------------------------------------------------
 def test_dry_run_validates_every_point_of_the_guide_grid_and_runs_none(tmp_path, monkeypatch, capsys):
-    from aegis import api
-
-    checked = []
-    real_check = api.check
-    monkeypatch.setattr(api, "check", lambda exp, ov: checked.append(dict(ov)) or real_check(exp, ov))
     monkeypatch.chdir(tmp_path)
-    code = sweep_cli.main([*BASE, "--grid", f"{LR}=1e-5,5e-5,1e-4,5e-4", "--grid", "train_cfg.max_epochs=1,2,3,4",
-                           "--dry-run"])
+    code = sweep_cli.main([TOY, "--metric", "val/mse", "--grid", "learning_rate=1e-5,5e-5,1e-4,5e-4",
+                           "--grid", "train_cfg.max_epochs=1,2,3,4", "--dry-run"])  # the guide's 4x4, in one line
     out = capsys.readouterr().out
     assert code == 0
-    assert "16 point(s) validated" in out
-    points = [(c[LR], c["train_cfg.max_epochs"]) for c in checked if LR in c]
-    assert sorted(points) == sorted((lr, e) for lr in (1e-5, 5e-5, 1e-4, 5e-4) for e in (1, 2, 3, 4))
+    assert "Validated 16 point(s)" in out and "would run 16 trial(s)" in out
     assert list(tmp_path.iterdir()) == []  # no sweep dir, no study, no trial
 
 
@@ -307,3 +300,27 @@ def test_slurm_submits_one_job_array_of_workers(tmp_path):
     assert delayed.function.__name__ == "run_worker" and storage == str(journal) and parallel == 2
     assert spec["space"][LR]["values"] == [0.05, 0.02] and Path(cwd) == tmp_path
     assert json.loads((tmp_path / "sweeps" / "slurm" / "sweep.json").read_text())["storage"] == str(journal)
+
+
+# --- ablations across phases -------------------------------------------------------------------------------------
+def test_a_cross_phase_ablation_builds_each_shared_upstream_run_once(tmp_path):
+    """Vary the upstream run's learning rate x 2 seeds of the downstream run: 4 runs, 2 upstream builds."""
+    downstream = str(ASSETS / "toy_downstream.py")
+    run = sweep(tmp_path, downstream, "--metric", "train/loss", "--name", "cross", "--seeds", "0,1",
+                "--grid", "upstream.base.overrides.learning_rate=0.05,0.02",
+                "--base", "upstream.base.overrides.learning_rate=0.02")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    sweep_dir = tmp_path / "sweeps" / "cross"
+    upstream = sorted(p for p in (sweep_dir / "upstream").iterdir() if p.is_dir())
+    assert [p.name.split("-")[0] for p in upstream] == ["toy_experiment_val"] * 2
+    for folder in upstream:  # each trained once: three validations and the final line
+        assert len((folder / "progress.jsonl").read_text().splitlines()) == 4
+    logs = "".join(p.read_text() for p in (sweep_dir / "trials").glob("*/trial.log"))
+    assert logs.count("Building upstream.base") == 2 and logs.count("=== aegis sweep: trial") == 4
+    assert logs.count("starting from load_from=") == 4  # each run starts from its upstream's weights
+    trials = kept(load_study(sweep_dir))
+    assert sorted(t.state.name for t in trials) == ["COMPLETE", "COMPLETE"]
+    assert len({round(t.value, 6) for t in trials}) == 2  # different upstream weights, different results
+    table = run.stdout[run.stdout.index("| rank"):]  # the ablation table, printed at the end
+    assert "Δ vs base" in table and "| base " in table and "0.02" in table and "0.05" in table
+    assert (sweep_dir / "summary.md").is_file() and (sweep_dir / "results.csv").is_file()
