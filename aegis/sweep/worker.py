@@ -45,8 +45,12 @@ def run_command(experiment: str, overrides: dict[str, Any], work_dir: Path, upst
 
 
 def trial_env(parallel: int) -> dict[str, str]:
-    """The environment of a trial: this one, with OMP/MKL threads = cpu_count // parallel (at least 1)."""
-    threads = str(max(1, (os.cpu_count() or 1) // max(1, parallel)))
+    """The environment of a trial: this one, with OMP/MKL threads = the thread budget // parallel (at least 1).
+
+    The budget is the sweep's own ``OMP_NUM_THREADS`` when set (a sweep started with 4 threads gives 2 trials 2 each),
+    else the cpu count."""
+    budget = int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
+    threads = str(max(1, budget // max(1, parallel)))
     return dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
 
 

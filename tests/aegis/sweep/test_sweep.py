@@ -324,3 +324,13 @@ def test_a_cross_phase_ablation_builds_each_shared_upstream_run_once(tmp_path):
     table = run.stdout[run.stdout.index("| rank"):]  # the ablation table, printed at the end
     assert "Δ vs base" in table and "| base " in table and "0.02" in table and "0.05" in table
     assert (sweep_dir / "summary.md").is_file() and (sweep_dir / "results.csv").is_file()
+
+
+def test_parallel_trials_share_the_thread_budget(monkeypatch):
+    from aegis.sweep.worker import trial_env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert trial_env(1)["OMP_NUM_THREADS"] == str(os.cpu_count())
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    assert [trial_env(p)["OMP_NUM_THREADS"] for p in (1, 2, 3, 16)] == ["8", "4", "2", "1"]
+    assert trial_env(2)["MKL_NUM_THREADS"] == "4"
