@@ -1,32 +1,56 @@
-"""The epoch loop AEGIS uses for ``train_cfg=dict(by_epoch=True, ...)``: mmengine's, plus resume inside an epoch."""
+"""The epoch loop AEGIS uses for ``train_cfg=dict(by_epoch=True, ...)``: mmengine's, plus exact resume."""
 from __future__ import annotations
 
 from mmengine.runner import EpochBasedTrainLoop
+
+from .random_state import capture_random_states, restore_random_states
 
 __all__ = ["ResumableEpochBasedTrainLoop"]
 
 
 class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
-    """mmengine's ``EpochBasedTrainLoop`` that continues a checkpoint saved in the middle of an epoch.
+    """mmengine's ``EpochBasedTrainLoop`` whose runs continue exactly from a checkpoint, at an epoch's end or inside.
 
-    A stopped run (SIGTERM, see ``aegis.engine.stop``) saves ``iter_<N>.pth`` with the epoch it was in and the
-    iterations done. mmengine would replay that epoch from its first batch, so the run would train more iterations
-    than asked. This loop skips the batches already trained: the sampler draws the same order for the same epoch
-    (``DefaultSampler`` seeds its shuffle with seed + epoch), the skipped batches are loaded and dropped, and
-    training goes on from the next one with the same iteration count.
+    Random states: every epoch starts from the generators' states at the end of the previous epoch's last training
+    iteration (``epoch_end_states``), which is also what an end-of-epoch checkpoint stores. So whatever draws random
+    numbers between two epochs (validation, caption samples, hooks) cannot make a resumed run differ from an
+    uninterrupted one. A checkpoint saved inside an epoch (SIGTERM, see ``aegis.engine.stop``) also stores the states
+    at that epoch's start; resuming from it restores those, replays the sampler's order while skipping the batches
+    already trained (the same data augmentation draws), then restores the states of the moment it was saved, and
+    goes on with the same iteration count.
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.epoch_start_states: dict | None = None
+        self.epoch_end_states: dict | None = None
+        self.in_epoch = False
+        self.resume_states: tuple[dict | None, dict | None] | None = None  # (epoch start, at save), set on resume
+
     def run_epoch(self) -> None:
+        start, at_save = self.resume_states or (None, None)
+        self.resume_states = None
         done_in_epoch = self._iter - self._epoch * len(self.dataloader)
-        if done_in_epoch <= 0:
-            return super().run_epoch()
-        self.runner.logger.info(f"Resuming inside epoch {self._epoch + 1}: skipping the {done_in_epoch} batches "
-                                "already trained.")
+        if done_in_epoch > 0 and start is not None:
+            restore_random_states(start)
+        elif at_save is not None:
+            restore_random_states(at_save)
+        elif self.epoch_end_states is not None:
+            restore_random_states(self.epoch_end_states)
+        self.epoch_start_states = capture_random_states()
         self.runner.call_hook("before_train_epoch")
         self.runner.model.train()
+        if done_in_epoch > 0:
+            self.runner.logger.info(f"Resuming inside epoch {self._epoch + 1}: skipping the {done_in_epoch} batches "
+                                    "already trained.")
+        self.in_epoch = True
         for idx, data_batch in enumerate(self.dataloader):
             if idx < done_in_epoch:
+                if idx == done_in_epoch - 1 and at_save is not None:
+                    restore_random_states(at_save)
                 continue
             self.run_iter(idx, data_batch)
+        self.in_epoch = False
+        self.epoch_end_states = capture_random_states()
         self.runner.call_hook("after_train_epoch")
         self._epoch += 1

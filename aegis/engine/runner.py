@@ -103,8 +103,18 @@ class AegisRunner(Runner):
         model = self.model.module if hasattr(self.model, "module") else self.model
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
         self._has_loaded = True
+        self._loaded_random_states = _own_rank(checkpoint.get("epoch_random_states")), \
+            _own_rank(checkpoint.get("random_states"))
         self.logger.info(f"Load checkpoint from {filename}")
         return checkpoint
+
+    def resume(self, filename: str, resume_optimizer: bool = True, resume_param_scheduler: bool = True,
+               map_location="default") -> None:
+        """mmengine's resume, plus the random states the checkpoint carries (restored when training continues)."""
+        super().resume(filename, resume_optimizer, resume_param_scheduler, map_location)
+        loop = self.train_loop
+        if hasattr(loop, "resume_states"):
+            loop.resume_states = getattr(self, "_loaded_random_states", None)
 
     def load_or_resume(self) -> None:
         """Resume from ``load_from`` or, with ``resume=True`` alone, the newest checkpoint that loads."""
@@ -142,12 +152,40 @@ class AegisRunner(Runner):
         self.train()
 
 
+def _own_rank(states):
+    """This process's entry of per-rank random states (or None)."""
+    if not states:
+        return None
+    from mmengine.dist import get_rank
+    return states[get_rank()] if get_rank() < len(states) else None
+
+
+def _per_rank(states: dict | None) -> list | None:
+    """Every process's random states, gathered (a collective under DDP: every rank saves, rank 0 writes)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return [states]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, states)
+    return gathered
+
+
 class _PlainCheckpointHook(Hook):
-    """Runs last before a save: message-hub buffers and numpy values become plain data (see checkpoint.py)."""
+    """Runs last before a save: adds every process's random states (what an exact resume restores) and turns
+    message-hub buffers and numpy values into plain data (see checkpoint.py)."""
 
     priority = "LOWEST"
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        from .random_state import capture_random_states
+
+        loop = runner.train_loop
+        if getattr(loop, "in_epoch", False):  # inside an epoch (a stop request): now, and the epoch's start
+            checkpoint["random_states"] = _per_rank(capture_random_states())
+            checkpoint["epoch_random_states"] = _per_rank(loop.epoch_start_states)
+        elif getattr(loop, "epoch_end_states", None) is not None:  # at an epoch's end: where the next one starts
+            checkpoint["random_states"] = _per_rank(loop.epoch_end_states)
         plain = to_plain(checkpoint)
         checkpoint.clear()
         checkpoint.update(plain)

@@ -13,14 +13,16 @@ from aegis.hookspecs import hookimpl
 
 
 class ToyRegressor(BaseModel):
-    """Linear regression (B, F) -> (B,), MSE loss against ``data_samples['target']``."""
+    """Linear regression (B, F) -> (B,), MSE loss against ``data_samples['target']``; ``dropout`` on the inputs
+    draws from torch's global generator while training (for the exact-resume tests)."""
 
-    def __init__(self, in_features: int = 4) -> None:
+    def __init__(self, in_features: int = 4, dropout: float = 0.0) -> None:
         super().__init__()
         self.linear = torch.nn.Linear(in_features, 1)
+        self.dropout = torch.nn.Dropout(dropout)
 
     def forward(self, inputs, data_samples=None, mode: str = "tensor"):
-        prediction = self.linear(inputs).squeeze(-1)  # (B,)
+        prediction = self.linear(self.dropout(inputs)).squeeze(-1)  # (B,)
         if mode == "loss":
             return dict(loss=torch.nn.functional.mse_loss(prediction, data_samples["target"].float()))
         if mode == "predict":
@@ -29,9 +31,11 @@ class ToyRegressor(BaseModel):
 
 
 class ToyRegressionDataset(Dataset):
-    """``num_samples`` points of y = w.x + 0.1 noise, fixed by ``seed``."""
+    """``num_samples`` points of y = w.x + 0.1 noise, fixed by ``seed``; ``augment_noise`` adds fresh noise to x at
+    every read, drawn from torch's and numpy's generators of the reading process (a random augmentation)."""
 
-    def __init__(self, num_samples: int = 32, in_features: int = 4, seed: int = 0) -> None:
+    def __init__(self, num_samples: int = 32, in_features: int = 4, seed: int = 0, augment_noise: float = 0.0) -> None:
+        self.augment_noise = augment_noise
         generator = torch.Generator().manual_seed(seed)
         self.x = torch.randn(num_samples, in_features, generator=generator)
         weights = torch.arange(1, in_features + 1, dtype=torch.float32)
@@ -41,7 +45,12 @@ class ToyRegressionDataset(Dataset):
         return len(self.x)
 
     def __getitem__(self, index: int) -> dict:
-        return dict(inputs=self.x[index], data_samples=dict(target=self.y[index]))
+        x = self.x[index]
+        if self.augment_noise:
+            import numpy as np
+            scale = self.augment_noise * (1.0 + float(np.random.rand()))
+            x = x + scale * torch.randn(x.shape)
+        return dict(inputs=x, data_samples=dict(target=self.y[index]))
 
 
 class StopAfterEpochHook(Hook):
