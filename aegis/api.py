@@ -22,8 +22,8 @@ __all__ = ["train", "check", "run_experiment", "EXIT_FINISHED", "EXIT_CRASHED", 
            "EXIT_STOPPED", "STATUS_EXIT_CODES"]
 
 EXIT_FINISHED, EXIT_CRASHED, EXIT_CONFIG_ERROR, EXIT_STOPPED = 0, 1, 2, 3
-STATUS_EXIT_CODES = {"finished": EXIT_FINISHED, "failed": EXIT_CRASHED, "stopped": EXIT_STOPPED,
-                     "pruned": EXIT_STOPPED}
+STATUS_EXIT_CODES = {"finished": EXIT_FINISHED, "failed": EXIT_CRASHED, "diverged": EXIT_CRASHED,
+                     "stopped": EXIT_STOPPED, "pruned": EXIT_STOPPED}
 
 
 def check(experiment: str | os.PathLike, overrides: Mapping[str, Any] | None = None, work_dir: str | None = None):
@@ -46,7 +46,8 @@ def train(experiment: str | os.PathLike, overrides: Mapping[str, Any] | None = N
     """Train ``experiment`` in this process and return its result dict (also written to ``result.json``).
 
     A configuration error raises :class:`~aegis.errors.ConfigError` before anything heavy runs; a crash in training
-    is re-raised after ``result.json`` records ``status="failed"``; a stop (SIGTERM, or ``report`` returning True)
+    is re-raised after ``result.json`` records ``status="failed"``; a non-finite loss returns ``status="diverged"``;
+    a stop (SIGTERM, or ``report`` returning True)
     returns with ``status`` ``"stopped"`` or ``"pruned"``. Runs named in the experiment's ``upstream`` are built
     first with ``with_upstream`` (under ``upstream_root``), else their absence is a ConfigError naming the command.
     """
@@ -136,5 +137,5 @@ def _result(cfg, runner, experiment: str, overrides: dict, options: dict, status
     environment = run_environment()
     return dict(status=status, exit_code=STATUS_EXIT_CODES[status], experiment=experiment, work_dir=cfg.work_dir,
                 overrides=overrides, options=options, config_hash=config_hash(cfg), metrics=history.as_dict(),
-                wall_time_s=round(seconds, 3), error=message if status == "failed" else None,
+                wall_time_s=round(seconds, 3), error=message if status in ("failed", "diverged") else None,
                 message=message, versions=environment["versions"], git_commit=environment["git_commit"])

@@ -105,6 +105,9 @@ def run_command(args) -> int:
             traceback.print_exception(error)
         print(f"Run failed; result.json in {cfg.work_dir} records it.", file=sys.stderr)
         return EXIT_CRASHED
+    if result is not None and result["status"] == "diverged":
+        print(f"RunDiverged: {result['message']}", file=sys.stderr)
+        return EXIT_CRASHED
     if result is not None and result["status"] != "finished":
         print(f"{result['message']} Resume with: {_resume_command(args, cfg.work_dir)}", file=sys.stderr)
         return EXIT_STOPPED

@@ -12,7 +12,7 @@ from .metrics_file import read_metrics_json, write_metrics_json
 __all__ = ["AegisRunner", "checkpoint_candidates", "MetricsJsonHook", "AegisLogProcessor", "BF16AutocastOptimWrapper",
            "atomic_save", "atomic_write_bytes", "safe_load", "file_sha256", "write_metrics_json", "read_metrics_json",
            "RunResultHook", "read_result", "write_result", "RunStopped", "stop_requested",
-           "request_stop", "mark_last_checkpoint"]
+           "request_stop", "mark_last_checkpoint", "RunDiverged", "non_finite_terms"]
 
 
 def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch): load them on first use
@@ -28,6 +28,9 @@ def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch
     if name in ("RunResultHook", "read_result", "write_result"):
         from . import result
         return getattr(result, name)
+    if name in ("RunDiverged", "non_finite_terms"):
+        from . import divergence
+        return getattr(divergence, name)
     if name in ("RunStopped", "stop_requested", "request_stop", "mark_last_checkpoint"):
         from . import stop
         return getattr(stop, name)

@@ -14,6 +14,7 @@ from aegis.errors import CheckpointError
 
 from .checkpoint import safe_load, to_plain
 from .hooks import MetricsJsonHook
+from .divergence import DivergenceHook, check_finite_state
 from .result import RunResultHook
 from .stop import StopCheckHook
 
@@ -46,7 +47,7 @@ class AegisRunner(Runner):
     ``resume=True`` with no ``load_from`` resumes from the newest *good* checkpoint in the work dir (a truncated or
     corrupt one is reported by path and skipped). Every run writes ``metrics.json`` and tracks its logged metrics for
     ``result.json`` (``result_hook``); a stop request (SIGTERM) saves a checkpoint after the current iteration and
-    raises ``RunStopped``. ``train_cfg=dict(by_epoch=True)`` builds :class:`ResumableEpochBasedTrainLoop`, which
+    raises ``RunStopped``; a non-finite loss, gradient norm or weight raises ``RunDiverged`` before anything is saved. ``train_cfg=dict(by_epoch=True)`` builds :class:`ResumableEpochBasedTrainLoop`, which
     continues such a mid-epoch checkpoint. ``dry_run()`` builds everything and runs one training iteration.
     Subclasses for other training styles (RL) override ``train`` and ``dry_run``.
     """
@@ -58,6 +59,7 @@ class AegisRunner(Runner):
         self.result_hook = RunResultHook()
         self.register_hook(self.result_hook, "LOWEST")
         self.register_hook(StopCheckHook(), "VERY_LOW")
+        self.register_hook(DivergenceHook(), "HIGH")
 
     def build_train_loop(self, loop):
         """mmengine's, except that ``by_epoch=True`` without a ``type`` builds the resumable epoch loop."""
@@ -180,6 +182,8 @@ class _PlainCheckpointHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         from .random_state import capture_random_states
 
+        if isinstance(checkpoint.get("state_dict"), dict):
+            check_finite_state(checkpoint["state_dict"], "the checkpoint")
         loop = runner.train_loop
         if getattr(loop, "in_epoch", False):  # inside an epoch (a stop request): now, and the epoch's start
             checkpoint["random_states"] = _per_rank(capture_random_states())

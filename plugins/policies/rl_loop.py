@@ -19,7 +19,7 @@ import numpy as np
 from mmengine.runner import BaseLoop
 from stable_baselines3.common.callbacks import BaseCallback
 
-from aegis.engine import RunStopped, stop_requested
+from aegis.engine import RunDiverged, RunStopped, non_finite_terms, stop_requested
 from aegis.errors import CheckpointError, ConfigError
 
 __all__ = ["RLTrainLoop", "build_policy", "load_agent"]
@@ -249,6 +249,12 @@ class RLTrainLoop(BaseLoop):
             losses = self.agent.update()
             self._iter += 1
             steps = self.agent.num_timesteps
+            bad = non_finite_terms(losses)
+            if bad:  # before any checkpoint of this iteration: the last good one stays
+                raise RunDiverged(f"Diverged at RL iteration {self._iter} ({steps} env steps): "
+                                  + ", ".join(f"{k}={v}" for k, v in bad.items())
+                                  + f"; learning rate {self.policy_cfg.get('learning_rate')}. Nothing was saved "
+                                  "after it. Lower policy.learning_rate or max_grad_norm.")
             if self._iter % self.log_interval == 0 or steps >= self.total_timesteps:
                 fps = (steps - start_steps) / max(1e-9, time.perf_counter() - start)
                 self._log(losses, fps)

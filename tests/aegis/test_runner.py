@@ -167,3 +167,33 @@ def test_a_reference_follows_its_key_through_overrides(tmp_path):
     experiment.write_text(f'_base_ = ["{TOY}"]\ntrain_dataloader = dict(dataset=dict(num_samples="${{data.n}}"))\n')
     result = run_tool(str(experiment), "--print-config")
     assert result.returncode == 2 and "refers to ${data.n}, but the config has no key 'data.n'" in result.stderr
+
+
+def test_a_non_finite_loss_stops_the_run_as_diverged_without_saving(tmp_path):
+    result = run_tool(str(ASSETS / "toy_experiment_val.py"), "--work-dir", str(tmp_path), "learning_rate=1e20")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("RunDiverged: Diverged at iteration 2 (epoch 1): loss=inf; learning rate 1e+20.")
+    assert not list(tmp_path.glob("*.pth"))
+    recorded = json.loads((tmp_path / "result.json").read_text())
+    assert recorded["status"] == "diverged" and recorded["exit_code"] == 1 and "loss=inf" in recorded["error"]
+
+
+def test_divergence_after_a_good_epoch_keeps_that_checkpoint_and_names_it(tmp_path):
+    # epoch 1 trains normally; then the scheduler multiplies the learning rate by 1e21
+    result = run_tool(str(ASSETS / "toy_experiment_val.py"), "--work-dir", str(tmp_path),
+                      "param_scheduler=[{'type': 'MultiStepLR', 'milestones': [1], 'gamma': 1e21, 'by_epoch': True}]")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert f"the last good checkpoint is {tmp_path / 'epoch_1.pth'}" in result.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["epoch_1.pth"]
+    state = _params(tmp_path / "epoch_1.pth")
+    assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_weights_that_are_not_finite_are_never_saved():
+    from aegis.engine import RunDiverged
+    from aegis.engine.divergence import check_finite_state
+
+    check_finite_state({"w": torch.ones(2)}, "the checkpoint")
+    with pytest.raises(RunDiverged, match="weight 'w' is not finite; the last good checkpoint stays"):
+        check_finite_state({"b": torch.zeros(1), "w": torch.tensor([1.0, float("nan")])}, "the checkpoint")
