@@ -39,12 +39,14 @@ def __getattr__(name):  # the runner and hooks import mmengine.runner (and torch
 
 @hookimpl
 def aegis_register(registries):
-    """Register the core's runner, hooks, log processor and CPU-capable bf16 optim wrapper."""
+    """Register the core's runner, hooks (metrics.json, timed checkpoints), log processor and bf16 optim wrapper."""
     from .hooks import AegisLogProcessor, MetricsJsonHook
     from .optim import BF16AutocastOptimWrapper
     from .runner import AegisRunner
+    from .stop import TimedCheckpointHook
 
     registries.RUNNERS.register_module(module=AegisRunner)
     registries.HOOKS.register_module(module=MetricsJsonHook)
     registries.LOG_PROCESSORS.register_module(module=AegisLogProcessor)
     registries.OPTIM_WRAPPERS.register_module(module=BF16AutocastOptimWrapper)
+    registries.HOOKS.register_module(module=TimedCheckpointHook)

@@ -3,6 +3,7 @@
 The signal handler only sets a flag. :class:`StopCheckHook` looks at it after every training iteration (the RL loop
 after every rollout and update), saves a checkpoint there and raises :class:`RunStopped`, which ``tools/run.py``
 turns into ``result.json`` status ``stopped`` and exit status 3. A second SIGINT stops at once.
+:class:`TimedCheckpointHook` saves the same kind of checkpoint by wall-clock interval.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import threading
 
 from mmengine.hooks import Hook
 
-__all__ = ["RunStopped", "StopCheckHook", "install_stop_handlers", "restore_stop_handlers", "request_stop",
-           "stop_requested", "clear_stop_request", "mark_last_checkpoint"]
+__all__ = ["RunStopped", "StopCheckHook", "TimedCheckpointHook", "save_iteration_checkpoint", "install_stop_handlers",
+           "restore_stop_handlers", "request_stop", "stop_requested", "clear_stop_request", "mark_last_checkpoint"]
 
 _requested: str | None = None  # the name of the signal that asked for the stop, while one is pending
 
@@ -86,6 +87,56 @@ def mark_last_checkpoint(work_dir: str, path: str) -> None:
     os.replace(partial, osp.join(work_dir, "last_checkpoint"))
 
 
+def save_iteration_checkpoint(runner) -> str:
+    """Save ``iter_<N>.pth`` after the current training iteration (inside an epoch; the epoch loop resumes it
+    exactly) and name it in ``last_checkpoint``; returns its path."""
+    from mmengine.dist import is_main_process
+
+    filename = f"iter_{runner.iter + 1}.pth"
+    runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
+    path = osp.join(runner.work_dir, filename)
+    if is_main_process():
+        mark_last_checkpoint(runner.work_dir, path)
+    return path
+
+
+class TimedCheckpointHook(Hook):
+    """Save ``iter_<N>.pth`` every ``interval_minutes`` of wall-clock time, between epochs' own checkpoints.
+
+    For long epochs on machines that disappear (a 12-hour Colab session with 3-hour epochs): a kill loses at most
+    the interval. Only the newest timed checkpoint is kept; mmengine's epoch checkpoints are untouched.
+    Use: ``custom_hooks=[dict(type="TimedCheckpointHook", interval_minutes=30)]``.
+    """
+
+    priority = "VERY_LOW"
+
+    def __init__(self, interval_minutes: float = 30.0) -> None:
+        if interval_minutes <= 0:
+            from aegis.errors import ConfigError
+            raise ConfigError(f"TimedCheckpointHook.interval_minutes={interval_minutes!r}: expected a positive "
+                              "number of minutes, e.g. 30.")
+        self.interval_s = 60.0 * interval_minutes
+        self._last_save = None
+        self._previous: str | None = None
+
+    def before_train(self, runner) -> None:
+        import time
+        self._last_save = time.monotonic()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        import time
+
+        if time.monotonic() - self._last_save < self.interval_s:
+            return
+        path = save_iteration_checkpoint(runner)
+        from mmengine.dist import is_main_process
+
+        if is_main_process() and self._previous and self._previous != path and osp.isfile(self._previous):
+            os.remove(self._previous)
+        self._previous, self._last_save = path, time.monotonic()
+        runner.logger.info(f"Timed checkpoint {path} (every {self.interval_s / 60:g} min).")
+
+
 class StopCheckHook(Hook):
     """After each training iteration: on a stop request, save ``iter_<N>.pth`` and raise :class:`RunStopped`.
 
@@ -98,12 +149,6 @@ class StopCheckHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not _agreed_stop():
             return
-        filename = f"iter_{runner.iter + 1}.pth"
-        runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
-        path = osp.join(runner.work_dir, filename)
-        from mmengine.dist import is_main_process
-
-        if is_main_process():
-            mark_last_checkpoint(runner.work_dir, path)
+        path = save_iteration_checkpoint(runner)
         why = _requested or "a stop request on another rank"
         raise RunStopped(f"Stopped by {why} after iteration {runner.iter + 1}; saved {path}.", checkpoint=path)

@@ -72,3 +72,21 @@ def test_without_the_random_states_the_same_resume_differs(uninterrupted, tmp_pa
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     got = _params(tmp_path / "w" / "epoch_3.pth")
     assert any(not torch.equal(got[k], expected[k]) for k in expected)
+
+
+def test_timed_checkpoints_inside_epochs_resume_exactly_after_sigkill(uninterrupted, tmp_path):
+    workers, expected = uninterrupted
+    if workers:
+        pytest.skip("the main-process case covers the timed hook")
+    experiment = tmp_path / "timed.py"
+    experiment.write_text(f'_base_ = ["{RANDOM}"]\n'
+                          'custom_hooks = [dict(type="TimedCheckpointHook", interval_minutes=1e-6),\n'
+                          '                dict(type="SignalAtIterHook", at_iter=14, signal="SIGKILL")]\n')
+    killed = run_tool(str(experiment), "--work-dir", str(tmp_path / "w"))
+    assert killed.returncode == -9
+    assert sorted(p.name for p in (tmp_path / "w").glob("*.pth")) == ["epoch_1.pth", "iter_13.pth"]  # newest kept
+    assert (tmp_path / "w" / "last_checkpoint").read_text() == str(tmp_path / "w" / "iter_13.pth")
+    resumed = run_tool(RANDOM, "--work-dir", str(tmp_path / "w"), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "skipping the 5 batches already trained" in resumed.stdout + resumed.stderr
+    _assert_identical(_params(tmp_path / "w" / "epoch_3.pth"), expected)
