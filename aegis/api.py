@@ -118,9 +118,11 @@ def _is_main_process() -> bool:
 
 
 def _write_resolved_config(cfg) -> None:
+    from .secrets import redact
+
     if _is_main_process():
         os.makedirs(cfg.work_dir, exist_ok=True)
-        cfg.dump(os.path.join(cfg.work_dir, "config.py"))
+        redact(cfg).dump(os.path.join(cfg.work_dir, "config.py"))
 
 
 def _result(cfg, runner, experiment: str, overrides: dict, options: dict, status: str, message: str | None,
@@ -134,7 +136,11 @@ def _result(cfg, runner, experiment: str, overrides: dict, options: dict, status
         for key, value in read_metrics_json(cfg.work_dir).items():
             if key not in history.metrics:
                 history.add(key, value, getattr(runner, "iter", 0))
-    environment = run_environment()
+    from .secrets import redact, redact_text, secret_values
+
+    environment, secrets = run_environment(), secret_values(cfg)
+    message = redact_text(message, secrets) if message else message
+    overrides = redact(overrides, secrets)
     return dict(status=status, exit_code=STATUS_EXIT_CODES[status], experiment=experiment, work_dir=cfg.work_dir,
                 overrides=overrides, options=options, config_hash=config_hash(cfg), metrics=history.as_dict(),
                 wall_time_s=round(seconds, 3), error=message if status in ("failed", "diverged") else None,

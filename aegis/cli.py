@@ -77,13 +77,14 @@ def run_command(args) -> int:
 
     from .api import EXIT_CRASHED, EXIT_FINISHED, EXIT_STOPPED, run_experiment
     from .errors import AegisError
+    from .secrets import redact
     from .upstream import UpstreamError, build_upstream, missing_upstream, missing_upstream_error
 
     _take_overrides_from_resume(args)
     cfg = _load(args)
     if args.print_config:
         cfg.pop("_work_dir_given", None)
-        print(cfg.pretty_text)
+        print(redact(cfg).pretty_text)
         return 0
     if missing_upstream(cfg):
         if not args.with_upstream:
@@ -120,7 +121,9 @@ def _resume_command(args, work_dir: str) -> str:
     from .overrides import format_value
 
     tokens = ["python", "tools/run.py", args.experiment, "--work-dir", work_dir, "--resume"]
-    tokens += [f"{key}={format_value(value)}" for key, value in _overrides(args).items()]
+    from .secrets import redact
+
+    tokens += [f"{key}={format_value(value)}" for key, value in redact(_overrides(args)).items()]
     for flag, value in (("--seed", args.seed), ("--launcher", None if args.launcher == "none" else args.launcher)):
         if value is not None:
             tokens += [flag, str(value)]
@@ -129,9 +132,11 @@ def _resume_command(args, work_dir: str) -> str:
 
 
 def _print_config_command(args) -> int:
+    from .secrets import redact
+
     cfg = _load(args)
     cfg.pop("_work_dir_given", None)
-    print(cfg.pretty_text)
+    print(redact(cfg).pretty_text)
     return 0
 
 

@@ -53,6 +53,9 @@ class AegisRunner(Runner):
     """
 
     def __init__(self, *args, **kwargs) -> None:
+        if kwargs.get("cfg") is not None:  # what mmengine logs, dumps and stores in checkpoints: no API keys
+            from aegis.secrets import redact
+            kwargs["cfg"] = redact(kwargs["cfg"])
         super().__init__(*args, **kwargs)
         self.register_hook(MetricsJsonHook(), "LOWEST")
         self.register_hook(_PlainCheckpointHook(), "LOWEST")
