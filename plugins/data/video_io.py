@@ -3,7 +3,14 @@
 Both readers return the same frames for the same indices as ``uint8`` arrays of shape (T, H, W, C), C = 3 (RGB).
 Frame counts come from the container's index, which can over-report (a truncated file, a broken index; decord may
 then hang or return garbage on the missing tail), so by default a reader counts the packets actually stored in the
-file (a demux pass, no decoding) and never reads past them.
+file (a demux pass, no decoding) and never reads past them. That pass also gives PyAV each frame's presentation time,
+so frame ``i`` is the ``i``-th frame in presentation order even at a variable frame rate (as in decord).
+
+Bounded work (docs/reliability.md): a video whose declared frame size exceeds ``max_pixels`` (default 8K UHD,
+7680 x 4320) is refused before anything is decoded, and the demux pass and each PyAV ``get_frames`` call stop with a
+:class:`DataError` after ``decode_timeout`` seconds (default 60). decord decodes a batch in one native call that
+cannot be interrupted, so for it only the size check and the stored-frame count bound the work. Rotation metadata is
+not applied: both readers return frames as stored.
 
 Decoders: decord (https://github.com/dmlc/decord) and PyAV (https://pyav.basswood-io.com), both wrapping FFmpeg.
 """
@@ -12,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -21,12 +29,14 @@ from mmengine.logging import print_log
 from aegis.errors import ConfigError, DataError, MissingDependencyError
 
 __all__ = ["VideoReader", "PyAVReader", "DecordReader", "open_video", "resolve_backend", "count_packets",
-           "write_video", "BACKENDS", "AUTO_ORDER"]
+           "write_video", "BACKENDS", "AUTO_ORDER", "MAX_PIXELS", "DECODE_TIMEOUT"]
 
 BACKENDS = ("auto", "pyav", "decord")
 # Order tried by backend="auto". PyAV comes first: it was faster than decord in benchmarks/data_throughput.py on
 # every setting measured (docs/data.md), and it has wheels for every platform.
 AUTO_ORDER = ("pyav", "decord")
+MAX_PIXELS = 7680 * 4320  # the largest declared frame (H * W) a reader accepts by default: 8K UHD
+DECODE_TIMEOUT = 60.0  # seconds one demux pass or one PyAV get_frames call may take by default
 
 
 class VideoReader(Protocol):
@@ -61,27 +71,70 @@ def _import_decord():
     return decord
 
 
-def count_packets(path: str) -> int:
+def _open_stream(av, path: str):
+    """(container, its first video stream); a file FFmpeg cannot open or without video is a :class:`DataError`."""
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot open the video ({type(exc).__name__}: {exc})") from None
+    if not container.streams.video:
+        kinds = ", ".join(s.type for s in container.streams) or "none"
+        container.close()
+        raise DataError(f"{path}: the file has no video stream (streams: {kinds})")
+    return container, container.streams.video[0]
+
+
+def _check_size(path: str, width: int, height: int, max_pixels: int | None) -> None:
+    if width <= 0 or height <= 0:
+        raise DataError(f"{path}: the video declares no frame size ({width}x{height})")
+    if max_pixels is not None and width * height > max_pixels:
+        raise DataError(f"{path}: the video declares {width}x{height} frames ({width * height} pixels), more than "
+                        f"max_pixels={max_pixels}; refused before decoding (raise max_pixels to read it)")
+
+
+def _deadline(path: str, timeout: float | None, what: str):
+    """A function to call now and then: raises :class:`DataError` once ``timeout`` seconds have passed."""
+    end = None if timeout is None else time.monotonic() + timeout
+
+    def check(progress: str) -> None:
+        if end is not None and time.monotonic() > end:
+            raise DataError(f"{path}: {what} took longer than decode_timeout={timeout} s ({progress}); the file may "
+                            "be damaged or far larger than expected (raise decode_timeout to read it)")
+    return check
+
+
+def _scan_packets(path: str, timeout: float | None = DECODE_TIMEOUT) -> list[int | None]:
+    """Presentation timestamps of the complete video packets stored in the file, in file order (demux only)."""
+    av = _import_av()
+    file_size = os.path.getsize(path)
+    check = _deadline(path, timeout, "counting the stored frames")
+    container, stream = _open_stream(av, path)
+    stamps: list[int | None] = []
+    try:
+        for p in container.demux(stream):
+            if p.size > 0 and not p.is_corrupt and (p.pos is None or p.pos < 0 or p.pos + p.size <= file_size):
+                stamps.append(p.pts)
+            check(f"{len(stamps)} packets read")
+    except (av.FFmpegError, OSError) as exc:
+        raise DataError(f"{path}: cannot read the video stream ({type(exc).__name__}: {exc})") from None
+    finally:
+        container.close()
+    return stamps
+
+
+def count_packets(path: str, timeout: float | None = DECODE_TIMEOUT) -> int:
     """Number of complete video packets stored in the file (one per frame for H.264/MPEG-4), by demuxing only.
 
     A packet flagged corrupt or extending past the end of the file (a truncated download) is not counted.
     """
-    av = _import_av()
-    file_size = os.path.getsize(path)
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            return sum(1 for p in container.demux(stream)
-                       if p.size > 0 and not p.is_corrupt
-                       and (p.pos is None or p.pos < 0 or p.pos + p.size <= file_size))
-    except (av.FFmpegError, IndexError, OSError) as exc:
-        raise DataError(f"{path}: cannot read the video stream ({type(exc).__name__}: {exc})") from None
+    return len(_scan_packets(path, timeout))
 
 
-def _checked_count(path: str, reported: int, verify: bool) -> int:
+def _checked_count(path: str, reported: int, verify: bool, stored: int | None = None,
+                   timeout: float | None = DECODE_TIMEOUT) -> int:
     if not verify:
         return reported
-    stored = count_packets(path)
+    stored = count_packets(path, timeout) if stored is None else stored
     if reported <= 0:
         return stored
     if stored < reported:
@@ -103,52 +156,73 @@ def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> list[i
 class PyAVReader:
     """Read frames with PyAV: seek to the keyframe before the first wanted frame, decode forward, stop at the last.
 
-    Frame indices come from presentation timestamps (constant frame rate assumed, as decord also assumes), so the
-    frames match decord's for the same indices. Returns (T, H, W, 3) uint8 RGB.
+    Frame ``i`` is the ``i``-th stored frame in presentation order (timestamps from the demux pass, so a variable
+    frame rate is fine); without that pass (``verify_frame_count=False``) indices come from timestamps times the
+    average rate (constant frame rate assumed, as decord also assumes). Returns (T, H, W, 3) uint8 RGB.
     """
 
-    def __init__(self, path: str, verify_frame_count: bool = True, num_threads: int = 1) -> None:
+    def __init__(self, path: str, verify_frame_count: bool = True, num_threads: int = 1,
+                 max_pixels: int | None = MAX_PIXELS, decode_timeout: float | None = DECODE_TIMEOUT) -> None:
         av = _import_av()
         self.path = str(path)
-        try:
-            self._container = av.open(self.path)
-            self._stream = self._container.streams.video[0]
-        except (av.FFmpegError, IndexError, OSError) as exc:
-            raise DataError(f"{self.path}: cannot open the video ({type(exc).__name__}: {exc})") from None
+        self.decode_timeout = decode_timeout
+        self._container, self._stream = _open_stream(av, self.path)
         stream = self._stream
-        stream.thread_count = max(1, int(num_threads))
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        self.fps = float(rate) if rate else 0.0
-        self.height, self.width = stream.codec_context.height, stream.codec_context.width
-        reported = int(stream.frames or 0)
-        if reported <= 0 and stream.duration and stream.time_base and self.fps:
-            reported = int(round(float(stream.duration * stream.time_base) * self.fps))
-        self.reported_frames = reported
-        self.num_frames = _checked_count(self.path, reported, verify_frame_count or reported <= 0)
-        self._start_pts = stream.start_time if stream.start_time is not None else 0
+        try:
+            self.height, self.width = stream.codec_context.height, stream.codec_context.width
+            _check_size(self.path, self.width, self.height, max_pixels)
+            stream.thread_count = max(1, int(num_threads))
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            self.fps = float(rate) if rate else 0.0
+            reported = int(stream.frames or 0)
+            if reported <= 0 and stream.duration and stream.time_base and self.fps:
+                reported = int(round(float(stream.duration * stream.time_base) * self.fps))
+            self.reported_frames = reported
+            self._start_pts = stream.start_time if stream.start_time is not None else 0
+            self._pts: list[int] | None = None  # presentation order, from the demux pass
+            stored = None
+            if verify_frame_count or reported <= 0:
+                stamps = _scan_packets(self.path, decode_timeout)
+                stored = len(stamps)
+                if stamps and all(t is not None for t in stamps) and len(set(stamps)) == len(stamps):
+                    self._pts = sorted(stamps)
+            self.num_frames = _checked_count(self.path, reported, verify_frame_count or reported <= 0, stored)
+            self._order = {t: i for i, t in enumerate(self._pts)} if self._pts else None
+        except BaseException:
+            self._container.close()
+            raise
 
     def _index_of(self, frame) -> int | None:
-        if frame.pts is None or not self.fps:
+        if frame.pts is None:
+            return None
+        if self._order is not None:
+            return self._order.get(frame.pts)
+        if not self.fps:
             return None
         seconds = float((frame.pts - self._start_pts) * self._stream.time_base)
         return int(round(seconds * self.fps))
 
+    def _seek_target(self, first: int) -> int | None:
+        if self._pts is not None:
+            return self._pts[first]
+        if first > 0 and self.fps:
+            return self._start_pts + int(first / self.fps / self._stream.time_base)
+        return self._start_pts
+
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        """Frames at ``indices`` (any order, repeats allowed) as (T, H, W, 3) uint8."""
+        """Frames at ``indices`` (any order, repeats allowed) as (T, H, W, 3) uint8; at most ``decode_timeout`` s."""
         av = _import_av()
         idx = _check_indices(self.path, indices, self.num_frames)
         wanted = set(idx)
         first, last = min(idx), max(idx)
         found: dict[int, np.ndarray] = {}
         stream = self._stream
+        check = _deadline(self.path, self.decode_timeout, "decoding")
         try:
-            if first > 0 and self.fps:
-                target = self._start_pts + int(first / self.fps / stream.time_base)
-                self._container.seek(target, stream=stream, backward=True, any_frame=False)
-            else:
-                self._container.seek(self._start_pts, stream=stream, backward=True, any_frame=False)
+            self._container.seek(self._seek_target(first), stream=stream, backward=True, any_frame=False)
             counter, done = -1, False
             for packet in self._container.demux(stream):
+                check(f"{len(found)} of {len(wanted)} wanted frames decoded")
                 try:
                     frames = packet.decode()
                 except av.InvalidDataError:  # a damaged or partial packet: its frame stays missing
@@ -176,14 +250,21 @@ class PyAVReader:
 
 
 class DecordReader:
-    """Read frames with decord's ``VideoReader.get_batch``; the frame count is checked against the stored packets
-    first, so decord is never asked for a frame past the real end. Returns (T, H, W, 3) uint8 RGB."""
+    """Read frames with decord's ``VideoReader.get_batch``; the declared frame size is checked (with PyAV) and the
+    frame count against the stored packets first, so decord is never asked for a frame past the real end nor given
+    a frame-size bomb. Returns (T, H, W, 3) uint8 RGB."""
 
-    def __init__(self, path: str, verify_frame_count: bool = True, num_threads: int = 1) -> None:
+    def __init__(self, path: str, verify_frame_count: bool = True, num_threads: int = 1,
+                 max_pixels: int | None = MAX_PIXELS, decode_timeout: float | None = DECODE_TIMEOUT) -> None:
         decord = _import_decord()
         self.path = str(path)
         if not os.path.isfile(self.path):
             raise DataError(f"{self.path}: no such file")
+        container, stream = _open_stream(_import_av(), self.path)
+        try:
+            _check_size(self.path, stream.codec_context.width, stream.codec_context.height, max_pixels)
+        finally:
+            container.close()
         try:
             self._reader = decord.VideoReader(self.path, num_threads=max(1, int(num_threads)))
         except Exception as exc:  # decord raises DECORDError / RuntimeError with FFmpeg's message
@@ -192,7 +273,8 @@ class DecordReader:
         self.reported_frames = len(self._reader)
         self.fps = float(self._reader.get_avg_fps())
         self._shape: tuple[int, int] | None = None
-        self.num_frames = _checked_count(self.path, self.reported_frames, verify_frame_count)
+        self.num_frames = _checked_count(self.path, self.reported_frames, verify_frame_count,
+                                         timeout=decode_timeout)
 
     def _frame_shape(self) -> tuple[int, int]:
         if self._shape is None:  # decord only tells the size by decoding a frame: do it when asked
@@ -253,15 +335,22 @@ def resolve_backend(backend: str = "auto") -> str:
     raise MissingDependencyError("No video backend is installed: pip install av (or decord).")
 
 
-def open_video(path: str, backend: str = "auto", verify_frame_count: bool = True, num_threads: int = 1):
-    """Open ``path`` with the named backend and return a :class:`VideoReader`; problems raise :class:`DataError`."""
+def open_video(path: str, backend: str = "auto", verify_frame_count: bool = True, num_threads: int = 1,
+               max_pixels: int | None = MAX_PIXELS, decode_timeout: float | None = DECODE_TIMEOUT):
+    """Open ``path`` with the named backend and return a :class:`VideoReader`; problems raise :class:`DataError`.
+
+    ``max_pixels`` (declared H * W) and ``decode_timeout`` (seconds; None for no limit) bound the work a bad file can
+    cause (module docstring)."""
     name = resolve_backend(backend)
     path = str(path)
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
     if os.path.getsize(path) == 0:
         raise DataError(f"{path}: the file is empty (0 bytes)")
-    reader = _READERS[name](path, verify_frame_count=verify_frame_count, num_threads=num_threads)
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: not a file")
+    reader = _READERS[name](path, verify_frame_count=verify_frame_count, num_threads=num_threads,
+                            max_pixels=max_pixels, decode_timeout=decode_timeout)
     if reader.num_frames <= 0:
         reader.close()
         raise DataError(f"{path}: the video has no decodable frames")
