@@ -16,7 +16,8 @@ from typing import Any
 
 from aegis.errors import CheckpointError
 
-__all__ = ["atomic_save", "atomic_write_bytes", "safe_load", "to_plain", "from_plain", "file_sha256"]
+__all__ = ["atomic_save", "atomic_write_bytes", "safe_load", "to_plain", "from_plain", "file_sha256",
+           "load_error", "check_state_dict_shapes"]
 
 _BUFFER_TAG = "__aegis_history_buffer__"
 
@@ -60,13 +61,59 @@ def safe_load(path: str | os.PathLike, map_location: Any = "cpu", rebuild: bool 
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # garbage bytes surface as many types (EOFError, IndexError, UnpicklingError, ...)
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Unsupported global" in str(exc):
-            raise CheckpointError(
-                f"Checkpoint {path!r} holds objects that weights_only=True refuses ({message}). It was not written "
-                "by AEGIS; re-save it as plain tensors and numbers (AEGIS never loads with weights_only=False).") from exc
-        raise CheckpointError(f"Checkpoint {path!r} is truncated or corrupt: {message}") from exc
+        raise load_error(path, exc) from exc
     return from_plain(obj) if rebuild else obj
+
+
+def load_error(path: str, exc: BaseException) -> CheckpointError:
+    """The :class:`CheckpointError` for a ``torch.load(weights_only=True)`` failure: a refused object (a pickle that
+    carries code or foreign classes; nothing of it ran) or a truncated/corrupt file, named by path."""
+    text = str(exc).strip()
+    refused = "Weights only load failed" in text or "Unsupported global" in text or "weights_only" in text
+    if refused:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln or "unsupported" in ln),
+                      lines[-1] if lines else type(exc).__name__)
+        detail = detail.split(" Please use")[0].replace("WeightsUnpickler error: ", "")
+        return CheckpointError(
+            f"Checkpoint {path!r} holds objects that weights_only=True refuses ({detail}); nothing in it "
+            "was run. It was not written by AEGIS or holds more than tensors and plain containers; re-save its state "
+            "dicts as plain tensors (AEGIS never loads with weights_only=False).")
+    message = text.splitlines()[0] if text else type(exc).__name__
+    return CheckpointError(f"Checkpoint {path!r} is truncated or corrupt: {type(exc).__name__}: {message}"[:600])
+
+
+def check_state_dict_shapes(model: Any, checkpoint: Any, path: str,
+                            revise_keys: Any = ((r"^module\.", ""),)) -> None:
+    """Raise :class:`CheckpointError` if a tensor in ``checkpoint`` (its ``state_dict``, keys revised as mmengine's
+    ``_load_checkpoint_to_model`` revises them) has another shape than the model's tensor of the same name.
+
+    The message lists every mismatching key on its own line as ``key: checkpoint (a, b) vs model (c, d)``, so a
+    checkpoint from another experiment is named, not half-loaded with a warning.
+    """
+    import re
+
+    import torch
+
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(f"Checkpoint {path!r} holds a {type(checkpoint).__name__}, expected a dict with a "
+                              "state_dict.")
+    state = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"Checkpoint {path!r}: 'state_dict' is a {type(state).__name__}, expected a dict of "
+                              "tensors.")
+    own = model.state_dict()
+    mismatched = []
+    for key, value in state.items():
+        name = str(key)
+        for pattern, replacement in revise_keys:
+            name = re.sub(pattern, replacement, name)
+        if name in own and isinstance(value, torch.Tensor) and tuple(value.shape) != tuple(own[name].shape):
+            mismatched.append(f"  {name}: checkpoint {tuple(value.shape)} vs model {tuple(own[name].shape)}")
+    if mismatched:
+        shown = mismatched[:50] + ([f"  ... and {len(mismatched) - 50} more"] if len(mismatched) > 50 else [])
+        raise CheckpointError(f"Checkpoint {path!r} does not fit the model: {len(mismatched)} tensor(s) differ in "
+                              "shape (was it saved by another experiment?)\n" + "\n".join(shown))
 
 
 def to_plain(obj: Any) -> Any:

@@ -47,7 +47,7 @@ def check_annotation_file(ann_file: str, decode: bool = True, min_frames: int = 
         path = item.get("video_path", "") if isinstance(item, dict) else ""
         prefix = f"{ann_file} entry {i}"
         try:
-            entry = normalize_entry(item, i, ann_file, root)
+            entry = normalize_entry(item, i, ann_file, root, absolute_ok=data_root is None)
             path = entry["video_path"]
             check_file(entry, i, ann_file)
             if decode:

@@ -5,6 +5,11 @@ params, ...))`` (docs/concepts.md). In training ``caption`` is a random one of `
 Bad input follows ``on_error``: 'raise' names the annotation file, the entry index and the reason; 'skip' drops
 malformed or missing entries at construction, replaces a video that fails to decode by the next good one, logs each
 skipped file once and the number skipped per pass over the data, and never yields a broken sample.
+
+Paths outside the data root are refused (docs/reliability.md): a relative ``video_path`` must stay inside its root
+(``data_root``, or the annotation file's folder when no ``data_root`` is given), so ``../../etc/passwd`` is a
+:class:`DataError` naming the entry and the key; an absolute ``video_path`` is taken as it is when no ``data_root`` is
+given and must lie inside ``data_root`` when one is. Symbolic links inside the root are followed as they are.
 """
 from __future__ import annotations
 
@@ -34,10 +39,16 @@ _PIPELINE_ONLY = {"reader", "imgs", "inputs", "test_mode", "frame_inds", "num_cl
                   "crop_box"}
 
 
-def normalize_entry(raw: object, index: int, ann_file: str, root: str) -> dict:
+def _inside(path: str, root: str) -> bool:
+    root = os.path.abspath(root)
+    return os.path.commonpath([root, os.path.abspath(path)]) == root
+
+
+def normalize_entry(raw: object, index: int, ann_file: str, root: str, absolute_ok: bool = True) -> dict:
     """Check one annotation entry and return it with ``video_path`` made absolute and every standard key present.
 
-    Raises :class:`DataError` naming ``ann_file``, the entry ``index`` and what is wrong.
+    A relative ``video_path`` must stay inside ``root``; an absolute one must too unless ``absolute_ok`` (no
+    ``data_root`` was given). Raises :class:`DataError` naming ``ann_file``, the entry ``index`` and what is wrong.
     """
     where = f"{ann_file} entry {index}"
     if not isinstance(raw, Mapping):
@@ -66,7 +77,20 @@ def normalize_entry(raw: object, index: int, ann_file: str, root: str) -> dict:
         raise DataError(f"{where}: 'params' must be an object, got {type(entry['params']).__name__}")
     entry["params"] = dict(entry.get("params") or {})
     path = entry["video_path"]
-    entry["video_path"] = path if os.path.isabs(path) else os.path.normpath(os.path.join(root, path))
+    if "\x00" in path:
+        raise DataError(f"{where}: 'video_path' {path!r:.80} contains a NUL character")
+    if os.path.isabs(path):
+        resolved = os.path.normpath(path)
+        if not absolute_ok and not _inside(resolved, root):
+            raise DataError(f"{where}: 'video_path' {path!r:.120} is outside data_root={root!r}; with a data_root every "
+                            "video must lie inside it (give a path relative to it, or no data_root)")
+    else:
+        resolved = os.path.normpath(os.path.join(root, path))
+        if not _inside(resolved, root):
+            raise DataError(f"{where}: 'video_path' {path!r:.120} leads outside the data root {root!r}; relative paths "
+                            "must stay inside it (set data_root to a folder that holds the videos, or give an "
+                            "absolute path without data_root)")
+    entry["video_path"] = resolved
     return entry
 
 
@@ -91,6 +115,12 @@ def load_annotations(ann_file: str) -> list:
         raise DataError(f"{ann_file}: annotation file not found") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{ann_file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{ann_file}: not UTF-8 text (byte {exc.start}: {exc.reason}); expected a JSON list") from None
+    except RecursionError:
+        raise DataError(f"{ann_file}: JSON nested too deeply to read; expected a flat list of objects") from None
+    except OSError as exc:
+        raise DataError(f"{ann_file}: cannot read the annotation file ({exc.strerror or exc})") from None
     if not isinstance(data, list):
         raise DataError(f"{ann_file}: expected a JSON list of {{\"video_path\", \"caption\"}} objects, got "
                         f"{type(data).__name__}")
@@ -116,12 +146,12 @@ class _VideoDataset(Dataset):
     def metainfo(self) -> dict:
         return dict(classes=self.classes, source=self.source)
 
-    def _admit(self, raw_entries: Sequence, root: str, check_files: bool) -> None:
+    def _admit(self, raw_entries: Sequence, root: str, check_files: bool, absolute_ok: bool = True) -> None:
         """Normalise and check the raw entries; skip or raise on bad ones per ``on_error``."""
         bad = 0
         for i, raw in enumerate(raw_entries):
             try:
-                entry = normalize_entry(raw, i, self.source, root)
+                entry = normalize_entry(raw, i, self.source, root, absolute_ok)
                 if check_files:
                     check_file(entry, i, self.source)
             except DataError as exc:
@@ -206,7 +236,7 @@ class VideoCaptionDataset(_VideoDataset):
                  classes: Sequence[str] | None = None, check_files: bool = True) -> None:
         super().__init__(pipeline, test_mode, on_error, str(ann_file))
         root = data_root if data_root is not None else os.path.dirname(os.path.abspath(ann_file))
-        self._admit(load_annotations(ann_file), root, check_files)
+        self._admit(load_annotations(ann_file), root, check_files, absolute_ok=data_root is None)
         if classes is not None:
             self.classes = tuple(classes)
         else:
@@ -246,7 +276,7 @@ class VideoFolderDataset(_VideoDataset):
                                         class_name=name))
         if not raw:
             raise DataError(f"{data_root}: no videos with extensions {exts} under the class folders {list(classes)}")
-        self._admit(raw, str(data_root), check_files=True)
+        self._admit(raw, str(data_root), check_files=True, absolute_ok=False)
 
     @staticmethod
     def _load_captions(captions_file: str, data_root: str) -> dict[str, list[str]]:
@@ -261,7 +291,7 @@ class VideoFolderDataset(_VideoDataset):
                 out[os.path.normpath(k)] = [v] if isinstance(v, str) else list(v)
         elif isinstance(data, list):
             for i, raw in enumerate(data):
-                e = normalize_entry(raw, i, captions_file, data_root)
+                e = normalize_entry(raw, i, captions_file, data_root, absolute_ok=False)
                 out[os.path.relpath(e["video_path"], data_root)] = e["captions"]
         else:
             raise DataError(f"captions_file={captions_file}: expected a list or an object, got {type(data).__name__}")

@@ -9,15 +9,14 @@ plain encoder state dict (``checkpoint_key=None``).
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import warnings
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
 
+from aegis.engine.checkpoint import load_error
 from aegis.errors import CheckpointError, closest
 
 from .pos_embed import sincos_3d
@@ -101,12 +100,8 @@ def read_checkpoint(path: str | os.PathLike) -> object:
     try:
         with torch.serialization.safe_globals(numpy_scalars):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if "Unsupported global" in str(exc) or "weights_only" in str(exc):
-            raise CheckpointError(f"Checkpoint {path!r} holds objects that torch.load(weights_only=True) refuses "
-                                  f"({first}). Re-save its state dicts as plain tensors.") from exc
-        raise CheckpointError(f"Checkpoint {path!r} is truncated or corrupt: {first}") from exc
+    except Exception as exc:  # garbage bytes surface as many types (EOFError, IndexError, UnpicklingError, ...)
+        raise load_error(path, exc) from exc
 
 
 def _select_state_dict(obj: object, key: str | None, path: str) -> dict[str, torch.Tensor]:
