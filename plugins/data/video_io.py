@@ -10,7 +10,7 @@ Bounded work (docs/reliability.md): a video whose declared frame size exceeds ``
 7680 x 4320) is refused before anything is decoded, and the demux pass and each PyAV ``get_frames`` call stop with a
 :class:`DataError` after ``decode_timeout`` seconds (default 60). decord decodes a batch in one native call that
 cannot be interrupted, so for it only the size check and the stored-frame count bound the work. Rotation metadata is
-not applied: both readers return frames as stored.
+not applied: PyAV returns frames as stored; decord (which fails on such files) refuses them by name.
 
 Decoders: decord (https://github.com/dmlc/decord) and PyAV (https://pyav.basswood-io.com), both wrapping FFmpeg.
 """
@@ -260,11 +260,19 @@ class DecordReader:
         self.path = str(path)
         if not os.path.isfile(self.path):
             raise DataError(f"{self.path}: no such file")
-        container, stream = _open_stream(_import_av(), self.path)
+        av = _import_av()
+        container, stream = _open_stream(av, self.path)
         try:
             _check_size(self.path, stream.codec_context.width, stream.codec_context.height, max_pixels)
+            try:  # decord 0.6 swaps H and W of a rotated stream, then fails copying every frame
+                rotation = next(container.decode(stream)).rotation
+            except (av.FFmpegError, StopIteration):
+                rotation = 0  # no first frame: decord's own open and the frame count report it
         finally:
             container.close()
+        if rotation:
+            raise DataError(f"{self.path}: the video has rotation metadata ({rotation} degrees), which decord cannot "
+                            "read; use backend='pyav' (frames as stored, rotation not applied)")
         try:
             self._reader = decord.VideoReader(self.path, num_threads=max(1, int(num_threads)))
         except Exception as exc:  # decord raises DECORDError / RuntimeError with FFmpeg's message
