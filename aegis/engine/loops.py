@@ -1,16 +1,40 @@
 """The epoch loop AEGIS uses for ``train_cfg=dict(by_epoch=True, ...)``: mmengine's, plus exact resume."""
 from __future__ import annotations
 
+from mmengine.dataset import DefaultSampler
 from mmengine.runner import EpochBasedTrainLoop
 
 from .random_state import capture_random_states, restore_random_states
+from .seeded_data import SeededDataset, SeededSampler
 
 __all__ = ["ResumableEpochBasedTrainLoop"]
+
+
+def _seeded(dataloader):
+    """A training dataloader config whose samples draw their augmentation from their own seeds (seeded_data.py),
+    when it uses mmengine's default sampler; any other sampler or a built DataLoader is left as it is."""
+    if not isinstance(dataloader, dict):
+        return dataloader
+    sampler = dict(dataloader.get("sampler") or dict(type="DefaultSampler"))
+    if sampler.get("type") not in ("DefaultSampler", DefaultSampler):
+        return dataloader
+    dataset = dataloader["dataset"]
+    if isinstance(dataset, dict):
+        from mmengine.registry import DATASETS
+        dataset = DATASETS.build(dataset)
+    # the DataLoader draws its workers' base seed from this generator, not torch's global one: creating an iterator
+    # (once per epoch, or once in all with persistent workers) must not shift the training draws
+    import torch
+    return {**dataloader, "dataset": SeededDataset(dataset), "sampler": {**sampler, "type": SeededSampler},
+            "generator": torch.Generator().manual_seed(0)}
 
 
 class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """mmengine's ``EpochBasedTrainLoop`` whose runs continue exactly from a checkpoint, at an epoch's end or inside.
 
+    Data: a training dataloader with mmengine's default sampler reads every sample with random draws seeded by
+    (seed, epoch, position) (:mod:`aegis.engine.seeded_data`), so augmentation does not depend on the number of
+    dataloader workers or on whether they persist, and needs no state in a checkpoint.
     Random states: every epoch starts from the generators' states at the end of the previous epoch's last training
     iteration (``epoch_end_states``), which is also what an end-of-epoch checkpoint stores. So whatever draws random
     numbers between two epochs (validation, caption samples, hooks) cannot make a resumed run differ from an
@@ -20,8 +44,8 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     goes on with the same iteration count.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, runner, dataloader, *args, **kwargs) -> None:
+        super().__init__(runner, _seeded(dataloader), *args, **kwargs)
         self.epoch_start_states: dict | None = None
         self.epoch_end_states: dict | None = None
         self.in_epoch = False
