@@ -25,7 +25,12 @@ def _order(values: list[Any]) -> list[Any]:
 
 
 def _label(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    """A tick label: 3 significant digits for floats, an experiment file's name without folder and suffix."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, str) and value.endswith(".py"):
+        return Path(value).stem
+    return str(value)
 
 
 def _figure(width: float, height: float):
