@@ -217,6 +217,7 @@ class DisasterRescueEnv(gym.Env):
         self._frames = np.zeros(image_space.shape, dtype=np.uint8)
         self._needs_reset = True
         self._layout_heading: int | None = None
+        self._walls: np.ndarray | None = None  # the episode's map; None until the first reset
 
     def _pixel_map(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For an n x n cell grid: each pixel's flat cell index (H * W,) and each cell's first/last+1 pixel."""
@@ -464,6 +465,57 @@ class DisasterRescueEnv(gym.Env):
             self._frames[...] = frame
         info = self._info(collided, burned, self._needs_reset)
         return self._observation(), float(reward), terminated, truncated, info
+
+    # ------------------------------------------------------------------ exact resume
+    def get_state(self) -> dict[str, Any]:
+        """The episode in progress and the env's generator as plain data (numpy arrays, ints, bools, the bit
+        generator's state dict): :meth:`set_state` on an env built with the same arguments continues it exactly.
+
+        RL checkpoints store it so that a resumed run replays the episodes an uninterrupted one would have played.
+        """
+        state: dict[str, Any] = dict(np_random=self.np_random.bit_generator.state, needs_reset=bool(self._needs_reset),
+                                     layout_heading=self._layout_heading, frames=self._frames.copy(), episode=None)
+        if self._walls is not None:
+            state["episode"] = dict(
+                walls=self._walls.copy(), agent=self._agent.copy(), heading=int(self._heading),
+                victims=self._victims.copy(), status=self._status.copy(), health=self._health.copy(),
+                fire_t=self._fire_t.copy(), ash=self._ash.copy(), depth=self._depth.copy(),
+                flood_sources=np.stack(self._flood_sources).copy(),  # (2, S) rows and columns
+                has_fire=bool(self._has_fire), has_flood=bool(self._has_flood), start=list(self._start),
+                steps=int(self._steps), path_length=int(self._path_length), wading=bool(self._wading),
+                nearest=int(self._nearest))
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`get_state` output (numpy arrays, or anything ``np.asarray`` takes)."""
+        self.np_random.bit_generator.state = state["np_random"]  # the same generator object, moved to that state
+        self._needs_reset = bool(state["needs_reset"])
+        self._layout_heading = state["layout_heading"]
+        frames = np.asarray(state["frames"], dtype=np.uint8)
+        if frames.shape != self._frames.shape:
+            raise ValueError(f"DisasterRescueEnv.set_state: frames of shape {frames.shape}, but this env's "
+                             f"observation is {self._frames.shape}: the state comes from an env with other arguments.")
+        self._frames[...] = frames
+        episode = state["episode"]
+        if episode is None:
+            self._walls = None
+            return
+        walls = np.asarray(episode["walls"], dtype=bool)
+        if walls.shape != (self.grid_size, self.grid_size):
+            raise ValueError(f"DisasterRescueEnv.set_state: a {walls.shape} map, but grid_size={self.grid_size}.")
+        sources = np.asarray(episode["flood_sources"], dtype=np.int64).reshape(2, -1)
+        # _setup rebuilds the static parts and the caches; the moving parts are then overwritten
+        self._setup(walls, tuple(int(v) for v in episode["start"]), int(episode["heading"]),
+                    np.asarray(episode["victims"], dtype=np.int64), [], sources.T)
+        self._agent = np.asarray(episode["agent"], dtype=np.int64).copy()
+        self._status = np.asarray(episode["status"], dtype=np.int64).copy()
+        self._health = np.asarray(episode["health"], dtype=np.int64).copy()
+        self._fire_t = np.asarray(episode["fire_t"], dtype=np.int64).copy()
+        self._ash = np.asarray(episode["ash"], dtype=bool).copy()
+        self._depth = np.asarray(episode["depth"], dtype=np.int64).copy()
+        self._has_fire, self._has_flood = bool(episode["has_fire"]), bool(episode["has_flood"])
+        self._steps, self._path_length = int(episode["steps"]), int(episode["path_length"])
+        self._wading, self._nearest = bool(episode["wading"]), int(episode["nearest"])
 
     def render(self):
         """The top-down RGB frame (obs_size, obs_size, 3) uint8 of the whole map, whatever the observation view."""

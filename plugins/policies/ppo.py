@@ -77,6 +77,22 @@ def _schedule(value: float, kind: str):
     return lambda progress_remaining: progress_remaining * value  # linear decay to 0 over the run
 
 
+def _in_memory_order(array: np.ndarray) -> dict:
+    """``array`` as {"data": its elements in memory order (contiguous), "axes": the axes order that views it back}.
+
+    SB3's VecTransposeImage gives the policy a transposed *view* of channel-last frames, and torch's CPU kernels can
+    round differently (1e-8) on another memory layout, so a restored observation must keep the strides it had.
+    """
+    array = np.asarray(array)
+    axes = [int(a) for a in np.argsort([-s for s in array.strides], kind="stable")]
+    return dict(data=np.ascontiguousarray(array.transpose(axes)), axes=axes)
+
+
+def _from_memory_order(saved: Mapping) -> np.ndarray:
+    """The array :func:`_in_memory_order` described: a fresh contiguous copy, viewed with the original strides."""
+    return np.array(saved["data"]).transpose([int(a) for a in np.argsort(saved["axes"])])
+
+
 class PPOPolicy:
     """SB3 PPO on a vectorised env, built from config; ``env`` and ``seed`` are injected by the RL loop.
 
@@ -199,6 +215,22 @@ class PPOPolicy:
         """Actions (B,) or (B, A) for a batch of (stacked) observations."""
         actions, _ = self.algo.predict(observation, deterministic=deterministic)
         return actions
+
+    def rollout_state(self) -> dict:
+        """What the next rollout continues from: the last observations (B, ...) (or a dict of them) and which envs
+        start a new episode (B,). SB3 keeps both in private attributes (``_last_obs``, ``_last_episode_starts``)
+        and no public API reads or sets them; without them a resumed run would have to reset every env."""
+        obs = self.algo._last_obs
+        saved = (dict(dict={k: _in_memory_order(v) for k, v in obs.items()}) if isinstance(obs, dict)
+                 else dict(array=_in_memory_order(obs)))
+        return dict(last_obs=saved, last_episode_starts=np.array(self.algo._last_episode_starts, dtype=bool))
+
+    def load_rollout_state(self, state: Mapping) -> None:
+        """Continue the next rollout from :meth:`rollout_state` output (after :meth:`start`, which resets the envs)."""
+        obs = state["last_obs"]
+        self.algo._last_obs = (_from_memory_order(obs["array"]) if "array" in obs
+                               else {k: _from_memory_order(v) for k, v in obs["dict"].items()})
+        self.algo._last_episode_starts = np.array(state["last_episode_starts"], dtype=bool)
 
     # --- checkpoint payload: plain tensors and numbers, loadable with torch.load(weights_only=True) -------------
     def frozen_encoder_ref(self) -> dict | None:

@@ -4,6 +4,11 @@ One loop iteration is one rollout (n_steps per env over the vectorised envs) fol
 logs episode statistics (return, length, success rate, victims rescued and lost, SPL) and PPO's losses to the
 runner's message hub and visualizer (TensorBoard), saves a checkpoint every ``checkpoint_interval`` env steps,
 and at the end compares the trained policy with a random one on the same seeded episodes.
+
+A checkpoint also holds what the next rollout depends on (the global generators, SB3's last observations and
+episode starts, each env's episode in progress and generator, Monitor's running episode, the frame stack), so a
+run killed anywhere and resumed from its newest checkpoint ends bit-identical to an uninterrupted one when the env
+follows :class:`~aegis_plugins.policies.vec_env.ResumableEnv`; other envs resume with fresh episodes.
 """
 from __future__ import annotations
 
@@ -16,10 +21,12 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
+import torch
 from mmengine.runner import BaseLoop
 from stable_baselines3.common.callbacks import BaseCallback
 
 from aegis.engine import RunDiverged, RunStopped, non_finite_terms, stop_requested
+from aegis.engine.random_state import capture_random_states, restore_random_states
 from aegis.errors import CheckpointError, ConfigError
 
 __all__ = ["RLTrainLoop", "build_policy", "load_agent"]
@@ -144,6 +151,8 @@ class RLTrainLoop(BaseLoop):
         self.stats = _EpisodeStats(stats_window)
         self._iter = 0
         self._resume_from: str | None = None
+        self._resume_state: dict | None = None  # a checkpoint's "resume" part, applied when training starts
+        self._resume_note = ""  # why a resume cannot replay exactly ("" when it can)
 
     # --- what mmengine's hooks read -------------------------------------------------------------------------------
     @property
@@ -182,12 +191,17 @@ class RLTrainLoop(BaseLoop):
     def checkpoint_path(self, steps: int) -> str:
         return osp.join(self.runner.work_dir, f"step_{steps}.pth")
 
-    def save_checkpoint(self, path: str | None = None, mark_last: bool = True) -> str:
-        """Write the agent (without a frozen encoder's weights), counters and the build config atomically.
+    def save_checkpoint(self, path: str | None = None, mark_last: bool = True,
+                        random_states: dict | None = None) -> str:
+        """Write the agent (without a frozen encoder's weights), counters, the build config and the resume state
+        (``random_states``: the generators at the end of the iteration, captured now if None) atomically.
 
         ``mark_last`` names it in ``<work_dir>/last_checkpoint`` (what ``--resume`` picks) and prunes old ones.
         """
         from aegis.engine import atomic_save
+        from aegis.engine.checkpoint import to_plain
+
+        from .vec_env import get_vec_env_state
 
         path = path or self.checkpoint_path(self.agent.num_timesteps)
         agent = self.agent.state_dict()
@@ -197,7 +211,10 @@ class RLTrainLoop(BaseLoop):
             policy_cfg["features_extractor"]["checkpoint"] = agent["frozen_encoder"]["checkpoint"]
         checkpoint = dict(kind=CHECKPOINT_KIND, agent=agent, iter=self._iter, seed=int(self.runner.seed),
                           episodes_finished=self.stats.finished, episode_stats=list(self.stats.episodes),
-                          build=dict(env=_plain(self.env_cfg), policy=policy_cfg, frame_stack=self.frame_stack))
+                          build=dict(env=_plain(self.env_cfg), policy=policy_cfg, frame_stack=self.frame_stack),
+                          resume=dict(random=random_states or capture_random_states(),
+                                      rollout=to_plain(self.agent.rollout_state()),
+                                      envs=to_plain(get_vec_env_state(self.envs)), n_envs=self.envs.num_envs))
         self.runner.call_hook("before_save_checkpoint", checkpoint=checkpoint)
         atomic_save(checkpoint, path)
         if not mark_last:
@@ -228,6 +245,27 @@ class RLTrainLoop(BaseLoop):
             self._iter = int(checkpoint["iter"])
             self.stats.finished = int(checkpoint["episodes_finished"])
             self.stats.episodes.extend(checkpoint["episode_stats"])
+            self._resume_state, self._resume_note = checkpoint.get("resume"), ""
+            if self._resume_state is None:
+                self._resume_note = "the checkpoint holds no resume state (written before exact resume existed)"
+            elif self._resume_state["envs"] is None:
+                self._resume_note = (f"env type {self.env_cfg.get('type')!r} has no get_state()/set_state() (see "
+                                     "ResumableEnv in plugins/policies/vec_env.py)")
+            elif (checkpoint["build"]["env"] != _plain(self.env_cfg)
+                  or checkpoint["build"]["frame_stack"] != self.frame_stack
+                  or self._resume_state["n_envs"] != self.envs.num_envs):
+                self._resume_note = (f"the env config, frame_stack or n_envs differ from the checkpoint's "
+                                     f"({self._resume_state['n_envs']} envs, frame_stack "
+                                     f"{checkpoint['build']['frame_stack']}, env {checkpoint['build']['env']})")
+
+    def _continue_episodes(self) -> None:
+        """After ``agent.start``: put back the envs, SB3's last observations and the generators of the checkpoint."""
+        from .vec_env import set_vec_env_state
+
+        state = self._resume_state
+        set_vec_env_state(self.envs, _to_numpy(state["envs"]))
+        self.agent.load_rollout_state(_to_numpy(state["rollout"]))
+        restore_random_states(state["random"])
 
     # --- training -------------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -236,10 +274,17 @@ class RLTrainLoop(BaseLoop):
         if self.agent is None:
             self.build()
         runner.load_or_resume()
-        if self.agent.num_timesteps:  # resumed: fresh episodes, not a replay of the first ones
+        exact = bool(self.agent.num_timesteps) and not self._resume_note and self._resume_state is not None
+        if self.agent.num_timesteps and not exact:  # fresh episodes, not a replay of the first ones
             self.envs.seed(int(runner.seed) + self.agent.num_timesteps)
+            if self._resume_state is not None:
+                restore_random_states(self._resume_state["random"])
+            runner.logger.warning(f"Resumed with fresh episodes (continued, not replayed bit for bit): "
+                                  f"{self._resume_note}.")
         runner.call_hook("before_train")
         self.agent.start(self.total_timesteps, callback=self.stats)
+        if exact:  # start() reset the envs; the episodes in progress at the checkpoint continue instead
+            self._continue_episodes()
         start, start_steps = time.perf_counter(), self.agent.num_timesteps
         next_checkpoint = (self.agent.num_timesteps // self.checkpoint_interval + 1) * self.checkpoint_interval
         last_saved = None
@@ -247,6 +292,7 @@ class RLTrainLoop(BaseLoop):
             if not self.agent.collect_rollout():
                 break
             losses = self.agent.update()
+            random_states = capture_random_states()  # what the next rollout draws from, whatever runs before it
             self._iter += 1
             steps = self.agent.num_timesteps
             bad = non_finite_terms(losses)
@@ -259,10 +305,12 @@ class RLTrainLoop(BaseLoop):
                 fps = (steps - start_steps) / max(1e-9, time.perf_counter() - start)
                 self._log(losses, fps)
             if steps >= next_checkpoint:
-                last_saved = self.save_checkpoint()
+                last_saved = self.save_checkpoint(random_states=random_states)
                 next_checkpoint = (steps // self.checkpoint_interval + 1) * self.checkpoint_interval
+                restore_random_states(random_states)  # hooks and logging around the save cannot shift the run
             if stop_requested() is not None and steps < self.total_timesteps:  # SIGTERM: save here and leave
-                path = last_saved if last_saved == self.checkpoint_path(steps) else self.save_checkpoint()
+                path = (last_saved if last_saved == self.checkpoint_path(steps)
+                        else self.save_checkpoint(random_states=random_states))
                 raise RunStopped(f"Stopped by {stop_requested()} after {steps} env steps; saved {path}.",
                                  checkpoint=path)
         self.agent.finish()
@@ -348,6 +396,17 @@ def _describe(result: Mapping, prefix: str) -> str:
         if f"{prefix}{key}" in result:
             parts.append(f"{label} {result[prefix + key]:.3f}")
     return ", ".join(parts)
+
+
+def _to_numpy(value):
+    """Tensors back to numpy arrays (what envs and SB3 hold), through dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, Mapping):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_numpy(v) for v in value)
+    return value
 
 
 def _plain(value):
