@@ -114,6 +114,22 @@ def test_without_the_saved_states_the_resume_differs(uninterrupted, tmp_path):
     assert any(k.startswith("features_extractor") or k.startswith("action_net") for k in diff), diff
 
 
+def test_an_env_without_the_state_contract_resumes_with_fresh_episodes(tmp_path):
+    """GymnasiumEnv is a wrapper without get_state (the DisasterRescueEnv inside it has one, but TimeLimit's step
+    count would be missed): its checkpoints hold no env state and a resume continues with fresh episodes."""
+    env = dict(type="GymnasiumEnv", id="aegis/DisasterRescue-v0",
+               kwargs={k: v for k, v in FIRE_ENV.items() if k != "type"})
+    cfg = _cfg(tmp_path / "wrapped", total_timesteps=32)
+    cfg["env"] = env
+    RLRunner.from_cfg(cfg).train()
+    saved = torch.load(tmp_path / "wrapped" / "step_16.pth", weights_only=True)
+    assert saved["resume"]["envs"] is None and saved["resume"]["random"]["torch"].dtype == torch.uint8
+    resumed = RLRunner.from_cfg(dict(cfg, resume=True, train_cfg=dict(cfg["train_cfg"], total_timesteps=48)))
+    resumed.train()
+    assert "GymnasiumEnv' has no get_state()" in resumed.train_loop._resume_note
+    assert resumed.train_loop.agent.num_timesteps == 48
+
+
 def _wait_for_checkpoint(work_dir, process, newer_than=0, timeout=120.0):
     """The step count of the first checkpoint marked in last_checkpoint beyond ``newer_than`` (the process runs on)."""
     marker = os.path.join(work_dir, "last_checkpoint")
