@@ -130,6 +130,26 @@ def test_an_env_without_the_state_contract_resumes_with_fresh_episodes(tmp_path)
     assert resumed.train_loop.agent.num_timesteps == 48
 
 
+def test_a_non_finite_loss_still_stops_before_saving(tmp_path, monkeypatch):
+    """RunDiverged at the second update: its checkpoint is never written, the first one stays the newest."""
+    from aegis.engine import RunDiverged
+    from aegis_plugins.policies.ppo import PPOPolicy
+
+    update = PPOPolicy.update
+
+    def failing_update(self):
+        losses = update(self)
+        return dict(losses, **{"train/value_loss": float("nan")}) if self.num_timesteps >= 32 else losses
+
+    monkeypatch.setattr(PPOPolicy, "update", failing_update)
+    runner = RLRunner.from_cfg(_cfg(tmp_path / "run"))
+    with pytest.raises(RunDiverged, match="Diverged at RL iteration 2 .*value_loss=nan"):
+        runner.train()
+    assert sorted(os.listdir(tmp_path / "run")).count("step_16.pth") == 1
+    assert not (tmp_path / "run" / "step_32.pth").exists()
+    assert (tmp_path / "run" / "last_checkpoint").read_text().endswith("step_16.pth")
+
+
 def _wait_for_checkpoint(work_dir, process, newer_than=0, timeout=120.0):
     """The step count of the first checkpoint marked in last_checkpoint beyond ``newer_than`` (the process runs on)."""
     marker = os.path.join(work_dir, "last_checkpoint")
