@@ -218,6 +218,17 @@ def _validate_tree(value: Any, path: str, key: str | None) -> None:
 
 def validate(cfg: Mapping) -> None:
     """Validate every component dict in an experiment config; raises :class:`ConfigError` on the first problem."""
+    for key in ("model", "train_dataloader", "val_dataloader", "test_dataloader", "optim_wrapper", "train_cfg",
+                "val_cfg", "test_cfg", "default_hooks", "env_cfg"):
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a dict(...), got {type(value).__name__} {value!r:.60}")
+    train_cfg = cfg.get("train_cfg")
+    if isinstance(train_cfg, Mapping) and "type" not in train_cfg:
+        for name in ("max_epochs", "max_iters", "val_interval", "val_begin"):
+            value = train_cfg.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"train_cfg.{name}={value!r}: expected an integer")
     for key, value in cfg.items():
         if key in _SKIP_KEYS or key.startswith("_"):
             continue

@@ -92,8 +92,10 @@ def load_experiment(path: str | os.PathLike, cfg_options: dict[str, Any] | None 
         raise _missing_experiment(path)
     try:
         cfg = Config.fromfile(str(path), import_custom_modules=False)
-    except (SyntaxError, NameError, KeyError, FileNotFoundError) as exc:
-        raise ConfigError(f"{path}: cannot be loaded as an experiment file: {type(exc).__name__}: {exc}") from exc
+    except ConfigError:
+        raise
+    except Exception as exc:  # the file is Python: whatever it raises while it runs is the file's problem
+        raise ConfigError(f"{path}: cannot be loaded as an experiment file: {type(exc).__name__}: {exc}") from None
     if cfg_options:
         _check_override_paths(cfg, cfg_options, path)
         cfg.merge_from_dict(cfg_options)
@@ -125,6 +127,9 @@ def resolve_references(cfg, path: Path | str = "<config>") -> None:
     def resolve(node, where: str, depth: int = 0):
         if isinstance(node, str):
             match = _REFERENCE.match(node)
+            embedded = _EMBEDDED_REFERENCE.search(node)
+            if depth > 10 and embedded:
+                raise ConfigError(f"{path}: {where}: the reference ${{{embedded.group(1)}}} is circular.")
             if not match:  # "${upstream.lm.work_dir}/lm/model.pth": references inside a string become text
                 return _EMBEDDED_REFERENCE.sub(
                     lambda m: str(resolve(_lookup(cfg, m.group(1), where, Path(path)), where, depth + 1)), node)

@@ -32,11 +32,14 @@ class UpstreamError(AegisError, RuntimeError):
 
 
 def _experiment_path(entry_experiment: str, where: str, experiment: Path) -> Path:
-    for candidate in (Path(entry_experiment), experiment.parent / entry_experiment):
+    """Relative to the working directory, else to the experiment's folder or any folder above it, else to the AEGIS
+    checkout (an experiment in a temporary folder may inherit one of the built-in experiments)."""
+    folders = [*experiment.resolve().parents, Path(__file__).resolve().parents[1]]
+    for candidate in (Path(entry_experiment), *(folder / entry_experiment for folder in folders)):
         if candidate.is_file():
             return candidate
     raise ConfigError(f"{experiment}: {where}.experiment={entry_experiment!r} does not exist (looked in the working "
-                      f"directory {os.getcwd()} and beside {experiment}).")
+                      f"directory {os.getcwd()} and in the folders above {experiment}).")
 
 
 def _finished_hash(work_dir: Path) -> tuple[str | None, str | None]:

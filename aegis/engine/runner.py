@@ -12,7 +12,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 from aegis.errors import CheckpointError
 
-from .checkpoint import safe_load, to_plain
+from .checkpoint import check_state_dict_shapes, safe_load, to_plain
 from .hooks import MetricsJsonHook
 from .divergence import DivergenceHook, check_finite_state
 from .result import RunResultHook
@@ -106,6 +106,7 @@ class AegisRunner(Runner):
         checkpoint = safe_load(filename, map_location=map_location if not callable(map_location) else "cpu")
         self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
         model = self.model.module if hasattr(self.model, "module") else self.model
+        check_state_dict_shapes(model, checkpoint, filename, revise_keys)  # mmengine only warns, then half-loads
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
         self._has_loaded = True
         self._loaded_random_states = _own_rank(checkpoint.get("epoch_random_states")), \

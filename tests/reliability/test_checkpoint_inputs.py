@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import types
 
 import pytest
 import torch
@@ -107,21 +106,33 @@ def test_an_encoder_checkpoint_of_another_size_names_every_mismatching_key(probe
         in str(out.error)
 
 
-def _fake_runner(model):
-    """Just what AegisRunner.load_checkpoint touches, so the method runs without building a Runner."""
-    logs = []
-    return types.SimpleNamespace(model=model, call_hook=lambda *a, **k: None,
-                                 logger=types.SimpleNamespace(info=logs.append))
+def _resume_through_tools_run(path) -> None:
+    """``tools/run.py TOY --resume PATH`` in a subprocess; a named error on its last line is raised as one."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    assets = repo / "tests" / "aegis" / "assets"
+    run = subprocess.run([sys.executable, str(repo / "tools" / "run.py"), str(assets / "toy_experiment.py"),
+                          "--work-dir", str(Path(path).parent / "work"), "--resume", str(path)], cwd=repo,
+                         env=dict(os.environ, PYTHONPATH=str(assets), OMP_NUM_THREADS="1"),
+                         capture_output=True, text=True, timeout=240)
+    if "Traceback" in run.stderr:
+        raise RuntimeError(run.stderr[-500:])
+    named = [line for line in run.stderr.splitlines() if line.startswith("CheckpointError: ")]
+    if run.returncode != 0 and named:
+        raise CheckpointError("\n".join(run.stderr.splitlines()[run.stderr.splitlines().index(named[0]):]))
+    assert run.returncode == 0, run.stderr[-1000:]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the lead's change: AegisRunner.load_checkpoint calls "
-                                       "check_state_dict_shapes before _load_checkpoint_to_model (mmengine only warns)")
-def test_runner_load_checkpoint_refuses_another_models_checkpoint(probe, tmp_path):
-    from aegis.engine.runner import AegisRunner
-
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8))
-    path = tmp_path / "other.pth"
-    atomic_save({"state_dict": torch.nn.Sequential(torch.nn.Linear(4, 16)).state_dict(), "meta": {}}, path)
-    out = probe("checkpoint", "another experiment's checkpoint (AegisRunner.load_checkpoint)",
-                AegisRunner.load_checkpoint, _fake_runner(model), str(path))
-    assert out.kind == "named" and "0.weight: checkpoint (16, 4) vs model (8, 4)" in str(out.error), out.error
+def test_resuming_another_models_checkpoint_names_every_mismatching_key(probe, tmp_path):
+    path = tmp_path / "other.pth"  # the toy experiment's model is Linear(4, 1); this one is Linear(3, 2)
+    atomic_save({"state_dict": {"linear.weight": torch.zeros(2, 3), "linear.bias": torch.zeros(2)},
+                 "meta": {"epoch": 1, "iter": 8}}, path)
+    out = probe("checkpoint", "another experiment's checkpoint (tools/run.py --resume)", _resume_through_tools_run,
+                path)
+    message = str(out.error)
+    assert out.kind == "named", message
+    assert "linear.weight: checkpoint (2, 3) vs model (1, 4)" in message and \
+        "linear.bias: checkpoint (2,) vs model (1,)" in message, message
