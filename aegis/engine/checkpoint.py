@@ -69,7 +69,8 @@ def load_error(path: str, exc: BaseException) -> CheckpointError:
     """The :class:`CheckpointError` for a ``torch.load(weights_only=True)`` failure: a refused object (a pickle that
     carries code or foreign classes; nothing of it ran) or a truncated/corrupt file, named by path."""
     text = str(exc).strip()
-    refused = "Weights only load failed" in text or "Unsupported global" in text or "weights_only" in text
+    # a pickle that names a global (code, a foreign class) is refused; garbage bytes fail as "Unsupported operand"
+    refused = "GLOBAL" in text or "unsupported global" in text.lower()
     if refused:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         detail = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln or "unsupported" in ln),
@@ -79,7 +80,12 @@ def load_error(path: str, exc: BaseException) -> CheckpointError:
             f"Checkpoint {path!r} holds objects that weights_only=True refuses ({detail}); nothing in it "
             "was run. It was not written by AEGIS or holds more than tensors and plain containers; re-save its state "
             "dicts as plain tensors (AEGIS never loads with weights_only=False).")
-    message = text.splitlines()[0] if text else type(exc).__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    detail = next((ln for ln in lines if ln.startswith("Unsupported") or "WeightsUnpickler error:" in ln and
+                   ln.split("WeightsUnpickler error:")[1].strip()), None)
+    message = detail or (lines[0] if lines else type(exc).__name__)
+    if "Weights only load failed" in message:  # torch's preamble says nothing about this file
+        message = "not a checkpoint torch can read"
     return CheckpointError(f"Checkpoint {path!r} is truncated or corrupt: {type(exc).__name__}: {message}"[:600])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from mmengine.dataset import DefaultSampler
 from mmengine.runner import EpochBasedTrainLoop
 
-from .random_state import capture_random_states, restore_random_states
+from .random_state import capture_random_states, gather_random_states, restore_random_states
 from .seeded_data import SeededDataset, SeededSampler
 
 __all__ = ["ResumableEpochBasedTrainLoop"]
@@ -48,8 +48,16 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         super().__init__(runner, _seeded(dataloader), *args, **kwargs)
         self.epoch_start_states: dict | None = None
         self.epoch_end_states: dict | None = None
+        # every rank's states, gathered where all ranks pass (mmengine saves on rank 0 only): what checkpoints store
+        self.epoch_start_all: list | None = None
+        self.epoch_end_all: list | None = None
+        self.now_all: list | None = None
         self.in_epoch = False
         self.resume_states: tuple[dict | None, dict | None] | None = None  # (epoch start, at save), set on resume
+
+    def capture_now(self) -> None:
+        """Gather every rank's current states for a checkpoint saved inside the epoch (call on every rank)."""
+        self.now_all = gather_random_states(capture_random_states())
 
     def run_epoch(self) -> None:
         start, at_save = self.resume_states or (None, None)
@@ -62,6 +70,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         elif self.epoch_end_states is not None:
             restore_random_states(self.epoch_end_states)
         self.epoch_start_states = capture_random_states()
+        self.epoch_start_all = gather_random_states(self.epoch_start_states)
         self.runner.call_hook("before_train_epoch")
         self.runner.model.train()
         if done_in_epoch > 0:
@@ -76,5 +85,6 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             self.run_iter(idx, data_batch)
         self.in_epoch = False
         self.epoch_end_states = capture_random_states()
+        self.epoch_end_all = gather_random_states(self.epoch_end_states)
         self.runner.call_hook("after_train_epoch")
         self._epoch += 1

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["capture_random_states", "restore_random_states"]
+__all__ = ["capture_random_states", "restore_random_states", "gather_random_states"]
 
 
 def capture_random_states() -> dict[str, Any]:
@@ -29,6 +29,17 @@ def capture_random_states() -> dict[str, Any]:
     if torch.cuda.is_available():
         states["cuda"] = list(torch.cuda.get_rng_state_all())
     return states
+
+
+def gather_random_states(states: dict[str, Any] | None) -> list:
+    """Every process's ``states``, by rank (a collective under DDP: call it on every rank; one entry otherwise)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return [states]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, states)
+    return gathered
 
 
 def restore_random_states(states: dict[str, Any]) -> None:

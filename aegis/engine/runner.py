@@ -166,17 +166,6 @@ def _own_rank(states):
     return states[get_rank()] if get_rank() < len(states) else None
 
 
-def _per_rank(states: dict | None) -> list | None:
-    """Every process's random states, gathered (a collective under DDP: every rank saves, rank 0 writes)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return [states]
-    gathered = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, states)
-    return gathered
-
-
 class _PlainCheckpointHook(Hook):
     """Runs last before a save: adds every process's random states (what an exact resume restores) and turns
     message-hub buffers and numpy values into plain data (see checkpoint.py)."""
@@ -188,12 +177,13 @@ class _PlainCheckpointHook(Hook):
 
         if isinstance(checkpoint.get("state_dict"), dict):
             check_finite_state(checkpoint["state_dict"], "the checkpoint")
-        loop = runner.train_loop
+        loop = runner.train_loop  # mmengine calls this on rank 0 only: the loop gathered every rank's states
         if getattr(loop, "in_epoch", False):  # inside an epoch (a stop request): now, and the epoch's start
-            checkpoint["random_states"] = _per_rank(capture_random_states())
-            checkpoint["epoch_random_states"] = _per_rank(loop.epoch_start_states)
-        elif getattr(loop, "epoch_end_states", None) is not None:  # at an epoch's end: where the next one starts
-            checkpoint["random_states"] = _per_rank(loop.epoch_end_states)
+            checkpoint["random_states"] = loop.now_all or [capture_random_states()]
+            checkpoint["epoch_random_states"] = loop.epoch_start_all
+            loop.now_all = None
+        elif getattr(loop, "epoch_end_all", None) is not None:  # at an epoch's end: where the next one starts
+            checkpoint["random_states"] = loop.epoch_end_all
         plain = to_plain(checkpoint)
         checkpoint.clear()
         checkpoint.update(plain)

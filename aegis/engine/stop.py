@@ -67,9 +67,13 @@ def restore_stop_handlers(previous: dict) -> None:
 
 def _agreed_stop() -> bool:
     """Whether any process has a stop request (all ranks agree under DDP, so they stop at the same iteration)."""
+    return _any_rank(_requested is not None)
+
+
+def _any_rank(local: bool) -> bool:
+    """True on every rank when it is True on any (a collective under DDP)."""
     import torch.distributed as dist
 
-    local = _requested is not None
     if not (dist.is_available() and dist.is_initialized()):
         return local
     import torch
@@ -92,6 +96,8 @@ def save_iteration_checkpoint(runner) -> str:
     exactly) and name it in ``last_checkpoint``; returns its path."""
     from mmengine.dist import is_main_process
 
+    if hasattr(runner.train_loop, "capture_now"):  # every rank's random states, before rank 0 alone saves
+        runner.train_loop.capture_now()
     filename = f"iter_{runner.iter + 1}.pth"
     runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
     path = osp.join(runner.work_dir, filename)
@@ -126,7 +132,7 @@ class TimedCheckpointHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         import time
 
-        if time.monotonic() - self._last_save < self.interval_s:
+        if not _any_rank(time.monotonic() - self._last_save >= self.interval_s):  # ranks save together
             return
         path = save_iteration_checkpoint(runner)
         from mmengine.dist import is_main_process

@@ -90,3 +90,19 @@ def test_timed_checkpoints_inside_epochs_resume_exactly_after_sigkill(uninterrup
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "skipping the 5 batches already trained" in resumed.stdout + resumed.stderr
     _assert_identical(_params(tmp_path / "w" / "epoch_3.pth"), expected)
+
+
+def test_two_processes_keep_one_random_state_each_and_resume_exactly(tmp_path):
+    def torchrun(*args):
+        return run_tool("--nproc_per_node=2", "--master_port=29643", str(ASSETS.parents[2] / "tools" / "run.py"),
+                        *args, "--launcher", "pytorch", module="torch.distributed.run", timeout=300)
+
+    full = torchrun(RANDOM, "--work-dir", str(tmp_path / "full"))
+    assert full.returncode == 0, full.stderr[-3000:]
+    stopped = torchrun(_signalled(tmp_path, 6, "SIGTERM", 0), "--work-dir", str(tmp_path / "cut"))
+    assert stopped.returncode != 0  # each rank exits 3; torchrun reports the group as failed
+    checkpoint = torch.load(tmp_path / "cut" / "iter_6.pth", weights_only=True)
+    assert len(checkpoint["random_states"]) == 2 and len(checkpoint["epoch_random_states"]) == 2  # one per rank
+    resumed = torchrun(RANDOM, "--work-dir", str(tmp_path / "cut"), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _assert_identical(_params(tmp_path / "cut" / "epoch_3.pth"), _params(tmp_path / "full" / "epoch_3.pth"))
