@@ -256,7 +256,10 @@ class SweepWorker:
         pruned = stopped = False
         beat = time.time()
         while process.poll() is None:
-            time.sleep(POLL_S)
+            try:  # returns as soon as the run exits, so the next trial starts without a polling delay
+                process.wait(timeout=POLL_S)
+            except subprocess.TimeoutExpired:
+                pass
             if time.time() - beat >= HEARTBEAT_INTERVAL_S:
                 trial.set_user_attr("heartbeat", time.time())
                 beat = time.time()
