@@ -138,3 +138,13 @@ def test_sigterm_saves_a_checkpoint_and_exits_3_with_the_resume_command(tmp_path
     assert run["status"] == "stopped" and run["exit_code"] == 3
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("Stopped by SIGTERM after iteration 12") and "--resume learning_rate=0.03" in last_line
+
+
+def test_the_first_sigint_stops_at_the_next_iteration_like_sigterm(tmp_path):
+    experiment = tmp_path / "sigint.py"
+    experiment.write_text(f'_base_ = ["{ASSETS / "toy_experiment_val.py"}"]\n'
+                          'custom_hooks = [dict(type="SignalAtIterHook", at_iter=5, signal="SIGINT")]\n')
+    result = _run([sys.executable, "tools/run.py", str(experiment), "--work-dir", str(tmp_path / "w")])
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("Stopped by SIGINT after iteration 5")
+    assert (tmp_path / "w" / "iter_5.pth").exists() and "KeyboardInterrupt" not in result.stderr
