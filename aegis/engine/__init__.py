@@ -43,6 +43,7 @@ def aegis_register(registries):
     from .hooks import AegisLogProcessor, MetricsJsonHook
     from .optim import BF16AutocastOptimWrapper
     from .runner import AegisRunner
+    from .divergence import DivergenceHook
     from .stop import TimedCheckpointHook
 
     registries.RUNNERS.register_module(module=AegisRunner)
@@ -50,3 +51,4 @@ def aegis_register(registries):
     registries.LOG_PROCESSORS.register_module(module=AegisLogProcessor)
     registries.OPTIM_WRAPPERS.register_module(module=BF16AutocastOptimWrapper)
     registries.HOOKS.register_module(module=TimedCheckpointHook)
+    registries.HOOKS.register_module(module=DivergenceHook)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os.path as osp
 from collections.abc import Mapping
+from typing import Literal
 
 from mmengine.hooks import Hook
 
@@ -49,11 +50,50 @@ def _learning_rate(runner) -> str:
 
 
 class DivergenceHook(Hook):
-    """After each training iteration: a NaN or infinite loss term or gradient norm raises :class:`RunDiverged`."""
+    """After each training iteration: a NaN or infinite loss term or gradient norm raises :class:`RunDiverged`.
+
+    ``action="skip"`` instead skips every optimizer step whose gradients are not finite (the weights stay as they
+    were), counts it (``train/skipped_steps``) and raises only after more than ``max_skips``. Every AEGIS run has one
+    (``action="stop"``); set ``custom_hooks=[dict(type="DivergenceHook", action="skip", max_skips=10)]`` to skip.
+    """
 
     priority = "HIGH"  # before the logger and checkpoint hooks of the same iteration
 
+    def __init__(self, action: Literal["stop", "skip"] = "stop", max_skips: int = 10) -> None:
+        if action not in ("stop", "skip") or max_skips < 0:
+            from aegis.errors import ConfigError
+            raise ConfigError(f"DivergenceHook(action={action!r}, max_skips={max_skips}): expected action 'stop' or "
+                              "'skip' and max_skips >= 0.")
+        self.action, self.max_skips, self.skipped = action, max_skips, 0
+
+    def before_train(self, runner) -> None:
+        if self.action != "skip":
+            return
+        wrapper = runner.optim_wrapper
+        step = wrapper.step
+
+        def step_if_finite(**kwargs):
+            import torch
+
+            grads = [p.grad for group in wrapper.optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if all(torch.isfinite(g).all() for g in grads):
+                return step(**kwargs)
+            self.skipped += 1
+            runner.message_hub.update_scalar("train/skipped_steps", self.skipped)
+            runner.logger.warning(f"Skipped the optimizer step of iteration {runner.iter + 1}: its gradients are not "
+                                  f"finite ({self.skipped} skipped, at most {self.max_skips}).")
+            if self.skipped > self.max_skips:
+                raise RunDiverged(f"Diverged: {self.skipped} optimizer steps skipped for non-finite gradients (more "
+                                  f"than max_skips={self.max_skips}), the last at iteration {runner.iter + 1}; "
+                                  f"learning rate {_learning_rate(runner)}. The last good checkpoint is "
+                                  f"{_last_good_checkpoint(runner.work_dir)}.")
+            return None
+
+        wrapper.step = step_if_finite  # OptimWrapper.update_params calls self.step: one place for every wrapper
+
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.action == "skip":  # non-finite steps were not applied
+            return
         bad = non_finite_terms(outputs or {})
         grad_norm = runner.message_hub.log_scalars.get("train/grad_norm")  # logged when clip_grad is set
         if grad_norm is not None and not bad:

@@ -62,7 +62,8 @@ class AegisRunner(Runner):
         self.result_hook = RunResultHook()
         self.register_hook(self.result_hook, "LOWEST")
         self.register_hook(StopCheckHook(), "VERY_LOW")
-        self.register_hook(DivergenceHook(), "HIGH")
+        if not any(isinstance(hook, DivergenceHook) for hook in self.hooks):  # one, unless custom_hooks set its own
+            self.register_hook(DivergenceHook(), "HIGH")
 
     def build_train_loop(self, loop):
         """mmengine's, except that ``by_epoch=True`` without a ``type`` builds the resumable epoch loop."""

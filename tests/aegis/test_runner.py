@@ -197,3 +197,21 @@ def test_weights_that_are_not_finite_are_never_saved():
     check_finite_state({"w": torch.ones(2)}, "the checkpoint")
     with pytest.raises(RunDiverged, match="weight 'w' is not finite; the last good checkpoint stays"):
         check_finite_state({"b": torch.zeros(1), "w": torch.tensor([1.0, float("nan")])}, "the checkpoint")
+
+
+def test_skip_mode_skips_non_finite_steps_counts_them_and_trains_on(tmp_path):
+    experiment = tmp_path / "poisoned.py"
+    experiment.write_text(f'_base_ = ["{ASSETS / "toy_experiment_val.py"}"]\n'
+                          "train_dataloader = dict(dataset=dict(nan_index=5))  # one sample of 32 is NaN\n"
+                          'custom_hooks = [dict(type="DivergenceHook", action="skip", max_skips=5)]\n')
+    result = run_tool(str(experiment), "--work-dir", str(tmp_path / "skip"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (result.stdout + result.stderr).count("Skipped the optimizer step of iteration") == 3  # once an epoch
+    recorded = json.loads((tmp_path / "skip" / "result.json").read_text())
+    assert recorded["status"] == "finished" and recorded["metrics"]["train/skipped_steps"]["final"] == 3
+    assert all(torch.isfinite(v).all() for v in _params(tmp_path / "skip" / "epoch_3.pth").values())
+    stopped = run_tool(str(experiment), "--work-dir", str(tmp_path / "stop"), "custom_hooks=[]")  # the default: stop
+    assert stopped.returncode == 1 and "RunDiverged: Diverged at iteration" in stopped.stderr
+    strict = run_tool(str(experiment), "--work-dir", str(tmp_path / "strict"),
+                      "custom_hooks=[{'type': 'DivergenceHook', 'action': 'skip', 'max_skips': 2}]")
+    assert strict.returncode == 1 and "3 optimizer steps skipped for non-finite gradients" in strict.stderr

@@ -34,8 +34,9 @@ class ToyRegressionDataset(Dataset):
     """``num_samples`` points of y = w.x + 0.1 noise, fixed by ``seed``; ``augment_noise`` adds fresh noise to x at
     every read, drawn from torch's and numpy's generators of the reading process (a random augmentation)."""
 
-    def __init__(self, num_samples: int = 32, in_features: int = 4, seed: int = 0, augment_noise: float = 0.0) -> None:
-        self.augment_noise = augment_noise
+    def __init__(self, num_samples: int = 32, in_features: int = 4, seed: int = 0, augment_noise: float = 0.0,
+                 nan_index: int | None = None) -> None:
+        self.augment_noise, self.nan_index = augment_noise, nan_index
         generator = torch.Generator().manual_seed(seed)
         self.x = torch.randn(num_samples, in_features, generator=generator)
         weights = torch.arange(1, in_features + 1, dtype=torch.float32)
@@ -46,6 +47,8 @@ class ToyRegressionDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         x = self.x[index]
+        if index == self.nan_index:  # one poisoned sample: its batch's loss is NaN
+            x = torch.full_like(x, float("nan"))
         if self.augment_noise:
             import numpy as np
             scale = self.augment_noise * (1.0 + float(np.random.rand()))
