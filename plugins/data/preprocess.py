@@ -125,10 +125,9 @@ def preprocess_videos(input_dir: str, output_dir: str, size: int = 224, fps: flo
             e["caption"], e["captions"] = text, [text] if text else []
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, "captions.json")
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(entries, f, indent=1)
-    os.replace(tmp, path)
+    from aegis.engine import atomic_write_bytes  # the one atomic writer: a failure leaves no partial file
+
+    atomic_write_bytes(json.dumps(entries, indent=1).encode("utf-8"), path)
     print_log(f"{len(entries)} clips from {len(videos) - failed} of {len(videos)} videos -> {path}",
               logger="current", level=logging.INFO)
     return path

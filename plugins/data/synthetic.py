@@ -347,10 +347,9 @@ def _assign_splits(labels: list[int], rng: np.random.Generator) -> list[str]:
 
 
 def _atomic_json(obj, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    from aegis.engine import atomic_write_bytes  # the one atomic writer: a failure leaves no partial file
+
+    atomic_write_bytes(json.dumps(obj, indent=1).encode("utf-8"), path)
 
 
 def generate_dataset(out_dir: str, num_videos: int, seed: int, size: int = 64, frames: int = 32,

@@ -5,9 +5,9 @@ normalisation) and encoded in batches without gradients; features go to ``.npz``
 """
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -116,24 +116,19 @@ def check_output_path(path: str) -> str:
 def save_features(path: str, features: np.ndarray, video_paths: Sequence[str], meta: dict | None = None) -> None:
     """Write ``features`` and the video paths to ``.npz`` (arrays ``features``, ``video_paths``, ``meta`` JSON) or
     ``.safetensors`` (tensor ``features``; metadata ``video_paths`` and ``meta`` as JSON), atomically."""
-    ext = check_output_path(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".features.", suffix=ext, dir=folder)
-    os.close(fd)
+    from aegis.engine import atomic_write_bytes  # the one atomic writer: a failure leaves no partial file
+
+    check_output_path(path)
     meta_json = json.dumps(meta or {}, default=str)
-    try:
-        if ext == ".npz":
-            np.savez(tmp, features=features, video_paths=np.asarray(list(video_paths)), meta=np.asarray(meta_json))
-        else:
-            from safetensors.numpy import save_file
-            save_file({"features": np.ascontiguousarray(features)}, tmp,
-                      metadata={"video_paths": json.dumps(list(video_paths)), "meta": meta_json})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    if path.endswith(".npz"):
+        buffer = io.BytesIO()
+        np.savez(buffer, features=features, video_paths=np.asarray(list(video_paths)), meta=np.asarray(meta_json))
+        data = buffer.getvalue()
+    else:
+        from safetensors.numpy import save
+        data = save({"features": np.ascontiguousarray(features)},
+                    metadata={"video_paths": json.dumps(list(video_paths)), "meta": meta_json})
+    atomic_write_bytes(data, path)
 
 
 def load_features(path: str) -> tuple[np.ndarray, list[str], dict]:
