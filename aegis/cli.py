@@ -145,6 +145,10 @@ def _plugins_command(args) -> int:
     from .registry import COMPONENT_REGISTRIES
 
     plugin_set = load(strict=args.strict_plugins)
+    if args.markdown:
+        from .reference import component_reference
+        print(component_reference(plugin_set), end="")
+        return 0
     if args.name:
         return _describe(plugin_set, args.name)
     for constant in COMPONENT_REGISTRIES:
@@ -212,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     plugins_parser = sub.add_parser("plugins", help="list registered components, or describe one")
     plugins_parser.add_argument("name", nargs="?", help="a component name, e.g. VJEPAEncoder")
     plugins_parser.add_argument("--strict-plugins", action="store_true")
+    plugins_parser.add_argument("--markdown", action="store_true",
+                                help="print the component reference (docs/components.md) generated from the code")
     plugins_parser.set_defaults(func=_plugins_command)
     doctor_parser = sub.add_parser("doctor", help="what this machine can run, and what to install")
     doctor_parser.set_defaults(func=_doctor_command)
