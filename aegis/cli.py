@@ -1,4 +1,4 @@
-"""The ``aegis`` console script: run, plugins, print-config, doctor, and subcommands that plugins add."""
+"""The ``aegis`` console script: run, sweep, compare, plugins, print-config, doctor, and plugins' subcommands."""
 from __future__ import annotations
 
 import argparse
@@ -191,6 +191,13 @@ def _describe(plugin_set, name: str) -> int:
     return 0
 
 
+def _compare_command(args) -> int:
+    from .compare import compare_runs
+
+    print(compare_runs(args.runs, args.out))
+    return 0
+
+
 def _doctor_command(args) -> int:
     from .doctor import format_report, run_checks
 
@@ -219,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     plugins_parser.add_argument("--markdown", action="store_true",
                                 help="print the component reference (docs/components.md) generated from the code")
     plugins_parser.set_defaults(func=_plugins_command)
+    compare_parser = sub.add_parser("compare", help="compare runs: metrics table, config differences, curves PNG")
+    compare_parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="work dirs of runs (with result.json)")
+    compare_parser.add_argument("--out", default="compare.png", help="where the overlaid curves go")
+    compare_parser.set_defaults(func=_compare_command)
     doctor_parser = sub.add_parser("doctor", help="what this machine can run, and what to install")
     doctor_parser.set_defaults(func=_doctor_command)
     from .sweep.cli import add_sweep_command

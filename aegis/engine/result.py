@@ -24,7 +24,7 @@ from .checkpoint import atomic_write_bytes
 from .metrics_file import jsonable, read_metrics_json
 
 __all__ = ["RunResultHook", "MetricHistory", "run_environment", "write_result", "read_result",
-           "RESULT_FILE", "PROGRESS_FILE", "metric_mode"]
+           "RESULT_FILE", "PROGRESS_FILE", "metric_mode", "load_scalars"]
 
 RESULT_FILE = "result.json"
 PROGRESS_FILE = "progress.jsonl"
@@ -152,6 +152,22 @@ def run_environment() -> dict[str, Any]:
     except (OSError, subprocess.TimeoutExpired):
         pass
     return dict(versions=versions, git_commit=commit)
+
+
+def load_scalars(work_dir: str | Path) -> list[dict]:
+    """mmengine's logged scalars of a run, one dict per logged line, merged over resumes in time order.
+
+    Reads ``<work_dir>/<timestamp>/vis_data/scalars.json`` of every session (timestamp dirs sort chronologically);
+    a missing or half-written line is skipped.
+    """
+    lines = []
+    for path in sorted(Path(work_dir).glob("*/vis_data/scalars.json")):
+        for line in path.read_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                continue
+    return lines
 
 
 def write_result(work_dir: str | Path, result: dict) -> Path:

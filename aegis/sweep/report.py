@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aegis.engine.result import load_scalars
 from aegis.errors import ConfigError
 from aegis.overrides import format_value, parse_value
 from aegis.sweep.space import SweepSpec
@@ -122,22 +123,6 @@ def _work_dir(run: dict, sweep_dir: Path) -> Path | None:
         return None
     path = Path(run["work_dir"])
     return path if path.is_absolute() else sweep_dir / path
-
-
-def load_scalars(work_dir: Path) -> list[dict]:
-    """mmengine's logged scalars of a run, one dict per logged line, merged over resumes in time order.
-
-    Reads ``<work_dir>/<timestamp>/vis_data/scalars.json`` of every session (timestamp dirs sort chronologically);
-    a missing or half-written line is skipped.
-    """
-    lines = []
-    for path in sorted(Path(work_dir).glob("*/vis_data/scalars.json")):
-        for line in path.read_text().splitlines():
-            try:
-                lines.append(json.loads(line))
-            except ValueError:
-                continue
-    return lines
 
 
 def load_results(sweep_dir: Path) -> SweepResults:
