@@ -85,7 +85,7 @@ def config_differences(runs: list[dict]) -> dict[str, list]:
     return differ
 
 
-def _curve_keys(runs: list[dict], limit: int = 6) -> list[str]:
+def _curve_keys(runs: list[dict], limit: int, extra: tuple[str, ...]) -> list[str]:
     from .engine.result import load_scalars, metric_mode
 
     present = {}
@@ -93,15 +93,17 @@ def _curve_keys(runs: list[dict], limit: int = 6) -> list[str]:
         run["scalars"] = load_scalars(run["path"])
         for line in run["scalars"]:
             for key in line:
-                if key != "step" and metric_mode(key):
+                if key != "step" and (metric_mode(key) or key in extra):
                     present[key] = present.get(key, 0) + 1
-    ordered = sorted(present, key=lambda k: (not k.startswith(("val/", "test/", "eval/")), k != "train/loss", k))
+    ordered = sorted(present, key=lambda k: (not k.startswith(("val/", "test/", "eval/")), k != "train/loss",
+                                              k in extra, k))
     return ordered[:limit]
 
 
-def plot_curves(runs: list[dict], path: str | Path) -> Path | None:
-    """One panel per metric (validation metrics and the training loss first), every run's logged curve overlaid."""
-    keys = _curve_keys(runs)
+def plot_curves(runs: list[dict], path: str | Path, limit: int = 6, extra: tuple[str, ...] = ()) -> Path | None:
+    """One panel per metric (validation metrics and the training loss first, then other scores and ``extra`` keys
+    such as the learning rate), every run's logged curve overlaid; ``runs`` are dicts with ``name`` and ``path``."""
+    keys = _curve_keys(runs, limit, extra)
     if not keys:
         return None
     import matplotlib

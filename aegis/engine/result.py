@@ -67,7 +67,8 @@ class MetricHistory:
 
 class RunResultHook(Hook):
     """Tracks every logged metric for ``result.json``, appends ``progress.jsonl`` after each validation and calls
-    ``report(step, metrics)`` there; ``report`` returning True asks the run to stop (status ``pruned``).
+    ``report(step, metrics)`` there; ``report`` returning True asks the run to stop (status ``pruned``). Draws
+    ``curves.png`` at every checkpoint and at the end.
 
     Training scalars are read where every logger path meets, the visualizer's ``add_scalars`` (mmengine has no hook
     for "a scalar was logged"); validation and test metrics are recorded at the iteration they were computed.
@@ -101,7 +102,23 @@ class RunResultHook(Hook):
     def after_test_epoch(self, runner, metrics=None) -> None:
         self._evaluated(runner, "test", metrics or {})
 
+    def before_save_checkpoint(self, runner, checkpoint) -> None:
+        self.write_curves(runner)
+
+    def write_curves(self, runner) -> None:
+        """``<work_dir>/curves.png``: loss terms, learning rate and validation metrics (RL: return, success rate,
+        episode length) against the logged step; at each checkpoint and at the end. A plotting failure only warns."""
+        if not is_main_process():
+            return
+        try:
+            from aegis.compare import plot_curves
+            plot_curves([dict(name=Path(runner.work_dir).name, path=Path(runner.work_dir))],
+                        Path(runner.work_dir) / "curves.png", limit=9, extra=("train/lr", "train/ep_length"))
+        except Exception as exc:  # noqa: BLE001 (a picture must never stop a run)
+            runner.logger.warning(f"curves.png not written: {type(exc).__name__}: {exc}")
+
     def after_train(self, runner) -> None:
+        self.write_curves(runner)
         final = {k: v for k, v in read_metrics_json(runner.work_dir).items() if k not in self.history.metrics}
         for key, value in final.items():
             self.history.add(key, value, runner.iter)

@@ -103,6 +103,9 @@ def test_result_json_records_best_and_final_with_steps_hash_versions_and_commit(
     assert [p["step"] for p in progress if not p.get("final")] == [8, 16, 24]  # one line per validation
     assert min(p["metrics"]["val/mse"] for p in progress) == mse["best"]
     assert run["versions"]["torch"] and run["versions"]["mmengine"] == "0.10.7"
+    from PIL import Image
+    with Image.open(tmp_path / "a" / "curves.png") as curves:  # loss, lr and val/mse panels, drawn at the end
+        assert curves.width >= 1000 and curves.height >= 200
     assert run["git_commit"] is None or len(run["git_commit"].split("+")[0]) == 40
     again = _run([sys.executable, "tools/run.py", TOY, "--work-dir", str(tmp_path / "b"), "--learning_rate=0.05"])
     other = _run([sys.executable, "tools/run.py", TOY, "--work-dir", str(tmp_path / "c"), "learning_rate=0.04"])
