@@ -151,3 +151,13 @@ def test_the_first_sigint_stops_at_the_next_iteration_like_sigterm(tmp_path):
     assert result.returncode == 3, result.stderr[-3000:]
     assert result.stderr.strip().splitlines()[-1].startswith("Stopped by SIGINT after iteration 5")
     assert (tmp_path / "w" / "iter_5.pth").exists() and "KeyboardInterrupt" not in result.stderr
+
+
+def test_a_second_sigint_stops_at_once_without_saving(tmp_path):
+    experiment = tmp_path / "sigint2.py"
+    experiment.write_text(f'_base_ = ["{ASSETS / "toy_experiment_val.py"}"]\n'
+                          'custom_hooks = [dict(type="SignalAtIterHook", at_iter=5, signal="SIGINT", times=2)]\n')
+    result = _run([sys.executable, "tools/run.py", str(experiment), "--work-dir", str(tmp_path / "w")])
+    assert result.returncode not in (0, 3) and "KeyboardInterrupt" in result.stderr
+    assert not list((tmp_path / "w").glob("iter_*.pth"))  # no safe point was waited for
+    assert json.loads((tmp_path / "w" / "result.json").read_text())["status"] == "failed"

@@ -68,17 +68,19 @@ class StopAfterEpochHook(Hook):
 
 
 class SignalAtIterHook(Hook):
-    """Sends this process ``signal`` after training iteration ``at_iter`` (1-based), as Slurm or a sweep agent would."""
+    """Sends this process ``signal`` (``times`` times) after training iteration ``at_iter`` (1-based), as Slurm, a
+    sweep agent or an impatient Ctrl-C would."""
 
-    def __init__(self, at_iter: int = 12, signal: str = "SIGTERM") -> None:
-        self.at_iter, self.signal = at_iter, signal
+    def __init__(self, at_iter: int = 12, signal: str = "SIGTERM", times: int = 1) -> None:
+        self.at_iter, self.signal, self.times = at_iter, signal, times
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         import os
         import signal
 
         if runner.iter + 1 == self.at_iter:
-            os.kill(os.getpid(), getattr(signal, self.signal))
+            for _ in range(self.times):
+                os.kill(os.getpid(), getattr(signal, self.signal))
 
 
 class ToyMSEMetric(BaseMetric):
