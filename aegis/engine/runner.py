@@ -13,8 +13,8 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from aegis.errors import CheckpointError
 
 from .checkpoint import check_state_dict_shapes, safe_load, to_plain
-from .hooks import MetricsJsonHook
 from .divergence import DivergenceHook, check_finite_state
+from .hooks import MetricsJsonHook
 from .result import RunResultHook
 from .stop import StopCheckHook
 
@@ -47,9 +47,10 @@ class AegisRunner(Runner):
     ``resume=True`` with no ``load_from`` resumes from the newest *good* checkpoint in the work dir (a truncated or
     corrupt one is reported by path and skipped). Every run writes ``metrics.json`` and tracks its logged metrics for
     ``result.json`` (``result_hook``); a stop request (SIGTERM) saves a checkpoint after the current iteration and
-    raises ``RunStopped``; a non-finite loss, gradient norm or weight raises ``RunDiverged`` before anything is saved. ``train_cfg=dict(by_epoch=True)`` builds :class:`ResumableEpochBasedTrainLoop`, which
-    continues such a mid-epoch checkpoint. ``dry_run()`` builds everything and runs one training iteration.
-    Subclasses for other training styles (RL) override ``train`` and ``dry_run``.
+    raises ``RunStopped``; a non-finite loss, gradient norm or weight raises ``RunDiverged`` before anything is
+    saved. ``train_cfg=dict(by_epoch=True)`` builds :class:`ResumableEpochBasedTrainLoop`, which continues such a
+    mid-epoch checkpoint exactly. ``dry_run()`` builds everything and runs one training iteration. Subclasses for
+    other training styles (RL) override ``train`` and ``dry_run``.
     """
 
     def __init__(self, *args, **kwargs) -> None:
