@@ -26,7 +26,8 @@ _JSON_WORDS = {"true": True, "false": False, "null": None, "none": None}
 
 
 def parse_value(text: str) -> Any:
-    """``"1e-4"`` -> 1e-4, ``"16"`` -> 16, ``"[1,2]"`` -> [1, 2], ``"true"`` -> True, ``"None"`` -> None, else the text."""
+    """``"1e-4"`` -> 1e-4, ``"16"`` -> 16, ``"[1,2]"`` -> [1, 2], ``"true"`` -> True, ``"None"`` -> None; else the
+    text itself."""
     stripped = text.strip()
     if stripped.lower() in _JSON_WORDS:
         return _JSON_WORDS[stripped.lower()]

@@ -7,10 +7,10 @@ An experiment names what it consumes::
 
 Loading the experiment resolves each entry to a work dir, keyed by the upstream's resolved config (its hash, as in
 ``result.json``): ``<root>/<name>`` when that run has the same config (the folder a plain ``tools/run.py`` of it
-writes), for any other config ``<root>/<name>-<hash10>``. So identical upstream runs are built once and shared by every run that
-needs them, and a changed upstream config gets a folder of its own. ``tools/run.py --with-upstream`` builds what is
-missing first (one process at a time per upstream, under a file lock); without it a missing upstream is a
-:class:`ConfigError` that names the command that builds it.
+writes), for any other config ``<root>/<name>-<hash10>``. So identical upstream runs are built once and shared by
+every run that needs them, and a changed upstream config gets a folder of its own. ``tools/run.py --with-upstream``
+builds what is missing first (one process at a time per upstream, under a file lock); without it a missing upstream
+is a :class:`ConfigError` that names the command that builds it.
 """
 from __future__ import annotations
 
@@ -69,8 +69,8 @@ def resolve_upstream(cfg, experiment: Path, root: str | os.PathLike) -> None:
     for name, entry in entries.items():
         where = f"upstream.{name}"
         if not isinstance(entry, dict) or "experiment" not in entry:
-            raise ConfigError(f"{experiment}: {where} must be dict(experiment='experiments/X.py', overrides=dict(...)); "
-                              f"got {entry!r}.")
+            raise ConfigError(f"{experiment}: {where} must be dict(experiment='experiments/X.py', "
+                              f"overrides=dict(...)); got {entry!r}.")
         unknown = set(entry) - {"experiment", "overrides", "work_dir", "config_hash", "built"}
         if unknown:
             raise ConfigError(f"{experiment}: {where} has unknown key(s) {sorted(unknown)}; it takes experiment and "

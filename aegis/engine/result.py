@@ -30,7 +30,8 @@ RESULT_FILE = "result.json"
 PROGRESS_FILE = "progress.jsonl"
 
 _LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|ppl|wer|cer|distance|lost|collision|nll|kl")
-_NOT_A_SCORE = re.compile(r"(^|/)(lr|time|data_time|memory|fps|epoch|iter|grad_norm|total_timesteps|train_seconds|iters)$")
+_NOT_A_SCORE = re.compile(r"(^|/)(lr|time|data_time|memory|fps|epoch|iter|iters|grad_norm|total_timesteps"
+                          r"|train_seconds)$")
 _PACKAGES = ("torch", "mmengine", "numpy", "transformers", "stable-baselines3", "gymnasium", "optuna", "decord", "av")
 
 

@@ -34,7 +34,8 @@ class SampleKey(int):
 
 
 class SeededSampler(DefaultSampler):
-    """``DefaultSampler`` (same order: seeded by seed + epoch) whose indices carry a seed from (seed, epoch, position)."""
+    """``DefaultSampler`` (same order: seeded by seed + epoch) whose indices carry a seed of (seed, epoch, position)
+    each."""
 
     def __iter__(self):
         base = np.random.SeedSequence([int(self.seed) % 2**32, int(self.epoch), int(self.rank)])
