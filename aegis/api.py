@@ -82,7 +82,7 @@ def run_experiment(cfg, *, experiment: str, overrides: dict, resume: str | None 
     Configuration errors propagate (nothing was written); a dry run returns (None, None).
     """
     from .engine.stop import RunStopped, install_stop_handlers, restore_stop_handlers
-    from .runner import apply_run_options, build_runner, run
+    from .run_setup import apply_run_options, build_runner, run
 
     apply_run_options(cfg, resume=resume, launcher=launcher, amp=amp, seed=seed, deterministic=deterministic)
     if dry_run:

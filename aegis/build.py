@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError, UnknownComponentError, closest
-from .typing import MustExist
+from .annotations import MustExist
 
 __all__ = ["build_component", "validate", "validate_component", "find_registry", "constructor_parameters"]
 

@@ -27,7 +27,7 @@ def _type(hint) -> str:
     if hint is inspect.Parameter.empty:
         return ""
     text = getattr(hint, "__name__", None) if isinstance(hint, type) else None
-    text = (text or str(hint)).replace("typing.", "").replace("aegis.typing.", "")
+    text = (text or str(hint)).replace("typing.", "").replace("aegis.annotations.", "")
     text = text.replace("Annotated[str, MustExist()]", "ExistingPath")
     return f"`{_ADDRESS.sub('', text)}`".replace("|", "\\|")
 

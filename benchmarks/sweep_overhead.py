@@ -17,7 +17,7 @@ per learning rate of the same N values:
 The sides alternate A B B A ... over ``--repeats`` rounds; medians and min-max of each, the overhead in % and in
 seconds per trial are printed. Then the start-up cost of one trial, each measured ``--startup-repeats`` times:
   * ``python -c "import aegis"``: the interpreter and the (small) core package, the floor of any process;
-  * ``python -c "import torch, mmengine.runner, aegis.runner"``: the heavy imports every run pays;
+  * ``python -c "import torch, mmengine.runner, aegis.run_setup"``: the heavy imports every run pays;
   * ``tools/run.py EXP --dry-run``: load plugins and the experiment, build every component, run one training
     iteration and exit (no validation, no checkpoint);
   * process start to the first training step: ``tools/run.py`` is started and its work dir polled every 5 ms until
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
         imports, heavy, dry, first = [], [], [], []
         for r in range(args.startup_repeats):
             imports.append(_timed([sys.executable, "-c", "import aegis"], REPO))
-            heavy.append(_timed([sys.executable, "-c", "import torch, mmengine.runner, aegis.runner"], REPO))
+            heavy.append(_timed([sys.executable, "-c", "import torch, mmengine.runner, aegis.run_setup"], REPO))
             dry.append(_timed([sys.executable, str(REPO / "tools" / "run.py"), str(EXPERIMENT), "--dry-run",
                                "--work-dir", str(scratch / f"dry_{r}")], REPO))
             first.append(_first_step(scratch, f"first_{r}"))

@@ -1,4 +1,4 @@
-# vjepa_pretrain_tiny on the flow scenes (plugins/data/synthetic_flow.py): one grey texture per video, six classes
+# vjepa_pretrain_tiny on the flow scenes (aegis_plugins/data/synthetic_flow.py): one grey texture per video, six classes
 # that differ only in how the whole texture moves (rising, spreading, expanding, shaking, sliding, turning), each fast
 # or slow. A linear probe on raw pixels is near chance here, so the frozen probe measures what pretraining adds over a
 # random encoder (docs/pretraining.md, "Does it learn?"). Same model, masks and losses as vjepa_pretrain_tiny; what

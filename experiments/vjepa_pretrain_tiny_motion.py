@@ -1,4 +1,4 @@
-# vjepa_pretrain_tiny on the motion-only synthetic scenes (plugins/data/synthetic_motion.py): six classes that look
+# vjepa_pretrain_tiny on the motion-only synthetic scenes (aegis_plugins/data/synthetic_motion.py): six classes that look
 # alike (the same texture distribution in every class) and differ only in how a region moves, each fast or slow. On
 # the disaster scenes a linear probe on raw pixels already names the type; here it cannot, so the probe measures
 # what the encoder adds. Then: python tools/probe.py experiments/vjepa_pretrain_tiny_motion.py --ablation none

@@ -13,7 +13,7 @@ import sys
 
 from aegis.engine import read_metrics_json
 from aegis.errors import AegisError
-from aegis.pipeline import Step, run_steps
+from aegis.demo import Step, run_steps
 
 STEPS = [
     Step("Synthetic disaster videos (200 clips, 6 classes)",

@@ -33,7 +33,7 @@ def test_valid_component_is_built_with_its_arguments():
 def test_missing_file_is_reported_with_its_key(tmp_path):
     from typing import Optional
 
-    from aegis.typing import ExistingPath
+    from aegis.annotations import ExistingPath
 
     class NeedsFile:
         def __init__(self, checkpoint: Optional[ExistingPath] = None) -> None:

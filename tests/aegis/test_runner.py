@@ -1,4 +1,4 @@
-"""aegis/runner.py, aegis/engine/runner.py and aegis/engine/optim.py, through tools/run.py: training, metrics.json,
+"""aegis/run_setup.py, aegis/engine/runner.py and aegis/engine/optim.py, through tools/run.py: training, metrics.json,
 TensorBoard, resume, corrupt checkpoints, dry runs, bf16 autocast without a GPU and two-process CPU training."""
 import glob
 import json

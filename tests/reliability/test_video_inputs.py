@@ -18,7 +18,7 @@ SEED = 0
 
 
 def ramp(num_frames: int = 20, height: int = 24, width: int = 32) -> np.ndarray:
-    """Frame i has brightness 10 * i + 5 (as tests/plugins/data's ramp video), a red top-left quadrant."""
+    """Frame i has brightness 10 * i + 5 (as tests/aegis_plugins/data's ramp video), a red top-left quadrant."""
     values = (np.arange(num_frames) * 10 % 250 + 5).astype(np.uint8)
     frames = np.broadcast_to(values[:, None, None, None], (num_frames, height, width, 3)).copy()
     frames[:, : height // 2, : width // 2, 0] = 255
