@@ -10,11 +10,9 @@ _base_ = [
     "_base_/models/vjepa_tiny.py",
 ]
 
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=1,
-    dataset=dict(pipeline=dict(video_length=8, frame_sample_rate=4, img_size=32, crop_scale=(0.5, 1.0))),
-)
+loader = dict(batch_size=16, num_workers=1)
+clip = dict(video_length=8, frame_sample_rate=4, img_size=32)  # the clips the later phases feed this encoder
+train_dataloader = dict(dataset=dict(pipeline=dict(crop_scale=(0.5, 1.0))))
 # Self-supervised pretraining has no validation loop; the probe (tools/probe.py) evaluates the features.
 val_dataloader = None
 val_cfg = None
@@ -23,20 +21,21 @@ test_dataloader = None
 test_cfg = None
 test_evaluator = None
 
-max_epochs = 30
+max_epochs = 30  # the schedule, the loop and the checkpoint follow it: `tools/run.py ... max_epochs=10`
 learning_rate = 1e-3  # a top-level knob (as the phase-2 experiments have): `tools/run.py ... learning_rate=5e-4`
 optim_wrapper = dict(optimizer=dict(type="AdamW", lr="${learning_rate}", betas=(0.9, 0.999), weight_decay=0.05),
                      clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=True, begin=0, end=2, convert_to_iter_based=True),
-    dict(type="CosineAnnealingLR", by_epoch=True, begin=2, end=max_epochs, eta_min=1e-5, convert_to_iter_based=True),
+    dict(type="CosineAnnealingLR", by_epoch=True, begin=2, end="${max_epochs}", eta_min=1e-5,
+         convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
+train_cfg = dict(by_epoch=True, max_epochs="${max_epochs}")
 custom_hooks = [
     dict(type="JEPATargetEMAHook", momentum=0.99, end_momentum=1.0),
     dict(type="CollapseWatchHook", interval=45),
 ]
 default_hooks = dict(
     logger=dict(type="LoggerHook", interval=9),
-    checkpoint=dict(type="CheckpointHook", interval=max_epochs, max_keep_ckpts=1, save_last=True),
+    checkpoint=dict(type="CheckpointHook", interval="${max_epochs}", max_keep_ckpts=1, save_last=True),
 )

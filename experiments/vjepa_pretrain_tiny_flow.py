@@ -13,17 +13,14 @@ _base_ = ["vjepa_pretrain_tiny.py"]
 train_dataloader = dict(dataset=dict(data_root="data/synthetic_flow", scenes="flow", num_videos=1200,
                                      pipeline=dict(crop_scale=(1.0, 1.0), flip=False)))
 
-max_epochs = 12
+max_epochs = 12  # train_cfg, the cosine's end and the checkpoint interval read it (vjepa_pretrain_tiny.py)
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
-    dict(type="CosineAnnealingLR", by_epoch=True, begin=1, end=max_epochs, eta_min=1e-5, convert_to_iter_based=True),
+    dict(type="CosineAnnealingLR", by_epoch=True, begin=1, end="${max_epochs}", eta_min=1e-5,
+         convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
 custom_hooks = [
     dict(type="JEPATargetEMAHook", momentum=0.999, end_momentum=1.0),
     dict(type="CollapseWatchHook", interval=53),
 ]
-default_hooks = dict(
-    logger=dict(type="LoggerHook", interval=53),
-    checkpoint=dict(type="CheckpointHook", interval=max_epochs, max_keep_ckpts=1, save_last=True),
-)
+default_hooks = dict(logger=dict(type="LoggerHook", interval=53))

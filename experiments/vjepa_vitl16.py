@@ -4,19 +4,17 @@
 # target momentum 0.996 -> 1.0. On GPUs add --amp (bfloat16, as the official recipe) and --launcher pytorch.
 # The data fragment is the synthetic set (64 px, upsampled here); for real video point a VideoCaptionDataset at
 # your caption JSON. Check that everything builds and one step runs on CPU with a smaller batch:
-#   python tools/run.py experiments/vjepa_vitl16.py --dry-run --cfg-options train_dataloader.batch_size=1 \
-#       train_dataloader.num_workers=0
+#   python tools/run.py experiments/vjepa_vitl16.py --dry-run --cfg-options loader.batch_size=1 \
+#       loader.num_workers=0 loader.persistent_workers=False
 _base_ = [
     "_base_/default_runtime.py",
     "_base_/datasets/synthetic_disaster.py",
     "_base_/models/vjepa_vitl16.py",
 ]
 
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=8,
-    dataset=dict(pipeline=dict(video_length=16, frame_sample_rate=2, img_size=224, crop_scale=(0.3, 1.0))),
-)
+loader = dict(batch_size=16, num_workers=8)
+clip = dict(video_length=16, frame_sample_rate=2, img_size=224)
+train_dataloader = dict(dataset=dict(pipeline=dict(crop_scale=(0.3, 1.0))))
 val_dataloader = None
 val_cfg = None
 val_evaluator = None
@@ -24,16 +22,17 @@ test_dataloader = None
 test_cfg = None
 test_evaluator = None
 
-max_epochs = 100
+max_epochs = 100  # the schedule, the loop and the warm-up follow these two: `tools/run.py ... max_epochs=50`
 warmup_epochs = 10
 optim_wrapper = dict(optimizer=dict(type="AdamW", lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
                      clip_grad=dict(max_norm=10.0))
 param_scheduler = [
-    dict(type="LinearLR", start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type="CosineAnnealingLR", by_epoch=True, begin=warmup_epochs, end=max_epochs, eta_min=1e-6,
+    dict(type="LinearLR", start_factor=1e-3, by_epoch=True, begin=0, end="${warmup_epochs}",
+         convert_to_iter_based=True),
+    dict(type="CosineAnnealingLR", by_epoch=True, begin="${warmup_epochs}", end="${max_epochs}", eta_min=1e-6,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
+train_cfg = dict(by_epoch=True, max_epochs="${max_epochs}")
 custom_hooks = [
     dict(type="JEPATargetEMAHook", momentum=0.996, end_momentum=1.0),
     dict(type="CollapseWatchHook", interval=200),

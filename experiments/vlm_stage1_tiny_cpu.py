@@ -6,16 +6,16 @@
 # type accuracy 1.0, dynamics 0.70; vtc 2.85 -> 0.85, vtg 5.69 -> 1.10, vtm 0.74 -> 0.61 (docs/connectors.md).
 # Stage 2 then starts from this Q-Former: experiments/vlm_tiny_cpu_from_stage1.py (vlm_tiny_cpu skips stage 1).
 # Ablate a term by editing the weighted list, e.g. --cfg-options "model.losses.1.loss_weight=0".
-_base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py"]
+# The frozen encoder is an `upstream` run (aegis/upstream.py): `--with-upstream` builds it first when it is missing.
+_base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py", "_base_/models/vjepa_tiny_encoder.py"]
 
-clip = dict(type="VideoClipPipeline", video_length=8, frame_sample_rate=4, img_size=32)  # as in phase 1
+upstream = dict(encoder=dict(experiment="experiments/vjepa_pretrain_tiny.py", overrides=dict()))  # phase 1
 
 model = dict(
     type="QFormerPretrainer",
-    # the phase-1 tiny encoder (same sizes as _base_/models/vjepa_tiny.py), its EMA target weights, frozen
-    encoder=dict(type="VJEPAEncoder", arch=None, embed_dim=128, depth=4, num_heads=4, patch_size=8, tubelet_size=2,
-                 num_frames=8, img_size=32, checkpoint_key="target_encoder", frozen=True),
-    encoder_checkpoint="work_dirs/vjepa_pretrain_tiny",
+    # the phase-1 tiny encoder, its EMA target weights, frozen
+    encoder=dict(_base_.vjepa_tiny_encoder, checkpoint_key="target_encoder", frozen=True),
+    encoder_checkpoint="${upstream.encoder.work_dir}",  # its newest checkpoint
     # the same Q-Former as vlm_tiny_cpu's connector, plus its text path (vocabulary size injected)
     # (initializer_range ~ 1/sqrt(128): BERT's 0.02 leaves a narrow Q-Former's attention flat for many steps)
     connector=dict(type="QFormer", num_query_tokens=8, depth=2, hidden_size=128, num_heads=4, intermediate_size=256,
@@ -33,13 +33,13 @@ model = dict(
     max_new_tokens=22,
 )
 
-train_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False, dataset=dict(pipeline=clip))
-val_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False, dataset=dict(pipeline=clip))
-test_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False, dataset=dict(pipeline=clip))
+loader = dict(batch_size=16, num_workers=0, persistent_workers=False)  # train, val and test
+clip = dict(video_length=8, frame_sample_rate=4, img_size=32)  # as in phase 1
 val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")]  # of the Q-Former's own captions
 test_evaluator = val_evaluator
 
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=10)
+max_epochs = 30  # 9 iterations each; the loop and the cosine's end read it: `tools/run.py ... max_epochs=10`
+train_cfg = dict(by_epoch=True, max_epochs="${max_epochs}", val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
 # The contrastive gradients are ~1/temperature larger than the others: a clip at 1.0 would starve matching and
@@ -48,6 +48,7 @@ optim_wrapper = dict(optimizer=dict(type="AdamW", lr=2e-3, weight_decay=0.05, be
                      clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=False, begin=0, end=20),
-    dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end=30, convert_to_iter_based=True),
+    dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end="${max_epochs}",
+         convert_to_iter_based=True),
 ]
 default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=10, max_keep_ckpts=2, save_last=True))

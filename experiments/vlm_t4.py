@@ -7,7 +7,8 @@
 # (model.encoder_checkpoint), bitsandbytes and a CUDA GPU; without one of them the build stops at once naming it.
 # On CPU, experiments/vlm_t4_cpu_dryrun.py swaps in TinyCausalLM and builds and steps this recipe (--dry-run).
 # Memory estimate for a 16 GB T4: docs/vlm_memory.md (tools/estimate_vlm_memory.py, from the real model definitions).
-_base_ = ["_base_/default_runtime.py", "_base_/models/llama31_8b_4bit.py", "_base_/models/qformer_guide.py"]
+_base_ = ["_base_/default_runtime.py", "_base_/models/llama31_8b_4bit.py", "_base_/models/qformer_guide.py",
+          "_base_/models/caption_prompt.py"]
 
 data = dict(
     video_caption_pairs="data/video_caption_pairs.json",  # the guide's --data: [{"video_path", "caption"}, ...]
@@ -22,7 +23,7 @@ model = dict(
     encoder_checkpoint="checkpoints/vjepa/vitl16.pth.tar",  # official V-JEPA ViT-L/16 or a phase-1 work dir
     connector={{_base_.qformer_guide}},
     llm={{_base_.llama31_8b_4bit}},
-    prompt="Describe the disaster in this video:",
+    prompt="${caption_prompt}",
     max_caption_tokens=48,
     max_new_tokens=48,
     num_beams=3,
@@ -47,9 +48,9 @@ val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")
 val_cfg = dict()
 
 learning_rate = 1e-4  # the guide's name; a sweep sets it with --learning_rate=5e-5 (W&B's ${args})
-max_epochs = 10
+max_epochs = 10  # the loop and the cosine's end read it: `tools/run.py ... max_epochs=5`
 accumulation = 4
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
+train_cfg = dict(by_epoch=True, max_epochs="${max_epochs}", val_interval=1)
 optim_wrapper = dict(
     type="AmpOptimWrapper",
     dtype="float16",
@@ -60,7 +61,8 @@ optim_wrapper = dict(
 # Schedulers step once per iteration; 500 optimiser steps of warm-up = 500 x 4 accumulated iterations.
 param_scheduler = [
     dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=500 * accumulation),
-    dict(type="CosineAnnealingLR", eta_min=1e-6, by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True),
+    dict(type="CosineAnnealingLR", eta_min=1e-6, by_epoch=True, begin=0, end="${max_epochs}",
+         convert_to_iter_based=True),
 ]
 custom_hooks = [dict(type="CaptionSamplesHook", num_samples=4, before_training=False)]
 default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=3,

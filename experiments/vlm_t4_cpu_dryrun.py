@@ -3,14 +3,13 @@
 # Everything of vlm_t4 stays (the guide's Q-Former, AdamW, schedule, accumulation, clipping, hooks) except what
 # cannot run here: TinyCausalLM (random, frozen) instead of 4-bit Llama, a small random V-JEPA encoder instead of
 # ViT-L, fp32 instead of fp16 AMP, and the synthetic disaster clips instead of data.video_caption_pairs.
-_base_ = ["vlm_t4.py"]
+_base_ = ["vlm_t4.py", "_base_/models/vjepa_tiny_encoder.py"]
 
 data = dict(video_caption_pairs="data/synthetic_disaster/captions.json", val_pairs=None)
 clip = dict(type="VideoClipPipeline", video_length=8, frame_sample_rate=4, img_size=32)
 
 model = dict(
-    encoder=dict(_delete_=True, type="VJEPAEncoder", arch=None, embed_dim=128, depth=4, num_heads=4, patch_size=8,
-                 tubelet_size=2, num_frames=8, img_size=32, frozen=True),  # _delete_: drop ViT-L's arch and sizes
+    encoder=dict(_base_.vjepa_tiny_encoder, _delete_=True, frozen=True),  # _delete_: drop ViT-L's arch and sizes
     encoder_checkpoint=None,
     llm=dict(_delete_=True, type="TinyCausalLM", frozen=True),  # _delete_: drop the HFCausalLM-only arguments
     num_beams=1,

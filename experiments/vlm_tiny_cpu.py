@@ -1,6 +1,6 @@
 # Phase 2 on the embedded default: caption the synthetic disaster videos on 2 CPU cores in under 10 minutes.
-# Frozen phase-1 V-JEPA encoder (work_dirs/vjepa_pretrain_tiny) -> trainable Q-Former -> soft prefix -> frozen tiny LM
-# pretrained on the captions (work_dirs/lm_pretrain_tiny/lm). Only the Q-Former trains. A few validation videos are
+# Frozen phase-1 V-JEPA encoder (upstream.encoder) -> trainable Q-Former -> soft prefix -> frozen tiny LM pretrained
+# on the captions (upstream.lm). Only the Q-Former trains. A few validation videos are
 # captioned before training and after every epoch (log + <work_dir>/samples.jsonl); the validation split is scored
 # every 10 epochs (BLEU-4, CIDEr, disaster-type and dynamics accuracy) and the test split at the end (metrics.json
 # test/*, examples in test_examples.txt).
@@ -8,7 +8,8 @@
 # Run order (make demo): vjepa_pretrain_tiny -> lm_pretrain_tiny -> this -> show_alerts (printed alerts).
 # The two frozen parts are `upstream` runs (aegis/upstream.py): `--with-upstream` builds whichever is missing first,
 # and an override of their own keys (upstream.encoder.overrides.causality_weight=0) gets a run of its own, built once.
-_base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py", "_base_/models/tiny_lm.py"]
+_base_ = ["_base_/default_runtime.py", "_base_/datasets/synthetic_disaster.py", "_base_/models/tiny_lm.py",
+          "_base_/models/vjepa_tiny_encoder.py"]
 
 # The training guide's swept knobs as top-level keys (its sweep_config names), read below through ${...}:
 # `tools/run.py experiments/vlm_tiny_cpu.py --learning_rate=5e-4 --num_query_tokens=16 --qformer_depth=1`.
@@ -22,36 +23,35 @@ upstream = dict(
 
 model = dict(
     type="VideoCaptioner",
-    # the phase-1 tiny encoder (same sizes as _base_/models/vjepa_tiny.py), its EMA target weights, frozen
-    encoder=dict(type="VJEPAEncoder", arch=None, embed_dim=128, depth=4, num_heads=4, patch_size=8, tubelet_size=2,
-                 num_frames=8, img_size=32, checkpoint_key="target_encoder", frozen=True),
+    # the phase-1 tiny encoder, its EMA target weights, frozen
+    encoder=dict(_base_.vjepa_tiny_encoder, checkpoint_key="target_encoder", frozen=True),
     encoder_checkpoint="${upstream.encoder.work_dir}",  # its newest checkpoint
     connector=dict(type="QFormer", num_query_tokens="${num_query_tokens}", depth="${qformer_depth}", hidden_size=128,
                    num_heads=4, intermediate_size=256, temporal_pos_embed=True, max_temporal_positions=8),
     llm=dict(checkpoint="${upstream.lm.work_dir}/lm/model.pth"),  # tokenizer.json is read from beside it
-    prompt="Describe the disaster in this video:",
+    prompt="${caption_prompt}",  # the tiny LM's (_base_/models/caption_prompt.py)
     max_new_tokens=20,
     num_beams=1,
     sample_all_captions=False,  # train on each video's canonical caption: type accuracy converges 2-3x sooner
     motion_tokens=True,  # append token differences between time steps: the speed words went from chance to ~0.7
 )
 
+loader = dict(batch_size=16, num_workers=1)  # train, val and test
 clip = dict(video_length=8, frame_sample_rate=4, img_size=32)  # the clips phase 1 was trained on
-train_dataloader = dict(batch_size=16, num_workers=1, dataset=dict(pipeline=dict(clip, crop_scale=(0.5, 1.0))))
-val_dataloader = dict(batch_size=16, num_workers=1, dataset=dict(pipeline=clip))
-test_dataloader = dict(batch_size=16, num_workers=1, dataset=dict(pipeline=clip))
+train_dataloader = dict(dataset=dict(pipeline=dict(crop_scale=(0.5, 1.0))))
 val_evaluator = [dict(type="CaptionMetric"), dict(type="DisasterAccuracyMetric")]
 test_evaluator = val_evaluator
 
-max_epochs = 60  # 9 iterations each
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
+max_epochs = 60  # 9 iterations each; the loop and the cosine's end read it: `tools/run.py ... max_epochs=20`
+train_cfg = dict(by_epoch=True, max_epochs="${max_epochs}", val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
 optim_wrapper = dict(optimizer=dict(type="AdamW", lr="${learning_rate}", weight_decay=0.05, betas=(0.9, 0.95)),
                      clip_grad=dict(max_norm=1.0))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=False, begin=0, end=30),
-    dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True),
+    dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end="${max_epochs}",
+         convert_to_iter_based=True),
 ]
 custom_hooks = [dict(type="CaptionSamplesHook", num_samples=6, test_at_end=True)]
 default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=10, max_keep_ckpts=2, save_last=True))

@@ -3,4 +3,7 @@
 # vlm_tiny_cpu itself is the ablation that skips stage 1.
 _base_ = ["vlm_tiny_cpu.py"]
 
-model = dict(connector=dict(checkpoint="work_dirs/vlm_stage1_tiny_cpu"))
+# Stage 1 is a third upstream run beside vlm_tiny_cpu's encoder and LM (it has the same encoder as its own upstream,
+# built once for both); `--with-upstream` builds whichever is missing first.
+upstream = dict(connector=dict(experiment="experiments/vlm_stage1_tiny_cpu.py", overrides=dict()))
+model = dict(connector=dict(checkpoint="${upstream.connector.work_dir}"))  # its newest checkpoint

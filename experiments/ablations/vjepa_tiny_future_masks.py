@@ -5,7 +5,7 @@
 # Probe it on its own:  python tools/probe.py experiments/ablations/vjepa_tiny_future_masks.py --ablation none
 _base_ = ["../vjepa_pretrain_tiny.py"]
 
-train_dataloader = dict(dataset=dict(pipeline=dict(video_length=16, frame_sample_rate=2)))
+clip = dict(video_length=16, frame_sample_rate=2)
 model = dict(
     encoder=dict(num_frames=16),
     mask_generators=[
