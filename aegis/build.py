@@ -15,22 +15,20 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ConfigError, UnknownComponentError, closest
+from .errors import AegisError, ConfigError, UnknownComponentError, closest
 from .annotations import MustExist
 
-__all__ = ["build_component", "validate", "validate_component", "find_registry", "constructor_parameters"]
+__all__ = ["build_component", "construct", "validate", "validate_component", "find_registry", "constructor_parameters",
+           "argument_family", "injected_arguments", "build_from_registry", "RUNNER_KEYS"]
 
-# Config keys whose component dicts come from a known registry (anything else: every registry is searched).
-KEY_TO_REGISTRY = {
-    "model": "MODELS", "encoder": "ENCODERS", "target_encoder": "ENCODERS", "connector": "CONNECTORS",
-    "llm": "LLMS", "loss": "LOSSES", "losses": "LOSSES", "mask_generator": "MASK_GENERATORS",
-    "mask_generators": "MASK_GENERATORS", "dataset": "DATASETS", "pipeline": "TRANSFORMS",
-    "transforms": "TRANSFORMS", "env": "ENVS", "policy": "POLICIES", "features_extractor": "ENCODERS",
-    "custom_hooks": "HOOKS", "default_hooks": "HOOKS", "metric": "METRICS", "metrics": "METRICS",
-    "val_evaluator": "METRICS", "test_evaluator": "METRICS", "captioner": "CAPTIONERS",
-    "collate_fn": "FUNCTIONS", "sampler": "DATA_SAMPLERS", "param_scheduler": "PARAM_SCHEDULERS",
-    "optimizer": "OPTIMIZERS", "optim_wrapper": "OPTIM_WRAPPERS", "train_cfg": "LOOPS", "val_cfg": "LOOPS",
-    "test_cfg": "LOOPS", "vis_backends": "VISBACKENDS", "model_wrapper_cfg": "MODEL_WRAPPERS",
+# mmengine's own config schema: the registry a Runner-level key's component dicts come from. Sub-components of
+# AEGIS components are not listed here: their family comes from the constructor's ``Component[Contract]`` annotation.
+RUNNER_KEYS = {
+    "model": "MODELS", "dataset": "DATASETS", "sampler": "DATA_SAMPLERS", "collate_fn": "FUNCTIONS",
+    "custom_hooks": "HOOKS", "default_hooks": "HOOKS", "val_evaluator": "METRICS", "test_evaluator": "METRICS",
+    "param_scheduler": "PARAM_SCHEDULERS", "optimizer": "OPTIMIZERS", "optim_wrapper": "OPTIM_WRAPPERS",
+    "train_cfg": "LOOPS", "val_cfg": "LOOPS", "test_cfg": "LOOPS", "vis_backends": "VISBACKENDS",
+    "model_wrapper_cfg": "MODEL_WRAPPERS",
 }
 # Top-level keys the Runner consumes itself; their `type`s resolve in mmengine's registries too.
 _SKIP_KEYS = {"visualizer", "log_processor", "env_cfg", "randomness", "launcher"}
@@ -41,16 +39,60 @@ def _registries() -> dict:
     return COMPONENT_REGISTRIES
 
 
-def find_registry(type_name: str, key: str | None):
-    """The (constant, registry) that holds ``type_name``: the key's own registry first, then any registry."""
-    registries = _registries()
-    preferred = KEY_TO_REGISTRY.get(key or "")
-    order = ([preferred] if preferred else []) + [c for c in registries if c != preferred]
-    for constant in order:
-        registry = registries[constant]
-        if registry.get(type_name) is not None:
-            return constant, registry
-    return preferred, registries[preferred] if preferred else None
+def find_registry(type_name: str, registry=None):
+    """The registry that holds ``type_name``: ``registry`` itself when given, else the first one that has it."""
+    if registry is not None:
+        return registry
+    return next((r for r in _registries().values() if r.get(type_name) is not None), None)
+
+
+def _family_of(registry):
+    from .registry import COMPONENT_REGISTRIES, FAMILIES
+    constant = next((c for c, r in COMPONENT_REGISTRIES.items() if r is registry), None)
+    return FAMILIES.get(constant) if constant else None
+
+
+def _resolve_family(family):
+    """(registry, contract) of a registry, a contract class or a :class:`aegis.contracts.Family`."""
+    from .contracts import Family
+    from .registry import COMPONENT_REGISTRIES, family_of_contract
+
+    if isinstance(family, Family):
+        return COMPONENT_REGISTRIES[family.constant], family.contract
+    if isinstance(family, type) and not hasattr(family, "module_dict"):
+        found = family_of_contract(family)
+        if found is None:
+            raise TypeError(f"{family.__name__} is not the contract of any family (aegis.registry.FAMILIES)")
+        return COMPONENT_REGISTRIES[found.constant], found.contract
+    found = _family_of(family)
+    return family, found.contract if found else None
+
+
+def argument_family(hint):
+    """The :class:`aegis.contracts.Family` a constructor argument's annotation names (``Component[Connector]``,
+    ``list[Component[Loss]]``, ``Component[VideoEncoder] | None``), or None."""
+    from .annotations import FamilyOf
+    from .registry import family_of_contract
+
+    if typing.get_origin(hint) is typing.Annotated:
+        for marker in typing.get_args(hint)[1:]:
+            if isinstance(marker, FamilyOf):
+                return family_of_contract(marker.contract)
+    for arg in typing.get_args(hint):
+        found = argument_family(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def injected_arguments(obj, family=None) -> tuple[str, ...]:
+    """Arguments of ``obj``'s constructor that the framework supplies when it builds ``obj`` as a member of
+    ``family`` (a parent's sizes, per the family's contract) — they are not required in the config."""
+    if family is None:
+        family = _family_of(find_registry(getattr(obj, "__name__", ""), None)) if inspect.isclass(obj) else None
+    injected = tuple(family.injected) if family is not None else ()
+    params, var_kwargs, _ = constructor_parameters(obj)
+    return tuple(n for n in injected if n in params or var_kwargs)
 
 
 def _names_with_parent(registry) -> set[str]:
@@ -61,21 +103,33 @@ def _names_with_parent(registry) -> set[str]:
     return names
 
 
-def _unknown_type(type_name: str, key: str | None, path: str) -> UnknownComponentError:
-    registries = _registries()
-    constant = KEY_TO_REGISTRY.get(key or "")
-    if constant:
-        names = sorted(_names_with_parent(registries[constant]))
-        what = f"a registered {registries[constant].name}"
+def _unknown_type(type_name: str, registry, path: str) -> UnknownComponentError:
+    from .plugins import loaded
+
+    plugin_set = loaded()
+    if registry is not None:
+        names = sorted(_names_with_parent(registry))
+        what = f"a registered {registry.name}"
+        constant = next((c for c, r in _registries().items() if r is registry), None)
     else:
-        names = sorted({n for r in registries.values() for n in _names_with_parent(r)})
+        names = sorted({n for r in _registries().values() for n in _names_with_parent(r)})
         what = "registered in any AEGIS registry"
+        constant = None
+    renamed = next((new for (c, old), new in plugin_set.renamed.items()
+                    if old == type_name and constant in (None, c)), None)
+    if renamed is not None:
+        return UnknownComponentError(f"{path}.type={type_name!r} was renamed: use type={renamed!r}.")
+    lines = [f"{path}.type={type_name!r} is not {what}."]
     near = closest(type_name, names)
-    hint = f"\n  Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+    if near:
+        lines.append(f"  Did you mean {', '.join(repr(n) for n in near)}?")
+    if plugin_set.failed:
+        failed = "; ".join(f"'{name}' ({message})" for name, message in plugin_set.failed.items())
+        lines.append(f"  It may come from a plugin that failed to load: {failed}.")
     listing = ", ".join(names) if len(names) <= 30 else ", ".join(names[:30]) + ", ..."
-    return UnknownComponentError(
-        f"{path}.type={type_name!r} is not {what}.{hint}\n  Registered ({len(names)}): {listing}.\n"
-        "  Components come from the 'aegis.plugins' entry points; `aegis plugins` shows what loaded.")
+    lines.append(f"  Registered ({len(names)}): {listing}.")
+    lines.append("  Components come from the 'aegis.plugins' entry points; `aegis plugins` shows what loaded.")
+    return UnknownComponentError("\n".join(lines))
 
 
 @functools.lru_cache(maxsize=None)
@@ -151,17 +205,23 @@ def _check_value(value: Any, hint, where: str, component: str) -> None:
                           f"  ({str(exc).splitlines()[0][:200]})") from None
 
 
-def validate_component(cfg: Mapping, path: str, key: str | None = None, registry=None) -> None:
-    """Check one ``dict(type=...)`` (and every component nested in it) against its constructor."""
+def validate_component(cfg: Mapping, path: str, registry=None, injected: tuple[str, ...] = (),
+                       runner_key: str | None = None) -> None:
+    """Check one ``dict(type=...)`` (and every component nested in it) against its constructor.
+
+    ``registry`` is where its ``type`` must be registered (None: any registry); ``injected`` the arguments its
+    parent supplies (not required here); ``runner_key`` the mmengine config key it sits under, if any.
+    """
     type_value = cfg["type"]
     if not isinstance(type_value, str):  # a class given directly
         obj = type_value
     else:
-        if registry is None:
-            _, registry = find_registry(type_value, key)
         obj = registry.get(type_value) if registry is not None else None
+        if obj is None and registry is None:
+            found = find_registry(type_value)
+            obj = found.get(type_value) if found is not None else None
         if obj is None:
-            raise _unknown_type(type_value, key, path)
+            raise _unknown_type(type_value, registry, path)
     name = getattr(obj, "__name__", str(obj))
     params, var_kwargs, hints = constructor_parameters(obj)
     for arg, value in cfg.items():
@@ -170,7 +230,7 @@ def validate_component(cfg: Mapping, path: str, key: str | None = None, registry
         where = f"{path}.{arg}"
         if arg not in params:
             if var_kwargs:
-                _validate_tree(value, where, arg)
+                _validate_tree(value, where)
                 continue
             near = closest(arg, params)
             hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
@@ -179,41 +239,47 @@ def validate_component(cfg: Mapping, path: str, key: str | None = None, registry
         hint = hints.get(arg, params[arg].annotation)
         _check_value(value, hint, where, name)
         if _must_exist(hint) and isinstance(value, (str, os.PathLike)) and not os.path.exists(value):
-            raise ConfigError(f"{where}: file {str(value)!r} does not exist (working directory {os.getcwd()}).\n"
+            raise ConfigError(f"{where}: file {str(value)!r} does not exist (relative paths resolve against the "
+                              f"working directory, {os.getcwd()}).\n"
                               f"  Set {where} to an existing path, or create it first.")
-        _validate_tree(value, where, arg)
+        family = argument_family(hint)
+        if family is not None:
+            _validate_tree(value, where, _registries()[family.constant], family.injected)
+        else:
+            _validate_tree(value, where)
     if not inspect.isclass(obj):  # a registered function (collate_fn, ...) gets its data when called
         return
+    supplied = set(injected) | set(_INJECTED_BY_RUNNER.get(runner_key or "", ()))
     missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in cfg
-               and n not in _injected_args(obj, key)]
+               and n not in supplied]
     if missing:
         raise ConfigError(f"{path}: {name} needs argument(s) {', '.join(repr(m) for m in missing)}, "
                           "which the config does not set.")
 
 
 # Arguments mmengine's Runner supplies itself when it builds a component under these keys.
-_INJECTED_BY_KEY = {
+_INJECTED_BY_RUNNER = {
     "sampler": ("dataset",), "param_scheduler": ("optimizer",), "optimizer": ("params",),
     "train_cfg": ("runner", "dataloader"), "val_cfg": ("runner", "dataloader", "evaluator"),
-    "test_cfg": ("runner", "dataloader", "evaluator"), "model_wrapper_cfg": ("module",),
+    "test_cfg": ("runner", "dataloader", "evaluator"), "model_wrapper_cfg": ("module",), "vis_backends": ("save_dir",),
 }
 
 
-def _injected_args(obj, key: str | None) -> tuple[str, ...]:
-    """Arguments supplied at build time: by the Runner (per config key) or by the parent component, which lists
-    them in the child's ``injected_args`` class attribute (e.g. a connector's ``input_dim``)."""
-    return tuple(getattr(obj, "injected_args", ())) + _INJECTED_BY_KEY.get(key or "", ())
-
-
-def _validate_tree(value: Any, path: str, key: str | None) -> None:
+def _validate_tree(value: Any, path: str, registry=None, injected: tuple[str, ...] = (),
+                   runner_key: str | None = None) -> None:
     if _is_component(value):
-        validate_component(value, path, key)
+        validate_component(value, path, registry, injected, runner_key)
     elif isinstance(value, Mapping):
         for k, v in value.items():
-            _validate_tree(v, f"{path}.{k}", k if not _is_component(v) or k not in ("type",) else k)
+            _validate_tree(v, f"{path}.{k}")
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            _validate_tree(v, f"{path}[{i}]", key)
+            _validate_tree(v, f"{path}[{i}]", registry, injected, runner_key)
+
+
+def _runner_tree(value: Any, path: str, key: str) -> None:
+    """Validate what sits under an mmengine config key, in the registry mmengine builds it from."""
+    _validate_tree(value, path, _registries()[RUNNER_KEYS[key]], (), key)
 
 
 def validate(cfg: Mapping) -> None:
@@ -235,11 +301,11 @@ def validate(cfg: Mapping) -> None:
         if key in ("train_dataloader", "val_dataloader", "test_dataloader") and isinstance(value, Mapping):
             for sub_key, sub in value.items():
                 if sub_key in ("dataset", "sampler", "collate_fn"):
-                    _validate_tree(sub, f"{key}.{sub_key}", sub_key)
+                    _runner_tree(sub, f"{key}.{sub_key}", sub_key)
             continue
         if key == "optim_wrapper" and isinstance(value, Mapping):
             if "type" in value and value["type"] not in ("OptimWrapper", "AmpOptimWrapper"):
-                _validate_tree(value, key, key)
+                _runner_tree(value, key, key)
             elif _is_component(value.get("optimizer")):  # torch's optimizers, through mmengine's registry
                 _validate_optimizer(value["optimizer"])
             continue
@@ -248,12 +314,12 @@ def validate(cfg: Mapping) -> None:
         if key == "default_hooks" and isinstance(value, Mapping):
             for name, hook in value.items():
                 if hook is not None:
-                    _validate_tree(hook, f"default_hooks.{name}", "custom_hooks")
+                    _runner_tree(hook, f"default_hooks.{name}", "custom_hooks")
             continue
-        if key in ("param_scheduler", "val_evaluator", "test_evaluator", "model", "custom_hooks", "model_wrapper_cfg"):
-            _validate_tree(value, key, key)
+        if key in RUNNER_KEYS:
+            _runner_tree(value, key, key)
         elif _is_component(value):
-            _validate_tree(value, key, key)
+            _validate_tree(value, key)
 
 
 def _validate_optimizer(cfg: Mapping) -> None:
@@ -266,26 +332,71 @@ def _validate_optimizer(cfg: Mapping) -> None:
         near = closest(name, OPTIMIZERS.module_dict)
         raise UnknownComponentError(f"optim_wrapper.optimizer.type={type_value!r} is not a registered optimizer."
                                     + (f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""))
-    validate_component(cfg, "optim_wrapper.optimizer", "optimizer", registry=OPTIMIZERS)
+    validate_component(cfg, "optim_wrapper.optimizer", registry=OPTIMIZERS, runner_key="optimizer")
 
 
-def build_component(cfg, registry, path: str = "", default_args: Mapping | None = None):
-    """Build ``cfg`` (a ``dict(type=...)``) from ``registry`` after validating it; a built object passes through.
+def build_component(cfg, family, path: str = "", default_args: Mapping | None = None, **injected):
+    """Build ``cfg`` (a ``dict(type=...)``) as a member of ``family`` after validating it; a built object passes
+    through.
 
-    ``path`` is the config path used in error messages (``"model.encoder"``). ``default_args`` are values the
-    framework injects (sizes known only at build time); the config cannot override them unless it sets them.
+    ``family`` is a contract class (``aegis.contracts.Connector``) or a registry. ``path`` is the config path used in
+    error messages (``"model.connector"``). ``injected`` are the sizes the parent knows (``input_dim=...``): each
+    reaches the constructor only if it takes that argument, and only if the config does not set it. A component
+    that lacks a member of its family's contract, or whose constructor raises, is a :class:`ConfigError` naming
+    ``path``.
     """
+    if default_args:  # the older spelling of ``injected``
+        injected = {**default_args, **injected}
     if cfg is None or not isinstance(cfg, Mapping):
         return cfg
+    registry, contract = _resolve_family(family)
+    path = path or registry.name
     if "type" not in cfg:
-        raise ConfigError(f"{path or 'component'}: a component dict needs a 'type' key; got keys {sorted(cfg)}.")
+        raise ConfigError(f"{path}: a component dict needs a 'type' key; got keys {sorted(cfg)}.")
     cfg = dict(cfg)
-    if default_args:
-        for k, v in default_args.items():
-            cfg.setdefault(k, v)
-    validate_component(cfg, path or registry.name, registry=registry)
-    type_value = cfg.pop("type")
+    type_value = cfg["type"]
     obj = registry.get(type_value) if isinstance(type_value, str) else type_value
+    if obj is not None:
+        params, var_kwargs, _ = constructor_parameters(obj)
+        for k, v in injected.items():
+            if k in params or var_kwargs:
+                cfg.setdefault(k, v)
+    validate_component(cfg, path, registry=registry)
+    cfg.pop("type")
     if not inspect.isclass(obj):  # a registered function: bind its configured arguments, as mmengine does
         return functools.partial(obj, **cfg)
-    return obj(**cfg)
+    built = construct(obj, cfg, path)
+    if contract is not None:
+        from .contracts import missing_members
+        missing = missing_members(built, contract)
+        if missing:
+            raise ConfigError(f"{path}: {obj.__name__} does not satisfy the {contract.__name__} contract "
+                              f"(aegis.contracts.{contract.__name__}): it has no {', '.join(missing)}.")
+    return built
+
+
+def construct(obj, kwargs: Mapping, path: str):
+    """``obj(**kwargs)``; an exception from the constructor becomes a ConfigError with ``path`` and its message."""
+    try:
+        return obj(**kwargs)
+    except AegisError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{path}: {obj.__name__} rejected its arguments: {type(exc).__name__}: {exc}") from exc
+
+
+def build_from_registry(cfg, registry, default_args=None):
+    """The ``build_func`` of AEGIS's children of mmengine's registries: mmengine's own build, with an exception
+    from a component's constructor reported as a ConfigError naming the component (not a deep traceback)."""
+    from mmengine.registry import build_from_cfg, build_model_from_cfg
+    from mmengine.registry import MODELS as MMENGINE_MODELS
+
+    builder = build_model_from_cfg if registry.parent is MMENGINE_MODELS else build_from_cfg
+    try:
+        return builder(cfg, registry, default_args)
+    except AegisError:
+        raise
+    except Exception as exc:
+        type_value = cfg.get("type") if isinstance(cfg, Mapping) else None
+        name = type_value if isinstance(type_value, str) else getattr(type_value, "__name__", registry.name)
+        raise ConfigError(f"{registry.name} {name}: {type(exc).__name__}: {exc}") from exc

@@ -37,3 +37,15 @@ def aegis_doctor_checks():
 
     Called by ``aegis doctor``. Each check must be cheap (an import probe, a file lookup): no model loading.
     """
+
+
+@hookspec
+def aegis_add_families(families):
+    """Add component families (new registries with their contracts) before any plugin registers components.
+
+    Called once per process by ``aegis.plugins.load()``, for every plugin, before any ``aegis_register``; so a
+    plugin may register into a family another plugin adds. Call ``families.add(constant, name, contract,
+    description)``: ``constant`` is the UPPER_SNAKE plural (``"DETECTORS"``) that ``registries.DETECTORS`` then
+    offers, ``contract`` a Protocol class (``aegis.contracts`` shows the built-in ones) that constructor arguments
+    annotate as ``Component[Contract]`` and that ``aegis.testing`` checks against.
+    """

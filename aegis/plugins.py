@@ -20,8 +20,8 @@ from . import hookspecs
 from .errors import PluginError
 from .hookspecs import hookimpl
 
-__all__ = ["hookimpl", "load", "loaded", "manager", "register_plugin", "Registrar", "PluginSet", "ComponentInfo",
-           "ENTRY_POINT_GROUP"]
+__all__ = ["hookimpl", "load", "loaded", "manager", "register_plugin", "Registrar", "FamilyAdder", "PluginSet",
+           "ComponentInfo", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "aegis.plugins"
 
@@ -47,6 +47,8 @@ class PluginSet:
     manager: pluggy.PluginManager
     components: dict[tuple[str, str], ComponentInfo] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # plugin name -> "distribution: error"
+    renamed: dict[tuple[str, str], str] = field(default_factory=dict)  # (constant, old name) -> new name
+    family_providers: dict[str, str] = field(default_factory=dict)  # family constant -> plugin that added it
 
 
 class _TrackedRegistry:
@@ -74,8 +76,29 @@ class _TrackedRegistry:
             self._set.components[key] = ComponentInfo(self._constant, n, module, self._plugin, self._distribution)
         return module
 
+    def register_renamed(self, old_name: str, new_name: str) -> None:
+        """Make the old name of a renamed component an error that names ``new_name`` (registered by this plugin)."""
+        self._set.renamed[(self._constant, old_name)] = new_name
+
     def __getattr__(self, item):  # read access (get, module_dict, build) goes to the registry itself
         return getattr(self._registry, item)
+
+
+class FamilyAdder:
+    """The object handed to ``aegis_add_families``: ``add(constant, name, contract, description)``."""
+
+    def __init__(self, plugin: str, plugin_set: PluginSet) -> None:
+        self._plugin, self._set = plugin, plugin_set
+
+    def add(self, constant: str, name: str, contract: type | None, description: str = ""):
+        from .registry import add_family
+        other = self._set.family_providers.get(constant)
+        if other is not None and other != self._plugin:
+            raise PluginError(f"Two plugins add the family {constant}: '{other}' and '{self._plugin}'. "
+                              "Rename one; a family belongs to one plugin.")
+        registry = add_family(constant, name, contract, description)
+        self._set.family_providers[constant] = self._plugin
+        return registry
 
 
 class Registrar:
@@ -96,47 +119,77 @@ def _new_manager() -> pluggy.PluginManager:
     return pm
 
 
+def _call_hook(plugin_set: PluginSet, module: types.ModuleType, name: str, distribution: str, hook: str) -> None:
+    impl = getattr(module, hook, None)
+    if impl is None:
+        return
+    if hook == "aegis_add_families":
+        impl(families=FamilyAdder(name, plugin_set))
+    else:
+        impl(registries=Registrar(name, distribution, plugin_set))
+
+
 def _register_one(plugin_set: PluginSet, module: types.ModuleType, name: str, distribution: str) -> None:
     plugin_set.manager.register(module, name=name)
-    impl = getattr(module, "aegis_register", None)
-    if impl is not None:
-        impl(registries=Registrar(name, distribution, plugin_set))
+    for hook in ("aegis_add_families", "aegis_register"):
+        _call_hook(plugin_set, module, name, distribution, hook)
 
 
 def load(strict: bool = False) -> PluginSet:
     """Load the core and every ``aegis.plugins`` entry point once per process and return what loaded.
 
-    A plugin that fails to import or register gives a warning naming it, its distribution and the error, and the
-    rest still load; with ``strict=True`` that is a :class:`PluginError`. Name clashes are always errors.
+    Every plugin module is imported first, then every plugin's ``aegis_add_families`` runs, then every plugin's
+    ``aegis_register`` (so a plugin may register into a family another plugin adds). A plugin that fails in any
+    step gives a warning naming it, its distribution and the error, and the rest still load; with ``strict=True``
+    the failures of all broken plugins are one :class:`PluginError`. Name clashes are always errors.
     """
     global _PLUGINS
     if _PLUGINS is not None:
         if strict and _PLUGINS.failed:
-            raise PluginError("Plugins failed to load: " + "; ".join(f"{k} ({v})" for k, v in _PLUGINS.failed.items()))
+            raise _failures_error(_PLUGINS)
         return _PLUGINS
     plugin_set = PluginSet(manager=_new_manager())
     from . import engine
     _register_one(plugin_set, engine, "aegis.core", "aegis")
+    modules: list[tuple[types.ModuleType, str, str, str]] = []  # (module, plugin name, distribution, entry point)
     for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         distribution = ep.dist.name if ep.dist is not None else "unknown distribution"
         plugin_name = f"{ep.name}"
-        if plugin_set.manager.has_plugin(plugin_name):
+        if plugin_set.manager.has_plugin(plugin_name) or any(m[1] == plugin_name for m in modules):
             plugin_name = f"{distribution}:{ep.name}"
         try:
-            module = ep.load()
-            _register_one(plugin_set, module, plugin_name, distribution)
-        except PluginError:
-            raise
+            modules.append((ep.load(), plugin_name, distribution, ep.value))
         except Exception as exc:  # a broken third-party plugin must not take the others down
-            message = f"{distribution}: {type(exc).__name__}: {exc}"
-            if strict:
-                raise PluginError(f"Plugin '{plugin_name}' from {message} (entry point {ep.value})") from exc
-            plugin_set.failed[plugin_name] = message
-            warnings.warn(f"AEGIS plugin '{plugin_name}' (entry point {ep.value}) failed to load and was skipped: "
-                          f"{message}. Run `aegis doctor` for details; --strict-plugins makes this fatal.",
-                          RuntimeWarning, stacklevel=2)
+            _record_failure(plugin_set, plugin_name, distribution, ep.value, exc)
+    for hook in ("aegis_add_families", "aegis_register"):
+        for module, plugin_name, distribution, value in modules:
+            if plugin_name in plugin_set.failed:
+                continue
+            try:
+                if hook == "aegis_add_families":
+                    plugin_set.manager.register(module, name=plugin_name)
+                _call_hook(plugin_set, module, plugin_name, distribution, hook)
+            except PluginError:
+                raise
+            except Exception as exc:
+                _record_failure(plugin_set, plugin_name, distribution, value, exc)
     _PLUGINS = plugin_set
+    if strict and plugin_set.failed:
+        raise _failures_error(plugin_set)
     return plugin_set
+
+
+def _record_failure(plugin_set: PluginSet, plugin_name: str, distribution: str, entry_point: str,
+                    exc: Exception) -> None:
+    message = f"{distribution}: {type(exc).__name__}: {exc} (entry point {entry_point})"
+    plugin_set.failed[plugin_name] = message
+    warnings.warn(f"AEGIS plugin '{plugin_name}' failed to load and was skipped: {message}. Run `aegis doctor` for "
+                  "details; --strict-plugins makes this fatal.", RuntimeWarning, stacklevel=3)
+
+
+def _failures_error(plugin_set: PluginSet) -> PluginError:
+    lines = [f"  - '{name}' from {message}" for name, message in plugin_set.failed.items()]
+    return PluginError(f"{len(lines)} plugin(s) failed to load (--strict-plugins):\n" + "\n".join(lines))
 
 
 def loaded() -> PluginSet:

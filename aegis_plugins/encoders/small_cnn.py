@@ -48,10 +48,16 @@ class SmallCNNEncoder(nn.Module):
         self.convs = nn.Sequential(*layers)
         self.map_size = (size, size)
         self.num_tokens = size * size
+        self.grid_size = (1, size, size)  # the conv map's cells, before any pooling
+        self.frozen = False  # trained with the policy that owns it
         if output == "pooled":
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(width * size * size, embed_dim), nn.ReLU(inplace=True))
         else:
             self.head = nn.Linear(width, embed_dim)
+
+    def grid_of(self, video_shape) -> tuple[int, int, int] | None:
+        """(1, h, w), the conv map's cells, with ``output="tokens"``; None with ``"pooled"`` (one vector per clip)."""
+        return self.grid_size if self.output == "tokens" else None
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         expected = (self.in_chans, self.num_frames, self.img_size, self.img_size)

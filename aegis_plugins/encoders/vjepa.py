@@ -107,10 +107,13 @@ class VJEPAEncoder(nn.Module):
 
     def train(self, mode: bool = True) -> VJEPAEncoder:
         """Switch train/eval mode; a frozen encoder stays in eval mode."""
-        return super().train(mode and not getattr(self, "frozen", False))
+        return super().train(mode and not self.frozen)
 
-    def grid_of(self, video_shape: torch.Size | tuple[int, ...]) -> tuple[int, int, int]:
-        """The (T', H', W') token grid of a (B, C, T, H, W) input shape."""
+    def grid_of(self, video_shape: torch.Size | tuple[int, ...]) -> tuple[int, int, int] | None:
+        """The (T', H', W') token grid of a (B, C, T, H, W) input shape; None with ``output="pooled"``."""
+        return None if self.output == "pooled" else self._patch_grid(video_shape)
+
+    def _patch_grid(self, video_shape) -> tuple[int, int, int]:
         _, _, frames, height, width = video_shape
         return frames // self.tubelet_size, height // self.patch_size, width // self.patch_size
 
@@ -135,7 +138,7 @@ class VJEPAEncoder(nn.Module):
     def embed(self, video: torch.Tensor) -> torch.Tensor:
         """Patch embeddings plus position embeddings of every token: (B, C, T, H, W) -> (B, N, D)."""
         self._check_input(video)
-        return self.patch_embed(video) + self._pos_embed_for(self.grid_of(video.shape))  # (B, N, D)
+        return self.patch_embed(video) + self._pos_embed_for(self._patch_grid(video.shape))  # (B, N, D)
 
     def embed_kept(self, video: torch.Tensor, keep_indices: torch.Tensor) -> torch.Tensor:
         """Patch plus position embeddings of the kept tokens only: (B, C, T, H, W), (B', K) -> (B', K, D).
@@ -146,7 +149,7 @@ class VJEPAEncoder(nn.Module):
         """
         self._check_input(video)
         patches = gather_tokens(self.patch_embed.patches(video), keep_indices)  # (B', K, C*t*p*p)
-        pos = self._pos_embed_for(self.grid_of(video.shape))[0]  # (N, D)
+        pos = self._pos_embed_for(self._patch_grid(video.shape))[0]  # (N, D)
         return self.patch_embed.embed_patches(patches) + pos[keep_indices.to(pos.device, torch.int64)]  # (B', K, D)
 
     def forward(self, video: torch.Tensor, keep_indices: torch.Tensor | None = None) -> torch.Tensor:

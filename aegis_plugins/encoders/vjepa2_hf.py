@@ -80,7 +80,14 @@ class VJEPA2HFEncoder(nn.Module):
 
     def train(self, mode: bool = True) -> VJEPA2HFEncoder:
         """Switch train/eval mode; a frozen encoder stays in eval mode."""
-        return super().train(mode and not getattr(self, "frozen", False))
+        return super().train(mode and not self.frozen)
+
+    def grid_of(self, video_shape) -> tuple[int, int, int] | None:
+        """The (T', H', W') token grid of a (B, C, T, H, W) input shape; None with ``output="pooled"``."""
+        if self.output == "pooled":
+            return None
+        _, _, frames, height, width = video_shape
+        return frames // self.tubelet_size, height // self.patch_size, width // self.patch_size
 
     def forward(self, video: torch.Tensor, keep_indices: torch.Tensor | None = None) -> torch.Tensor:
         if video.ndim != 5 or video.shape[1] != self.in_chans or not video.is_floating_point():

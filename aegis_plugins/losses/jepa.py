@@ -16,18 +16,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from aegis.contracts import check_loss_name
 from aegis.errors import ConfigError
 
 __all__ = ["LatentReconstructionLoss", "TemporalCausalityLoss"]
-
-
-def _check_name(owner: str, loss_name: str) -> str:
-    if "loss" not in loss_name:
-        raise ConfigError(f"{owner}.loss_name={loss_name!r}: mmengine sums and logs only keys containing 'loss'; "
-                          f"use e.g. {loss_name + '_loss'!r}.")
-    if loss_name == "loss":
-        raise ConfigError(f"{owner}.loss_name='loss' is reserved for the total; use e.g. 'reconstruction_loss'.")
-    return loss_name
 
 
 class LatentReconstructionLoss(nn.Module):
@@ -42,7 +34,7 @@ class LatentReconstructionLoss(nn.Module):
         if norm not in ("l1", "l2"):
             raise ConfigError(f"LatentReconstructionLoss.norm={norm!r}: expected 'l1' (V-JEPA's choice) or 'l2'.")
         self.norm, self.loss_weight = norm, float(loss_weight)
-        self.loss_name = _check_name("LatentReconstructionLoss", loss_name)
+        self.loss_name = check_loss_name("LatentReconstructionLoss", loss_name)
 
     def forward(self, pred: Tensor, target: Tensor, target_idx: Tensor | None = None,
                 grid_size: tuple[int, int, int] | None = None) -> Tensor:
@@ -68,7 +60,7 @@ class TemporalCausalityLoss(nn.Module):
                  loss_name: str = "causality_loss") -> None:
         super().__init__()
         self.loss_weight, self.normalize = float(loss_weight), bool(normalize)
-        self.loss_name = _check_name("TemporalCausalityLoss", loss_name)
+        self.loss_name = check_loss_name("TemporalCausalityLoss", loss_name)
 
     def forward(self, pred: Tensor, target: Tensor | None = None, target_idx: Tensor | None = None,
                 grid_size: tuple[int, int, int] | None = None) -> Tensor:

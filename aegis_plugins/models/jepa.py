@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from aegis.annotations import Component
 from aegis.build import build_component
+from aegis.contracts import LatentPredictor, Loss, MaskGenerator, VideoEncoder
 from aegis.errors import ConfigError, DataError
 
 __all__ = ["JEPAPretrainer"]
@@ -40,26 +42,21 @@ class JEPAPretrainer(BaseModel):
     EMA step; ``JEPATargetEMAHook`` calls it after every optimiser step.
     """
 
-    def __init__(self, encoder: dict,
-                 predictor: dict = dict(type="JEPAPredictor", embed_dim=384, depth=6, num_heads=12),  # noqa: B006
-                 mask_generators: Sequence[dict] = (
+    def __init__(self, encoder: Component[VideoEncoder],
+                 predictor: Component[LatentPredictor] = dict(  # noqa: B006
+                     type="JEPAPredictor", embed_dim=384, depth=6, num_heads=12),
+                 mask_generators: Sequence[Component[MaskGenerator]] = (
                      dict(type="MultiBlock3DMaskGenerator", num_blocks=8, mask_ratio=None, spatial_scale=(0.15, 0.15)),
                      dict(type="MultiBlock3DMaskGenerator", num_blocks=2, mask_ratio=None, spatial_scale=(0.7, 0.7)),
                  ),
-                 losses: Sequence[dict] = (
+                 losses: Sequence[Component[Loss]] = (
                      dict(type="LatentReconstructionLoss", norm="l1", loss_weight=1.0),
                      dict(type="TemporalCausalityLoss", loss_weight=0.1),
                  ),
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        from aegis.registry import ENCODERS, LOSSES, MASK_GENERATORS, MODELS
-
-        self.encoder = build_component(encoder, ENCODERS, path="model.encoder")
-        for attr in ("embed_dim", "grid_size"):
-            if not hasattr(self.encoder, attr):
-                raise ConfigError(f"model.encoder: JEPAPretrainer needs an encoder with `{attr}` and a "
-                                  f"forward(video, keep_indices); {type(self.encoder).__name__} has no `{attr}`.")
-        if getattr(self.encoder, "frozen", False):
+        self.encoder = build_component(encoder, VideoEncoder, path="model.encoder")
+        if self.encoder.frozen:
             raise ConfigError("model.encoder.frozen=True: a frozen encoder cannot be pretrained; set frozen=False.")
         if isinstance(mask_generators, dict) or not mask_generators:
             raise ConfigError("model.mask_generators must be a non-empty list of mask generator dicts, e.g. "
@@ -67,17 +64,16 @@ class JEPAPretrainer(BaseModel):
         if isinstance(losses, dict) or not losses:
             raise ConfigError("model.losses must be a non-empty list of loss dicts, e.g. "
                               "[dict(type='LatentReconstructionLoss'), dict(type='TemporalCausalityLoss')].")
-        self.mask_generators = [build_component(m, MASK_GENERATORS, path=f"model.mask_generators[{i}]")
+        self.mask_generators = [build_component(m, MaskGenerator, path=f"model.mask_generators[{i}]")
                                 for i, m in enumerate(mask_generators)]
-        self.losses = nn.ModuleList(build_component(loss, LOSSES, path=f"model.losses[{i}]")
+        self.losses = nn.ModuleList(build_component(loss, Loss, path=f"model.losses[{i}]")
                                     for i, loss in enumerate(losses))
-        names = [getattr(loss, "loss_name", None) for loss in self.losses]
-        if None in names or len(set(names)) != len(names):
+        names = [loss.loss_name for loss in self.losses]
+        if len(set(names)) != len(names):
             raise ConfigError(f"model.losses: every term needs a distinct loss_name to be logged under; got {names}.")
         self.predictor = build_component(
-            predictor, MODELS, path="model.predictor",
-            default_args=dict(encoder_embed_dim=self.encoder.embed_dim, grid_size=tuple(self.encoder.grid_size),
-                              num_mask_tokens=len(self.mask_generators)))
+            predictor, LatentPredictor, path="model.predictor", encoder_embed_dim=self.encoder.embed_dim,
+            grid_size=tuple(self.encoder.grid_size), num_mask_tokens=len(self.mask_generators))
         self.target_encoder = copy.deepcopy(self.encoder)
         self.target_encoder.requires_grad_(False)
         self.capture_features = False  # set by CollapseWatchHook for the iterations it inspects
@@ -107,8 +103,9 @@ class JEPAPretrainer(BaseModel):
         raise ConfigError(f"JEPAPretrainer.forward: mode={mode!r}; expected 'loss', 'tensor' or 'predict'.")
 
     def _check_grid(self, inputs: Tensor) -> tuple[int, int, int]:
-        grid = tuple(self.encoder.grid_of(inputs.shape)) if hasattr(self.encoder, "grid_of") else None
-        if inputs.ndim != 5 or grid != tuple(self.encoder.grid_size):
+        grid = self.encoder.grid_of(inputs.shape) if inputs.ndim == 5 else None
+        grid = tuple(grid) if grid is not None else None
+        if grid != tuple(self.encoder.grid_size):
             raise DataError(f"JEPAPretrainer: clips of shape {tuple(inputs.shape)} do not match the encoder's token "
                             f"grid {tuple(self.encoder.grid_size)} (num_frames, img_size); resize the clips in the "
                             "pipeline or change model.encoder.num_frames / img_size.")

@@ -27,10 +27,9 @@ class JEPAPredictor(nn.Module):
     ``mask_index`` get the target positions' embeddings; both sequences, concatenated to (B, Kc + Kt, D), run
     through ``depth`` pre-norm blocks, and the outputs at the mask tokens are normalised and mapped back to De.
     No sorting is needed: attention does not depend on token order, only on the position embeddings.
-    ``encoder_embed_dim`` and ``grid_size`` (T', H', W') are injected by the model from its encoder.
+    ``encoder_embed_dim``, ``grid_size`` (T', H', W') and ``num_mask_tokens`` are injected by the model (the
+    ``LatentPredictor`` contract of ``aegis.contracts``).
     """
-
-    injected_args = ("encoder_embed_dim", "grid_size")
 
     def __init__(self, encoder_embed_dim: int, grid_size: tuple[int, int, int], embed_dim: int = 384,
                  depth: int = 6, num_heads: int = 12, mlp_ratio: float = 4.0, num_mask_tokens: int = 1,

@@ -4,13 +4,13 @@ import torch
 
 from aegis.build import build_component
 from aegis.errors import ConfigError, DataError
-from aegis.registry import MODELS
+from aegis.contracts import LatentPredictor
 
 
 def _predictor(**extra):
     cfg = dict(type="JEPAPredictor", encoder_embed_dim=32, grid_size=(2, 2, 2), embed_dim=16, depth=2, num_heads=2)
     cfg.update(extra)
-    return build_component(cfg, MODELS).eval()
+    return build_component(cfg, LatentPredictor).eval()
 
 
 def test_predicts_encoder_width_at_target_positions_independent_of_context_order():

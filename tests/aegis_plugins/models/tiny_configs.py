@@ -15,7 +15,7 @@ TINY = {
         expect_shape=(2,),
     ),
     "JEPAPredictor": dict(
-        registry="MODELS",
+        registry="PREDICTORS",
         cfg=dict(type="JEPAPredictor", encoder_embed_dim=32, grid_size=(1, 2, 2), embed_dim=32, depth=2, num_heads=2),
         run=lambda pred: pred(torch.randn(2, 2, 32), torch.tensor([[0, 1], [2, 3]]), torch.tensor([[2, 3], [0, 1]])),
         expect_shape=(2, 2, 32),
