@@ -9,7 +9,7 @@ def aegis_register(registries):
     from .predictor import JEPAPredictor
 
     registries.MODELS.register_module(module=JEPAPretrainer)
-    registries.MODELS.register_module(module=JEPAPredictor)
+    registries.PREDICTORS.register_module(module=JEPAPredictor)
 
     from .captioner import CaptionSamplesHook, VideoCaptioner  # video captioning (issue #6)
 
