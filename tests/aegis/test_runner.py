@@ -119,16 +119,27 @@ def test_bf16_optim_context_computes_in_bf16_and_keeps_fp32_gradients():
     from aegis.registry import OPTIM_WRAPPERS  # noqa: F401  (the scope the wrapper is registered in)
 
     plugins.load()
+    torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)
     wrapper = build_optim_wrapper(model, dict(type="aegis.BF16AutocastOptimWrapper",
                                               optimizer=dict(type="SGD", lr=0.1)))
+    x = torch.randn(3, 4)
+    model(x).pow(2).mean().backward()  # the fp32 reference gradient, without autocast
+    expected = model.weight.grad.clone()
+    model.zero_grad(set_to_none=True)
     before = model.weight.detach().clone()
     with wrapper.optim_context(model):
-        out = model(torch.randn(3, 4))
+        out = model(x)
     assert out.dtype == torch.bfloat16
-    wrapper.update_params(out.float().pow(2).mean())
-    assert model.weight.grad is None or model.weight.grad.dtype == torch.float32
-    assert model.weight.dtype == torch.float32 and not torch.equal(model.weight, before)
+    wrapper.backward(out.float().pow(2).mean())  # backward only: update_params would zero the gradients again
+    grad = model.weight.grad
+    assert grad is not None and grad.dtype == torch.float32  # the bf16 matmul's gradient lands in the fp32 weight
+    assert grad.abs().sum() > 0
+    torch.testing.assert_close(grad, expected, rtol=0.05, atol=0.02)  # the same gradient, up to bf16 rounding
+    assert not torch.equal(grad, expected)  # ... which shows it was computed in bf16
+    wrapper.step()
+    assert model.weight.dtype == torch.float32
+    torch.testing.assert_close(model.weight, before - 0.1 * grad)  # SGD used that gradient
 
 
 def test_two_processes_train_on_cpu_with_torchrun(tmp_path):
