@@ -26,7 +26,7 @@ def measure(preset: str, steps: int, seed: int = 0, allow_stop: bool = True, **k
     env = DisasterRescueEnv(preset=preset, **kwargs)
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    low = 1 if (env.action_mode == "habitat" and not allow_stop) else 0
+    low = 1 if (env.config.action_mode == "habitat" and not allow_stop) else 0
     actions = rng.integers(low, env.action_space.n, size=steps).tolist()
     episodes = successes = 0
     wall, cpu = time.perf_counter(), time.process_time()
@@ -51,7 +51,7 @@ def main() -> None:
     from aegis_plugins.envs.disaster import PRESETS
 
     for preset in args.presets:
-        variants = [True, False] if PRESETS[preset]["action_mode"] == "habitat" else [True]
+        variants = [True, False] if PRESETS[preset].action_mode == "habitat" else [True]
         for allow_stop in variants:
             r = measure(preset, args.steps, allow_stop=allow_stop)
             label = preset if allow_stop else f"{preset} (random without stop)"

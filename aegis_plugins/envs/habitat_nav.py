@@ -15,7 +15,9 @@ from gymnasium import spaces
 
 from aegis.errors import ConfigError
 
+from .frame_stacking import FRAME_STACK_MOVED
 from .habitat_backend import HabitatSimBackend
+from .moved_arguments import rejects_moved_arguments
 
 __all__ = ["HabitatNavEnv", "HABITAT_ACTIONS"]
 
@@ -26,9 +28,10 @@ _OBS_KEYS = ("rgb", "depth", "pointgoal")
 class HabitatNavEnv(gym.Env):
     """Navigate to a goal point in a 3D scene; Discrete(4) actions stop / move_forward / turn_left / turn_right.
 
-    Observation: with `observations=("rgb",)` an (H, W, 3 * frame_stack) uint8 image (frames oldest first, as in
-    DisasterRescueEnv); otherwise a Dict with any of `rgb`, `depth` (H, W, 1) float32 metres clipped to `max_depth`
-    and `pointgoal` (2,) float32 = (distance, angle) of the goal in the agent's frame (GPS + compass). Reward per
+    Observation: with `observations=("rgb",)` an (H, W, 3) uint8 image; otherwise a Dict with any of `rgb`, `depth`
+    (H, W, 1) float32 metres clipped to `max_depth` and `pointgoal` (2,) float32 = (distance, angle) of the goal in
+    the agent's frame (GPS + compass). One frame per step: SB3's VecFrameStack (the RL runner's `frame_stack`)
+    stacks them. Reward per
     step: `slack_reward` + the decrease in geodesic distance to the goal + `success_reward` on success. The episode
     ends on `stop` (success when the geodesic distance is below `success_distance`) or after `max_steps` steps.
     `info` carries distance_to_goal, success, is_success, spl (success * d0 / max(d0, path length)) and collided.
@@ -37,13 +40,14 @@ class HabitatNavEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    moved_arguments = {"frame_stack": FRAME_STACK_MOVED}
 
+    @rejects_moved_arguments
     def __init__(
         self,
         scene: str = "data/scene_datasets/habitat-test-scenes/skokloster-castle.glb",
         resolution: tuple[int, int] = (64, 64),
         observations: tuple[str, ...] = ("rgb",),
-        frame_stack: int = 1,
         max_steps: int = 500,
         success_distance: float = 0.2,
         success_reward: float = 2.5,
@@ -72,8 +76,8 @@ class HabitatNavEnv(gym.Env):
                               f"non-empty subset of {_OBS_KEYS}.")
         if len(resolution) != 2 or min(resolution) < 1:
             raise ConfigError(f"HabitatNavEnv: resolution={resolution!r} must be (height, width) in pixels.")
-        if frame_stack < 1 or max_steps < 1:
-            raise ConfigError(f"HabitatNavEnv: frame_stack={frame_stack} and max_steps={max_steps} must be >= 1.")
+        if max_steps < 1:
+            raise ConfigError(f"HabitatNavEnv: max_steps={max_steps} is invalid; expected at least 1.")
         if not 0 <= min_goal_distance < max_goal_distance:
             raise ConfigError(f"HabitatNavEnv: need 0 <= min_goal_distance ({min_goal_distance}) < "
                               f"max_goal_distance ({max_goal_distance}).")
@@ -81,7 +85,6 @@ class HabitatNavEnv(gym.Env):
             raise ConfigError(f"HabitatNavEnv: render_mode={render_mode!r}; expected None or 'rgb_array'.")
         self.resolution = (int(resolution[0]), int(resolution[1]))
         self.observation_keys = observations
-        self.frame_stack = int(frame_stack)
         self.max_steps = int(max_steps)
         self.success_distance = float(success_distance)
         self.success_reward = float(success_reward)
@@ -94,7 +97,7 @@ class HabitatNavEnv(gym.Env):
         self.action_names = HABITAT_ACTIONS
 
         h, w = self.resolution
-        rgb_space = spaces.Box(0, 255, (h, w, 3 * self.frame_stack), dtype=np.uint8)
+        rgb_space = spaces.Box(0, 255, (h, w, 3), dtype=np.uint8)
         if observations == ("rgb",):
             self.observation_space = rgb_space
         else:
@@ -110,7 +113,6 @@ class HabitatNavEnv(gym.Env):
             hfov=hfov, agent_height=agent_height, agent_radius=agent_radius, forward_step=forward_step,
             turn_angle=turn_angle, gpu_device_id=gpu_device_id, enable_physics=enable_physics,
             scene_dataset_config_file=scene_dataset_config_file, sim_module=sim_module)
-        self._frames = np.zeros(rgb_space.shape, dtype=np.uint8)
         self._last = None
         self._needs_reset = True
 
@@ -150,7 +152,6 @@ class HabitatNavEnv(gym.Env):
         self._path_length = 0.0
         self._steps = 0
         self._needs_reset = False
-        self._frames[...] = np.tile(self._last.rgb, (1, 1, self.frame_stack))
         return self._observation(), self._info(success=False, collided=False)
 
     def step(self, action):
@@ -169,12 +170,6 @@ class HabitatNavEnv(gym.Env):
             self._last = self.backend.act(HABITAT_ACTIONS[action])
             collided = self._last.collided
             self._path_length += float(np.linalg.norm(self._last.position - previous))
-            frame = self._last.rgb
-            if self.frame_stack > 1:
-                self._frames[..., :-3] = self._frames[..., 3:]
-                self._frames[..., -3:] = frame
-            else:
-                self._frames[...] = frame
         distance = self.backend.geodesic_distance(self._last.position, self._goal)
         progress = self._distance - distance if math.isfinite(distance) and math.isfinite(self._distance) else 0.0
         self._distance = distance
@@ -203,7 +198,7 @@ class HabitatNavEnv(gym.Env):
         return np.array([min(distance, 1000.0), angle], dtype=np.float32)
 
     def _observation(self):
-        rgb = self._frames.copy()
+        rgb = self._last.rgb.copy()  # (H, W, 3)
         if self.observation_keys == ("rgb",):
             return rgb
         out = {}

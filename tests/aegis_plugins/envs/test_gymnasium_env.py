@@ -25,7 +25,7 @@ def test_same_seed_same_episode():
 def test_wraps_our_own_registered_id():
     env = build_component(dict(type="GymnasiumEnv", id="aegis/DisasterRescue-v0", kwargs=dict(preset="hard")),
                           ENVS, "env")
-    assert env.unwrapped.action_mode == "habitat"
+    assert env.unwrapped.config.action_mode == "habitat"
 
 
 def test_unknown_id_suggests_the_nearest():
