@@ -217,9 +217,11 @@ def validate_component(cfg: Mapping, path: str, registry=None, injected: tuple[s
         obj = type_value
     else:
         obj = registry.get(type_value) if registry is not None else None
-        if obj is None and registry is None:
+        if obj is None and registry is None:  # no annotation named the family: the registry that has the type
             found = find_registry(type_value)
             obj = found.get(type_value) if found is not None else None
+            family = _family_of(found) if found is not None else None
+            injected = tuple(injected) + (family.injected if family is not None else ())
         if obj is None:
             raise _unknown_type(type_value, registry, path)
     name = getattr(obj, "__name__", str(obj))

@@ -23,6 +23,8 @@ class DisasterCSVDataset(Dataset):
     """Videos from a ``path label`` CSV: ``dict(inputs=(C, T, H, W) float32, data_samples=dict(video_path, label,
     class_name, caption, captions, params))`` after ``pipeline``."""
 
+    sample_keys = ("inputs", "data_samples")
+
     def __init__(self, csv_file: ExistingPath, classes: Sequence[str], pipeline: list[dict] | dict | None = None,
                  caption_template: str = "A {class_name} scene", test_mode: bool = False) -> None:
         self.classes, self.test_mode = tuple(classes), test_mode

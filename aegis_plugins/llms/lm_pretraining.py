@@ -30,6 +30,8 @@ class CaptionTextDataset(Dataset):
     sample ``dict(inputs=None, data_samples=dict(caption=str, captions=[every caption of that video]))``; no video
     is read. ``repeat`` multiplies the epoch length so tiny corpora make full batches."""
 
+    sample_keys = ("inputs", "data_samples")
+
     def __init__(self, ann_file: str, repeat: int = 1) -> None:
         if repeat < 1:
             raise ConfigError(f"CaptionTextDataset.repeat={repeat}; expected an integer >= 1.")

@@ -1,18 +1,18 @@
-"""The plugin contract: every registered name builds from its tiny config, runs, and gives finite, well-shaped output.
+"""The plugin contract: every registered name keeps its family's contract, checked by ``aegis.testing`` — the same
+checks a third-party plugin's tests run.
 
 Each family lists its tiny configs in ``tests/aegis_plugins/<family>/tiny_configs.py`` as ``TINY = {name: dict(registry=...,
-cfg=..., run=callable, expect_shape=...)}``. A name registered by a built-in plugin with no tiny config fails here.
+cfg=..., run=callable, expect_shape=..., expect=predicate on the output (optional), unused_parameters=...,
+check_gradients=...)}``. A name registered by a built-in plugin with no tiny config fails here.
 """
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from aegis import plugins
-from aegis.build import build_component
 from aegis.registry import COMPONENT_REGISTRIES
+from aegis.testing import check_component, check_dataset, check_env
 
 HERE = Path(__file__).parent
 
@@ -36,19 +36,6 @@ def _builtin_components():
                   if info.distribution == "aegis" and info.plugin != "aegis.core")
 
 
-def _tensors(output):
-    if isinstance(output, torch.Tensor):
-        yield output
-    elif isinstance(output, np.ndarray):
-        yield torch.from_numpy(np.asarray(output, dtype=np.float64))
-    elif isinstance(output, dict):
-        for value in output.values():
-            yield from _tensors(value)
-    elif isinstance(output, (list, tuple)):
-        for value in output:
-            yield from _tensors(value)
-
-
 @pytest.mark.parametrize("registry,name", _builtin_components(), ids=lambda x: str(x))
 def test_every_registered_component_has_a_tiny_config(registry, name):
     assert (registry, name) in TINY, (f"{registry} '{name}' is registered but has no entry in "
@@ -56,15 +43,21 @@ def test_every_registered_component_has_a_tiny_config(registry, name):
 
 
 @pytest.mark.parametrize("key", sorted(TINY), ids=lambda k: f"{k[0]}:{k[1]}")
-def test_tiny_config_builds_runs_and_is_finite(key):
+def test_tiny_config_keeps_its_family_contract(key):
+    """aegis.testing.check_component: contract members, finite output of the expected shape (and value, where
+    `expect` is given), determinism under a seed, gradients to trainable parameters only, state-dict round trip."""
     case = TINY[key]
-    torch.manual_seed(0)
-    component = build_component(case["cfg"], COMPONENT_REGISTRIES[case["registry"]], f"tiny[{key[1]}]")
-    output = case["run"](component)
-    tensors = list(_tensors(output))
-    for tensor in tensors:
-        if tensor.is_floating_point():
-            assert torch.isfinite(tensor).all(), f"{key[1]} produced NaN or inf"
-    if case.get("expect_shape") is not None:
-        assert tensors, f"{key[1]} returned no tensor to check the shape of"
-        assert tuple(tensors[0].shape) == tuple(case["expect_shape"])
+    check_component(case["cfg"], COMPONENT_REGISTRIES[case["registry"]], case["run"],
+                    expect_shape=case.get("expect_shape"), expect=case.get("expect"),
+                    unused_parameters=case.get("unused_parameters", ()),
+                    check_gradients=case.get("check_gradients", True))
+
+
+@pytest.mark.parametrize("name", sorted(n for (r, n) in TINY if r == "ENVS"))
+def test_every_env_passes_check_env_and_replays_under_its_seed(name):
+    check_env(TINY[("ENVS", name)]["cfg"])
+
+
+@pytest.mark.parametrize("name", sorted(n for (r, n) in TINY if r == "DATASETS"))
+def test_every_dataset_yields_its_declared_sample_keys_reproducibly(name):
+    check_dataset(TINY[("DATASETS", name)]["cfg"])

@@ -44,13 +44,13 @@ TINY = {
     ),
     "CaptionTextDataset": dict(
         registry="DATASETS", cfg=dict(type="CaptionTextDataset", ann_file=CAPTIONS),
-        run=lambda ds: torch.tensor([len(ds)]), expect_shape=(1,),  # 2 + 2 + 1 captions
+        run=lambda ds: [ds[i] for i in range(len(ds))],  # 2 + 2 + 1 captions
+        expect=lambda samples: len(samples) == 5 and all(s["data_samples"]["caption"] for s in samples),
     ),
     "caption_collate": dict(
         registry="FUNCTIONS", cfg=dict(type="caption_collate"),
-        run=lambda fn: torch.tensor([len(fn([dict(data_samples=dict(caption="a")),
-                                             dict(data_samples=dict(caption="b"))])["data_samples"])]),
-        expect_shape=(1,),
+        run=lambda fn: fn([dict(data_samples=dict(caption="a")), dict(data_samples=dict(caption="b"))]),
+        expect=lambda batch: [s["caption"] for s in batch["data_samples"]] == ["a", "b"],
     ),
     "TinyLMExportHook": dict(registry="HOOKS", cfg=dict(type="TinyLMExportHook"), run=_export_roundtrip,
                              expect_shape=(2, 4, 64)),

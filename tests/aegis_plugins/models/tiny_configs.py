@@ -4,6 +4,13 @@ import torch
 _TINY_ENCODER = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=2, num_heads=2, patch_size=8, tubelet_size=2,
                      num_frames=2, img_size=16)
 
+
+def _loss(model, samples):
+    """The loss as ``train_step`` computes it: the data preprocessor tokenizes the captions, then ``forward``."""
+    data = model.data_preprocessor(dict(inputs=torch.randn(2, 3, 2, 16, 16), data_samples=samples), True)
+    return model(**data, mode="loss")
+
+
 TINY = {
     "JEPAPretrainer": dict(
         registry="MODELS",
@@ -30,9 +37,8 @@ TINY.update({
                  connector=dict(type="QFormer", num_query_tokens=4, depth=2, hidden_size=32, num_heads=2,
                                 intermediate_size=64, temporal_pos_embed=True, max_temporal_positions=4),
                  embed_dim=16, max_text_length=16),
-        run=lambda model: torch.stack(list(model(torch.randn(2, 3, 2, 16, 16), [dict(caption="Water rising."),
-                                                                               dict(caption="Fire.")],
-                                                 mode="loss").values())),
+        run=lambda model: torch.stack(list(_loss(model, [dict(caption="Water rising."),
+                                                          dict(caption="Fire.")]).values())),
         expect_shape=(3,),
     ),
 })
@@ -41,7 +47,7 @@ TINY.update({
 
 
 def _samples_hook_run(hook):
-    """The hook after one training epoch of a minimal runner with a tiny captioner: the number of samples written."""
+    """The hook after one training epoch of a minimal runner with a tiny captioner: the samples it wrote."""
     import tempfile as _tempfile
     from types import SimpleNamespace
 
@@ -55,7 +61,7 @@ def _samples_hook_run(hook):
     with _tempfile.TemporaryDirectory() as work_dir:
         runner = SimpleNamespace(work_dir=work_dir, epoch=0, model=model, _val_dataloader=[batch],
                                  logger=MMLogger.get_instance("tiny_samples_hook"))
-        return torch.tensor([len(hook.sample(runner, epoch=1))])
+        return hook.sample(runner, epoch=1)
 
 
 TINY.update({
@@ -67,10 +73,9 @@ TINY.update({
                  llm=dict(type="TinyCausalLM", vocab_size=64, hidden_size=32, num_layers=2, num_heads=2,
                           max_position_embeddings=64),
                  max_new_tokens=4),
-        run=lambda model: model(torch.randn(2, 3, 2, 16, 16), [dict(caption="Water rising."), dict(caption="Fire.")],
-                                mode="loss")["loss"],
+        run=lambda model: _loss(model, [dict(caption="Water rising."), dict(caption="Fire.")])["loss"],
         expect_shape=(),
     ),
     "CaptionSamplesHook": dict(registry="HOOKS", cfg=dict(type="CaptionSamplesHook", num_samples=2),
-                               run=_samples_hook_run, expect_shape=(1,)),
+                               run=_samples_hook_run, expect=lambda samples: len(samples) == 2),
 })
