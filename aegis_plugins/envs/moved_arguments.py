@@ -19,7 +19,7 @@ def rejects_moved_arguments(init):
 
     @functools.wraps(init)
     def checked(self, *args, **kwargs):
-        moved = type(self).moved_arguments
+        moved = getattr(type(self), "moved_arguments", {})
         for name in kwargs:
             if name in moved:
                 raise ConfigError(f"{type(self).__name__}: {moved[name]}")

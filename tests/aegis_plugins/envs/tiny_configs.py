@@ -1,7 +1,7 @@
 """Tiny configs of the env family for the contract test: 8-step episodes, small frames.
 
-HabitatNavEnv runs against the habitat-sim TEST DOUBLE (tests/aegis_plugins/envs/habitat_sim_double.py), loaded here as the
-module `habitat_sim_double` so that `sim_module` can name it.
+HabitatNavEnv runs against the habitat-sim TEST DOUBLE (tests/aegis_plugins/envs/habitat_sim_double.py), loaded here
+as the module `habitat_sim_double` so that `sim_module` can name it.
 """
 import importlib.util
 import sys
