@@ -3,7 +3,7 @@
 _base_ = ["_base_/rl/ppo_runtime.py", "_base_/rl/disaster_easy.py"]
 
 policy = dict(
-    type="PPOPolicy",
+    type="PPOAgent",
     # 64x64 frames are box-filtered to 32x32 (the 7x7 grid stays readable), then a 2-layer CNN -> 256-d features.
     features_extractor=dict(type="SmallCNNEncoder", embed_dim=256, channels=(32, 64), kernel_sizes=(4, 3),
                             strides=(2, 2)),

@@ -5,8 +5,6 @@
 # and SHA-256.
 _base_ = ["rl_disaster_ppo.py"]
 
-env = dict(frame_stack=2)  # a 2-frame clip: one tubelet of the tiny ViT
-
 policy = dict(
     # The architecture of experiments/_base_/models/vjepa_tiny.py (pretrained on 8 frames at 32 px; other clip sizes
     # get interpolated position embeddings). _delete_: a different encoder, so none of the CNN's arguments carry over.
@@ -20,4 +18,5 @@ policy = dict(
     features_dim=256,  # a trainable linear + ReLU on the frozen token features
 )
 
-train_cfg = dict(total_timesteps=60_000, checkpoint_interval=20_000)
+# frame_stack=2: SB3's VecFrameStack hands the encoder a 2-frame clip, one tubelet of the tiny ViT
+train_cfg = dict(total_timesteps=60_000, checkpoint_interval=20_000, frame_stack=2)

@@ -5,11 +5,11 @@
 _base_ = ["_base_/rl/ppo_runtime.py"]
 
 env = dict(type="HabitatNavEnv", scene="data/scene_datasets/habitat-test-scenes/skokloster-castle.glb",
-           resolution=(64, 64), observations=("rgb", "pointgoal"), frame_stack=4, max_steps=500,
+           resolution=(64, 64), observations=("rgb", "pointgoal"), max_steps=500,
            success_distance=0.2, success_reward=2.5, slack_reward=-0.01, gpu_device_id=0)
 
 policy = dict(
-    type="PPOPolicy",
+    type="PPOAgent",
     features_extractor=dict(type="SmallCNNEncoder", embed_dim=512),  # Nature-DQN CNN on the 4-frame clip
     image_key="rgb",  # the point goal (distance, angle) is concatenated after the CNN features
     features_dim=None,
@@ -27,5 +27,6 @@ policy = dict(
     max_grad_norm=0.2,
 )
 
-train_cfg = dict(type="RLTrainLoop", total_timesteps=2_000_000, n_envs=4, vec_env="subproc",
+# frame_stack=4: SB3's VecFrameStack stacks the last 4 RGB frames (the point goal is stacked alongside)
+train_cfg = dict(type="RLTrainLoop", total_timesteps=2_000_000, n_envs=4, vec_env="subproc", frame_stack=4,
                  checkpoint_interval=100_000, eval_episodes=50, eval_seed=100_000)

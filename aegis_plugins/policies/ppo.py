@@ -5,7 +5,7 @@ Two things differ from SB3's defaults, both to keep a frozen encoder exactly as 
 
 - SB3 re-initialises the features extractor orthogonally when ``ortho_init`` is on; here only the extractor's
   trainable head, the MLP and the action/value heads get that init. The encoder keeps its own (loaded) weights.
-- Checkpoints (:meth:`PPOPolicy.state_dict`) leave a frozen encoder's weights out and reference its checkpoint file by
+- Checkpoints (:meth:`PPOAgent.state_dict`) leave a frozen encoder's weights out and reference its checkpoint file by
   path and SHA-256 instead; loading checks the hash.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from aegis.errors import CheckpointError, ConfigError, closest
 
 from .extractors import EncoderFeaturesExtractor
 
-__all__ = ["PPOPolicy", "EncoderActorCriticPolicy"]
+__all__ = ["PPOAgent", "EncoderActorCriticPolicy"]
 
 _ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "elu": torch.nn.ELU}
 _OPTIMIZERS = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "RMSprop": torch.optim.RMSprop}
@@ -93,15 +93,18 @@ def _from_memory_order(saved: Mapping) -> np.ndarray:
     return np.array(saved["data"]).transpose([int(a) for a in np.argsort(saved["axes"])])
 
 
-class PPOPolicy:
-    """SB3 PPO on a vectorised env, built from config; ``env`` and ``seed`` are injected by the RL loop.
+class PPOAgent:
+    """The PPO algorithm (SB3's, as ``self.algo``, a plain ``stable_baselines3.PPO``) on a vectorised env, built from
+    config; ``env`` and ``seed`` are injected by the RL loop. The policy it trains is ``self.module``.
 
-    Observations come from the (VecFrameStack-ed) env: image frames (B, T*C, H, W) go through
-    ``features_extractor`` (an ENCODERS config, run on the clip (B, C, T, H, W); its tokens averaged or, with
-    ``encoder_tokens="flatten"``, concatenated; see EncoderFeaturesExtractor) to (B, features_dim), then an MLP ``net_arch`` (shared sizes, or ``dict(pi=[...], vf=[...])``) to action logits
-    (B, A) (or Gaussian means with ``log_std_init`` for continuous actions) and a value (B, 1). With
-    ``features_extractor=None`` SB3's own default extractor for the observation space is used (NatureCNN for
-    images, flatten for vectors, CombinedExtractor for Dict spaces). Every PPO hyperparameter is an argument.
+    Observations come from the env with the last ``train_cfg.frame_stack`` frames stacked by SB3's VecFrameStack:
+    image frames (B, T*C, H, W) go through ``features_extractor`` (an ENCODERS config, run on the clip
+    (B, C, T, H, W); its tokens averaged or, with ``encoder_tokens="flatten"``, concatenated; see
+    EncoderFeaturesExtractor) to (B, features_dim), then an MLP ``net_arch`` (shared sizes, or
+    ``dict(pi=[...], vf=[...])``) to action logits (B, A) (or Gaussian means with ``log_std_init`` for continuous
+    actions) and a value (B, 1). With ``features_extractor=None`` SB3's own default extractor for the observation
+    space is used (NatureCNN for images, flatten for vectors, CombinedExtractor for Dict spaces). Every PPO
+    hyperparameter is an argument.
     """
 
     injected_args = ("env", "seed")
@@ -163,11 +166,9 @@ class PPOPolicy:
                         max_grad_norm=max_grad_norm, use_sde=use_sde, sde_sample_freq=sde_sample_freq,
                         target_kl=target_kl, stats_window_size=stats_window_size, policy_kwargs=policy_kwargs,
                         verbose=0, seed=seed, device=device)
-        self.algo.set_logger(Logger(folder=None, output_formats=[]))  # values are read and forwarded by the loop
-        self._total_timesteps = 0
-        self._callback: BaseCallback | None = None
+        self.algo.set_logger(Logger(folder=None, output_formats=[]))  # read by train_values(), logged by callbacks
 
-    # --- the pieces of SB3's OnPolicyAlgorithm.learn, driven one at a time by the RL loop -------------------------
+    # --- what the RL loop and callers read -------------------------------------------------------------------------
     @property
     def module(self) -> torch.nn.Module:
         """The torch policy (features extractor, MLP, action and value heads)."""
@@ -183,38 +184,27 @@ class PPOPolicy:
         """Env steps per rollout (n_steps * n_envs)."""
         return int(self.algo.n_steps * self.algo.env.num_envs)
 
-    def start(self, total_timesteps: int, callback: BaseCallback | None = None) -> None:
-        """Prepare to train until ``total_timesteps`` (counting steps already taken, e.g. after a resume)."""
-        fresh = self.algo.num_timesteps == 0
-        remaining = total_timesteps - (0 if fresh else self.algo.num_timesteps)
-        self._total_timesteps, self._callback = self.algo._setup_learn(
-            remaining, callback, reset_num_timesteps=fresh, progress_bar=False)
-        self._callback.on_training_start(locals(), globals())
+    def learn(self, total_timesteps: int, callback: BaseCallback | None = None) -> None:
+        """Train until ``total_timesteps`` env steps in all (counting those already taken, e.g. after a resume).
 
-    def collect_rollout(self) -> bool:
-        """Fill the rollout buffer with n_steps per env; False when a callback asked to stop."""
-        if self._callback is None:
-            raise RuntimeError("PPOPolicy.collect_rollout() before start(): call start(total_timesteps) first.")
-        return bool(self.algo.collect_rollouts(self.algo.env, self._callback, self.algo.rollout_buffer,
-                                               n_rollout_steps=self.algo.n_steps))
+        One call of SB3's public ``PPO.learn(..., reset_num_timesteps=False)``: the step count carries on, and envs
+        are reset only when no rollout state is set (a fresh agent; see :meth:`load_rollout_state`). SB3 callbacks
+        see every env step, rollout and the end of training; one whose ``_on_step`` returns False stops it.
+        """
+        self.algo.learn(max(0, total_timesteps - self.num_timesteps), callback=callback, reset_num_timesteps=False)
 
-    def update(self) -> dict[str, float]:
-        """One PPO update (n_epochs over the rollout); returns SB3's train/* values (losses, KL, clip fraction)."""
-        self.algo._update_current_progress_remaining(self.algo.num_timesteps, self._total_timesteps)
-        self.algo.train()
-        values = {k: float(v) for k, v in self.algo.logger.name_to_value.items() if k.startswith("train/")}
-        self.algo.logger.dump(self.algo.num_timesteps)  # no output formats: this only clears the buffers
-        return values
+    def train_values(self) -> dict[str, float]:
+        """SB3's train/* values of the newest PPO update (losses, KL, clip fraction, n_updates); {} before one.
 
-    def finish(self) -> None:
-        """Close the training run (callbacks' on_training_end)."""
-        if self._callback is not None:
-            self._callback.on_training_end()
+        PPO.train() records them in the SB3 logger, whose public ``name_to_value`` holds them until its next dump
+        (in learn(), right before the next update); the agent's logger has no output formats, so nothing is written.
+        """
+        return {k: float(v) for k, v in self.algo.logger.name_to_value.items() if k.startswith("train/")}
 
-    def predict(self, observation: np.ndarray | dict, deterministic: bool = False) -> np.ndarray:
-        """Actions (B,) or (B, A) for a batch of (stacked) observations."""
-        actions, _ = self.algo.predict(observation, deterministic=deterministic)
-        return actions
+    def predict(self, observation: np.ndarray | dict, state: Any = None, episode_start: np.ndarray | None = None,
+                deterministic: bool = False) -> tuple[np.ndarray, Any]:
+        """SB3's ``predict``: (actions (B,) or (B, A), state) for a batch of B (stacked) observations."""
+        return self.algo.predict(observation, state=state, episode_start=episode_start, deterministic=deterministic)
 
     def rollout_state(self) -> dict:
         """What the next rollout continues from: the last observations (B, ...) (or a dict of them) and which envs
@@ -226,7 +216,7 @@ class PPOPolicy:
         return dict(last_obs=saved, last_episode_starts=np.array(self.algo._last_episode_starts, dtype=bool))
 
     def load_rollout_state(self, state: Mapping) -> None:
-        """Continue the next rollout from :meth:`rollout_state` output (after :meth:`start`, which resets the envs)."""
+        """Continue the next rollout from :meth:`rollout_state` output; :meth:`learn` then resets no env."""
         obs = state["last_obs"]
         self.algo._last_obs = (_from_memory_order(obs["array"]) if "array" in obs
                                else {k: _from_memory_order(v) for k, v in obs["dict"].items()})
@@ -251,6 +241,7 @@ class PPOPolicy:
         if ref is not None:
             weights = {k: v for k, v in weights.items() if not k.startswith(tuple(ref["prefixes"]))}
         return dict(format=CHECKPOINT_FORMAT, policy=weights, optimizer=self.algo.policy.optimizer.state_dict(),
+                    # SB3 has no public getter or setter for these two counters (its own save() pickles the object)
                     num_timesteps=int(self.algo.num_timesteps), n_updates=int(self.algo._n_updates),
                     episode_num=int(self.algo._episode_num), frozen_encoder=ref)
 
@@ -279,6 +270,6 @@ class PPOPolicy:
             return
         self.algo.policy.optimizer.load_state_dict(state["optimizer"])
         self.algo.num_timesteps = int(state["num_timesteps"])
-        self.algo._n_updates = int(state["n_updates"])
+        self.algo._n_updates = int(state["n_updates"])  # private in SB3, no setter (see state_dict)
         self.algo._episode_num = int(state["episode_num"])
 

@@ -1,75 +1,108 @@
 """Evaluate a policy and a uniformly random policy on the same seeded episodes, and write episode videos.
 
-Episode i of every evaluation resets the env with ``seed + i``, so the trained and the random policy face exactly
-the same maps. Reported per policy: mean return, success rate, victims rescued and SPL (Anderson et al., "On
+Episodes are played by SB3's ``evaluate_policy`` on one env built from the ENVS config, wrapped in SB3's Monitor
+and stacked ``frame_stack`` deep by VecFrameStack exactly as in training. Episode i resets the env with
+``seed + i`` (and seeds its action space and torch alike), so the trained and the random policy face exactly the
+same maps. Reported per policy: mean return, success rate, victims rescued and SPL (Anderson et al., "On
 Evaluation of Embodied Navigation Agents", 2018), averaged over episodes.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
+from .agent_io import load_agent
 from .vec_env import EnvFactory
 
-__all__ = ["run_episodes", "summarize", "compare_with_random", "write_video", "evaluate_checkpoint", "format_report"]
+__all__ = ["RandomPolicy", "run_episodes", "summarize", "compare_with_random", "write_video",
+           "evaluate_checkpoint", "format_report"]
 
 _INFO_KEYS = ("rescued", "lost", "success", "spl")
 
 
-def run_episodes(env_cfg: Mapping, act: Callable[[np.ndarray | dict], int | np.ndarray] | None, episodes: int,
-                 seed: int, frame_stack: int = 1, record_first: bool = False) -> tuple[list[dict], list[np.ndarray]]:
-    """Play ``episodes`` episodes (episode i reset with seed + i); ``act=None`` samples uniformly random actions.
+class RandomPolicy:
+    """Uniformly random actions in SB3's ``predict`` form (what ``evaluate_policy`` calls): a baseline agent.
 
-    ``act`` gets one observation, stacked ``frame_stack`` deep exactly like VecFrameStack does in training, and
-    returns one action; torch is re-seeded with seed + i at each reset, so a sampling policy is reproducible too.
-    Returns one dict per episode (return, length and the env's rescued, lost, success, spl when
-    its ``info`` has them) and, with ``record_first``, the RGB frames of the first episode.
+    Samples ``action_space`` once per env of the batch; seed the space to make it reproducible (the evaluation
+    seeds it at every episode).
     """
-    import torch
-    from stable_baselines3.common.vec_env.stacked_observations import StackedObservations
 
-    env = EnvFactory(env_cfg, monitor=False, render_mode="rgb_array" if record_first else None)()
-    stacker = (StackedObservations(1, frame_stack, env.observation_space) if frame_stack > 1 else None)
-    results, frames = [], []
+    def __init__(self, action_space: gym.Space) -> None:
+        self.action_space = action_space
+
+    def predict(self, observation: np.ndarray | dict, state: Any = None, episode_start: np.ndarray | None = None,
+                deterministic: bool = False) -> tuple[np.ndarray, Any]:
+        """Actions (B,) or (B, A) for a batch of B observations; ``state`` is passed through (no recurrence)."""
+        batch = len(next(iter(observation.values()))) if isinstance(observation, dict) else len(observation)
+        return np.stack([self.action_space.sample() for _ in range(batch)]), state
+
+
+class _SeededEpisodes(gym.Wrapper):
+    """Resets episode i with ``seed + i``, seeding the action space and torch alike (a sampling policy then draws
+    the same actions wherever it is evaluated); keeps the RGB frames of episode 0 when ``record_first``."""
+
+    def __init__(self, env: gym.Env, seed: int, record_first: bool = False) -> None:
+        super().__init__(env)
+        self.first_seed, self.episode, self.record_first = seed, -1, record_first
+        self.frames: list[np.ndarray] = []
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        import torch
+
+        self.episode += 1
+        episode_seed = self.first_seed + self.episode
+        obs, info = self.env.reset(seed=episode_seed, options=options)
+        self.env.action_space.seed(episode_seed)
+        torch.manual_seed(episode_seed)
+        if self.record_first and self.episode == 0:
+            self.frames.append(_frame(self.env, obs))
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self.record_first and self.episode == 0:
+            self.frames.append(_frame(self.env, obs))
+        return obs, reward, terminated, truncated, info
+
+
+def run_episodes(env_cfg: dict, policy: Any | None, episodes: int, seed: int, frame_stack: int = 1,
+                 deterministic: bool = False, record_first: bool = False) -> tuple[list[dict], list[np.ndarray]]:
+    """Play ``episodes`` episodes (episode i reset with seed + i) with SB3's ``evaluate_policy``.
+
+    ``policy`` is anything with SB3's ``predict(observation, state, episode_start, deterministic)`` (a
+    ``stable_baselines3.PPO``, an SB3 policy, :class:`RandomPolicy`); None plays uniformly random actions. It sees
+    batches of one observation (1, ...), stacked ``frame_stack`` deep by VecFrameStack as in training. Returns one
+    dict per episode (return and length as SB3's Monitor records them, plus the env's rescued, lost, success, spl
+    when its final ``info`` has them) and, with ``record_first``, the RGB frames of the first episode.
+    """
+    env = _SeededEpisodes(EnvFactory(env_cfg, monitor=False, render_mode="rgb_array" if record_first else None)(),
+                          seed, record_first)
+    envs = DummyVecEnv([lambda: Monitor(env)])
+    if frame_stack > 1:
+        envs = VecFrameStack(envs, n_stack=frame_stack)
+    finished: list[dict] = []
+
+    def keep_info(local_vars: dict, _globals: dict) -> None:  # called after every step of every env
+        info = local_vars["info"]
+        if local_vars["done"] and "episode" in info:
+            finished.append({k: float(info[k]) for k in _INFO_KEYS if k in info})
+
     try:
-        for episode in range(episodes):
-            obs, info = env.reset(seed=seed + episode)
-            env.action_space.seed(seed + episode)
-            torch.manual_seed(seed + episode)  # a sampling policy draws the same actions wherever it is evaluated
-            if stacker is not None:
-                obs = _first(stacker.reset(_batch(obs)))
-            total, length, done = 0.0, 0, False
-            record = record_first and episode == 0
-            if record:
-                frames.append(_frame(env, obs))
-            while not done:
-                action = env.action_space.sample() if act is None else act(obs)
-                obs, reward, terminated, truncated, info = env.step(action)
-                if stacker is not None:
-                    stacked, _ = stacker.update(_batch(obs), np.array([terminated or truncated]), [{}])
-                    obs = _first(stacked)
-                total += float(reward)
-                length += 1
-                done = terminated or truncated
-                if record:
-                    frames.append(_frame(env, obs))
-            result = dict(episode_return=total, length=length)
-            result.update({k: float(info[k]) for k in _INFO_KEYS if k in info})
-            results.append(result)
+        returns, lengths = evaluate_policy(RandomPolicy(envs.action_space) if policy is None else policy, envs,
+                                           n_eval_episodes=episodes, deterministic=deterministic,
+                                           callback=keep_info, return_episode_rewards=True)
     finally:
-        env.close()
-    return results, frames
-
-
-def _batch(obs):
-    return {k: v[None] for k, v in obs.items()} if isinstance(obs, dict) else obs[None]
-
-
-def _first(obs):
-    return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
+        envs.close()
+    results = [dict(episode_return=float(r), length=int(n), **extra)
+               for r, n, extra in zip(returns, lengths, finished)]
+    return results, env.frames
 
 
 def _frame(env, obs) -> np.ndarray:
@@ -93,10 +126,11 @@ def summarize(results: list[dict]) -> dict[str, float]:
     return summary
 
 
-def compare_with_random(env_cfg: Mapping, act: Callable, episodes: int, seed: int, frame_stack: int = 1,
-                        video_path: str | None = None) -> dict[str, float]:
-    """Summaries of the trained policy (plain keys) and the random one (``random_`` keys) on the same seeds."""
-    trained, frames = run_episodes(env_cfg, act, episodes, seed, frame_stack, record_first=video_path is not None)
+def compare_with_random(env_cfg: dict, policy: Any, episodes: int, seed: int, frame_stack: int = 1,
+                        deterministic: bool = False, video_path: str | None = None) -> dict[str, float]:
+    """Summaries of ``policy`` (plain keys) and of :class:`RandomPolicy` (``random_`` keys) on the same seeds."""
+    trained, frames = run_episodes(env_cfg, policy, episodes, seed, frame_stack, deterministic,
+                                   record_first=video_path is not None)
     random_results, _ = run_episodes(env_cfg, None, episodes, seed, frame_stack)
     metrics = summarize(trained)
     metrics.update({f"random_{k}": v for k, v in summarize(random_results).items() if k != "episodes"})
@@ -136,18 +170,13 @@ def write_video(frames: list[np.ndarray], path: str, fps: int = 8, scale: int = 
 
 def evaluate_checkpoint(path: str, episodes: int = 100, seed: int = 100_000, deterministic: bool = False,
                         video_path: str | None = None) -> dict:
-    """Rebuild the agent of an RL checkpoint (env and policy configs are stored in it) and compare it with a random
-    policy on ``episodes`` seeded episodes; optionally write the trained agent's first episode as a video."""
-    from .rl_loop import load_agent
-
-    policy, checkpoint = load_agent(path)
+    """Rebuild the agent of an RL checkpoint (env and policy configs and ``frame_stack`` are stored in it) and
+    compare it with a random policy on ``episodes`` seeded episodes; optionally write the trained agent's first
+    episode as a video."""
+    agent, checkpoint = load_agent(path)
     build = checkpoint["build"]
-
-    def act(obs):
-        batch = {k: v[None] for k, v in obs.items()} if isinstance(obs, dict) else obs[None]
-        return policy.predict(batch, deterministic=deterministic)[0]
-
-    metrics = compare_with_random(build["env"], act, episodes, seed, build["frame_stack"], video_path=video_path)
+    metrics = compare_with_random(build["env"], agent.algo, episodes, seed, build["frame_stack"], deterministic,
+                                  video_path=video_path)
     metrics.update(checkpoint=path, num_timesteps=int(checkpoint["agent"]["num_timesteps"]), seed=seed,
                    deterministic=deterministic)
     return metrics

@@ -1,14 +1,15 @@
-"""The training loop of the RL phase: SB3 rollouts and PPO updates (Schulman et al., 2017) driven inside the Runner.
+"""The training loop of the RL phase: SB3's PPO (Schulman et al., 2017) trained by ``PPO.learn`` inside the Runner.
 
-One loop iteration is one rollout (n_steps per env over the vectorised envs) followed by one PPO update. The loop
-logs episode statistics (return, length, success rate, victims rescued and lost, SPL) and PPO's losses to the
-runner's message hub and visualizer (TensorBoard), saves a checkpoint every ``checkpoint_interval`` env steps,
-and at the end compares the trained policy with a random one on the same seeded episodes.
+``run()`` makes one call of SB3's public ``learn(total_timesteps, callback=..., reset_num_timesteps=False)``; the
+Runner's side happens in SB3 callbacks (:mod:`aegis_plugins.policies.callbacks`): episode statistics, logging to
+the message hub and visualizer (TensorBoard) after each iteration (one rollout of n_steps per env, then one PPO
+update), a safe checkpoint every ``checkpoint_interval`` env steps, a stop on SIGTERM/SIGINT after saving, and at
+the end a comparison of the trained policy with a random one on the same seeded episodes.
 
 A checkpoint also holds what the next rollout depends on (the global generators, SB3's last observations and
-episode starts, each env's episode in progress and generator, Monitor's running episode, the frame stack), so a
-run killed anywhere and resumed from its newest checkpoint ends bit-identical to an uninterrupted one when the env
-follows :class:`~aegis_plugins.policies.vec_env.ResumableEnv`; other envs resume with fresh episodes.
+episode starts, each env's episode in progress and generator, Monitor's running episode, VecFrameStack's stacked
+frames), so a run killed anywhere and resumed from its newest checkpoint ends bit-identical to an uninterrupted one
+when the env follows :class:`~aegis_plugins.policies.vec_env.ResumableEnv`; other envs resume with fresh episodes.
 """
 from __future__ import annotations
 
@@ -16,111 +17,41 @@ import math
 import os
 import os.path as osp
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Literal
 
-import numpy as np
 import torch
 from mmengine.runner import BaseLoop
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import CallbackList
 
-from aegis.engine import RunDiverged, RunStopped, non_finite_terms, stop_requested
+from aegis.engine import RunStopped
 from aegis.engine.random_state import capture_random_states, restore_random_states
-from aegis.errors import CheckpointError, ConfigError
+from aegis.errors import ConfigError
 
-__all__ = ["RLTrainLoop", "build_policy", "load_agent"]
+from .agent_io import CHECKPOINT_KIND, build_agent, read_checkpoint
+from .callbacks import (EpisodeStatsCallback, RandomBaselineEvalCallback, RunnerLogCallback,
+                        SafeCheckpointCallback)
 
-CHECKPOINT_KIND = "aegis.rl_checkpoint/1"
-
-
-class _EpisodeStats(BaseCallback):
-    """Collects one record per finished episode (Monitor's return/length plus the env's rescued/lost/success/spl)."""
-
-    def __init__(self, window: int) -> None:
-        super().__init__()
-        self.episodes: deque[dict] = deque(maxlen=window)
-        self.finished = 0
-
-    def _on_step(self) -> bool:
-        dones = self.locals["dones"]
-        if dones.any():
-            infos = self.locals["infos"]
-            for i in np.flatnonzero(dones):
-                info = infos[i]
-                episode = info.get("episode")
-                record = dict(ep_return=float(episode["r"]), ep_length=float(episode["l"])) if episode else {}
-                for key in ("rescued", "lost", "success", "spl"):
-                    if key in info:
-                        record[key] = float(info[key])
-                self.episodes.append(record)
-                self.finished += 1
-        return True
-
-    def means(self) -> dict[str, float]:
-        names = dict(ep_return="ep_return", ep_length="ep_length", success="success_rate", rescued="rescued",
-                     lost="lost", spl="spl")
-        out = {}
-        for key, name in names.items():
-            values = [e[key] for e in self.episodes if key in e]
-            if values:
-                out[name] = float(np.mean(values))
-        return out
+__all__ = ["RLTrainLoop"]
 
 
 class _NoDataloader:
-    """Env rollouts replace a dataloader; mmengine's hooks only look for ``dataset.metainfo``, which is absent."""
+    """Env rollouts replace a dataloader. mmengine has no public door for a loop without one: BaseLoop stores it and
+    RuntimeInfoHook.before_train reads ``runner.train_dataloader.dataset`` (looking for a ``metainfo``)."""
 
     dataset = None
 
 
-def build_policy(policy_cfg: Mapping, envs, seed: int | None, for_inference: bool = False):
-    """Build the POLICIES config on ``envs`` (injecting env and seed); ``for_inference`` relaxes batch sizes."""
-    from aegis.build import build_component
-    from aegis.registry import POLICIES
-
-    cfg = dict(policy_cfg)
-    if for_inference and "n_steps" in cfg:  # minibatch sizes only matter for updates
-        cfg["batch_size"] = int(cfg["n_steps"]) * envs.num_envs
-    return build_component(cfg, POLICIES, path="policy", default_args=dict(env=envs, seed=seed))
-
-
-def load_agent(path: str, n_envs: int = 1, seed: int = 0):
-    """(policy, checkpoint) from an RL checkpoint, rebuilt on ``n_envs`` fresh envs from the config stored in it."""
-    from .vec_env import build_vec_env
-
-    checkpoint = _read_checkpoint(path)
-    build = checkpoint["build"]
-    envs = build_vec_env(build["env"], n_envs, seed, "dummy", build["frame_stack"])
-    policy = build_policy(build["policy"], envs, seed, for_inference=True)
-    policy.load_state_dict(checkpoint["agent"], path=path, weights_only=True)
-    return policy, checkpoint
-
-
-def _read_checkpoint(path: str) -> dict:
-    """An RL checkpoint read with weights_only=True; anything else is a CheckpointError naming the file."""
-    from aegis.engine import safe_load
-
-    try:
-        checkpoint = safe_load(path)
-    except CheckpointError:
-        raise
-    except Exception as exc:  # garbage bytes can fail deep inside the unpickler (IndexError, KeyError, ...)
-        raise CheckpointError(f"Checkpoint {path!r} is truncated or corrupt: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(checkpoint, Mapping) or checkpoint.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(f"{path}: not an AEGIS RL checkpoint (expected a dict with kind={CHECKPOINT_KIND!r}); "
-                              "pass a step_*.pth written by an RL run (runner_type='RLRunner').")
-    return checkpoint
-
-
 class RLTrainLoop(BaseLoop):
-    """Train a POLICIES agent (e.g. PPOPolicy) for ``total_timesteps`` env steps on ``n_envs`` vectorised envs.
+    """Train a POLICIES agent (e.g. PPOAgent) for ``total_timesteps`` env steps on ``n_envs`` vectorised envs.
 
     ``env`` and ``policy`` are the experiment's top-level configs, injected by RLRunner. ``vec_env`` picks
-    in-process ("dummy") or subprocess ("subproc") envs; ``frame_stack`` > 1 stacks frames with VecFrameStack.
-    Checkpoints go to ``<work_dir>/step_<N>.pth`` every ``checkpoint_interval`` steps and at the end (the newest
-    ``max_keep_ckpts`` are kept). ``eval_episodes`` episodes (seeds ``eval_seed`` + i) compare the trained and a
-    random policy at the end; the numbers go to the log and metrics.json, and the first episode to a video.
+    in-process ("dummy") or subprocess ("subproc") envs. ``frame_stack`` > 1 stacks the last frames of each env
+    with SB3's VecFrameStack: the one place frame stacking is set (envs do not stack frames themselves); the
+    evaluation, checkpoints and ``load_sb3_agent`` take it from here. Checkpoints go to
+    ``<work_dir>/step_<N>.pth`` every ``checkpoint_interval`` steps and at the end (the newest ``max_keep_ckpts``
+    are kept). ``eval_episodes`` episodes (seeds ``eval_seed`` + i) compare the trained and a random policy at the
+    end; the numbers go to the log and metrics.json, and the first episode to a video.
     """
 
     injected_args = ("env", "policy")
@@ -139,6 +70,10 @@ class RLTrainLoop(BaseLoop):
         if vec_env not in ("dummy", "subproc"):
             raise ConfigError(f"train_cfg.vec_env={vec_env!r}: expected 'dummy' (in-process envs) or 'subproc' "
                               "(one process per env).")
+        if "frame_stack" in env:
+            raise ConfigError(f"env.frame_stack={env['frame_stack']!r}: envs no longer stack frames themselves; "
+                              f"set train_cfg.frame_stack={env['frame_stack']!r} instead (SB3's VecFrameStack, the "
+                              "same frames oldest first along the channels).")
         self.env_cfg, self.policy_cfg = dict(env), dict(policy)
         self.total_timesteps, self.n_envs, self.vec_env = total_timesteps, n_envs, vec_env
         self.frame_stack, self.checkpoint_interval = frame_stack, checkpoint_interval
@@ -148,22 +83,21 @@ class RLTrainLoop(BaseLoop):
         self.stats_window, self.dry_run_steps = stats_window, dry_run_steps
         self.agent = None
         self.envs = None
-        self.stats = _EpisodeStats(stats_window)
-        self._iter = 0
-        self._resume_from: str | None = None
+        self.stats = EpisodeStatsCallback(stats_window)
+        self.iter = 0  # PPO updates done (counted by RunnerLogCallback), what mmengine's hooks read
         self._resume_state: dict | None = None  # a checkpoint's "resume" part, applied when training starts
         self._resume_note = ""  # why a resume cannot replay exactly ("" when it can)
 
-    # --- what mmengine's hooks read -------------------------------------------------------------------------------
-    @property
-    def iter(self) -> int:
-        return self._iter
-
+    # --- what mmengine's Runner and hooks read ----------------------------------------------------------------------
     @property
     def max_iters(self) -> int:
+        """Iterations (rollout + update) to reach ``total_timesteps``."""
         steps = int(self.policy_cfg.get("n_steps", 1)) * self.n_envs
         return math.ceil(self.total_timesteps / max(1, steps))
 
+    # mmengine's Runner.epoch / max_epochs delegate to the loop, and run-level hooks read them (RuntimeInfoHook
+    # before training, AEGIS's MetricsJsonHook after it) with no public way for a loop to have no epochs: an RL run
+    # reports itself as one pass, epoch 0 of 1.
     @property
     def epoch(self) -> int:
         return 0
@@ -179,7 +113,7 @@ class RLTrainLoop(BaseLoop):
 
         seed = self.runner.seed
         self.envs = build_vec_env(self.env_cfg, n_envs or self.n_envs, seed, self.vec_env, self.frame_stack)
-        self.agent = build_policy(dict(self.policy_cfg, **(policy_overrides or {})), self.envs, seed)
+        self.agent = build_agent(dict(self.policy_cfg, **(policy_overrides or {})), self.envs, seed)
         self.runner.model = self.agent.module
 
     def close(self) -> None:
@@ -200,6 +134,7 @@ class RLTrainLoop(BaseLoop):
         """
         from aegis.engine import atomic_save
         from aegis.engine.checkpoint import to_plain
+        from aegis.engine.stop import mark_last_checkpoint
 
         from .vec_env import get_vec_env_state
 
@@ -209,7 +144,7 @@ class RLTrainLoop(BaseLoop):
         if agent.get("frozen_encoder") and isinstance(policy_cfg.get("features_extractor"), dict):
             # the file actually loaded (a work dir's last_checkpoint may move on after this run)
             policy_cfg["features_extractor"]["checkpoint"] = agent["frozen_encoder"]["checkpoint"]
-        checkpoint = dict(kind=CHECKPOINT_KIND, agent=agent, iter=self._iter, seed=int(self.runner.seed),
+        checkpoint = dict(kind=CHECKPOINT_KIND, agent=agent, iter=self.iter, seed=int(self.runner.seed),
                           episodes_finished=self.stats.finished, episode_stats=list(self.stats.episodes),
                           build=dict(env=_plain(self.env_cfg), policy=policy_cfg, frame_stack=self.frame_stack),
                           resume=dict(random=random_states or capture_random_states(),
@@ -219,10 +154,7 @@ class RLTrainLoop(BaseLoop):
         atomic_save(checkpoint, path)
         if not mark_last:
             return path
-        with open(osp.join(self.runner.work_dir, "last_checkpoint.partial"), "w") as handle:
-            handle.write(path)
-        os.replace(osp.join(self.runner.work_dir, "last_checkpoint.partial"),
-                   osp.join(self.runner.work_dir, "last_checkpoint"))
+        mark_last_checkpoint(self.runner.work_dir, path)
         self._remove_old_checkpoints(keep=path)
         self.runner.logger.info(f"Saved checkpoint {path} at {self.agent.num_timesteps} steps.")
         return path
@@ -239,15 +171,18 @@ class RLTrainLoop(BaseLoop):
 
     def load_checkpoint(self, path: str, resume: bool = True) -> None:
         """Restore the agent from ``path``; with ``resume`` also its optimizer, step count and episode stats."""
-        checkpoint = _read_checkpoint(path)
+        checkpoint = read_checkpoint(path)
         self.agent.load_state_dict(checkpoint["agent"], path=path, weights_only=not resume)
         if resume:
-            self._iter = int(checkpoint["iter"])
+            self.iter = int(checkpoint["iter"])
             self.stats.finished = int(checkpoint["episodes_finished"])
             self.stats.episodes.extend(checkpoint["episode_stats"])
             self._resume_state, self._resume_note = checkpoint.get("resume"), ""
             if self._resume_state is None:
                 self._resume_note = "the checkpoint holds no resume state (written before exact resume existed)"
+            elif checkpoint.get("env_stacked_frames"):
+                self._resume_note = ("the checkpoint's env stacked frames itself (written before frame stacking "
+                                     "moved to train_cfg.frame_stack)")
             elif self._resume_state["envs"] is None:
                 self._resume_note = (f"env type {self.env_cfg.get('type')!r} has no get_state()/set_state() (see "
                                      "ResumableEnv in aegis_plugins/policies/vec_env.py)")
@@ -259,105 +194,67 @@ class RLTrainLoop(BaseLoop):
                                      f"{checkpoint['build']['frame_stack']}, env {checkpoint['build']['env']})")
 
     def _continue_episodes(self) -> None:
-        """After ``agent.start``: put back the envs, SB3's last observations and the generators of the checkpoint."""
+        """Put back the envs (reset first, as in a fresh run), SB3's last observations and episode starts, and the
+        generators of the checkpoint; ``learn()`` then continues the episodes in progress instead of resetting."""
         from .vec_env import set_vec_env_state
 
         state = self._resume_state
+        self.envs.reset()
         set_vec_env_state(self.envs, _to_numpy(state["envs"]))
         self.agent.load_rollout_state(_to_numpy(state["rollout"]))
         restore_random_states(state["random"])
 
     # --- training -------------------------------------------------------------------------------------------------
     def run(self) -> None:
-        """Roll out and update until ``total_timesteps``, logging, checkpointing, then evaluate against random."""
+        """Train with SB3's ``learn()`` until ``total_timesteps`` (callbacks log, checkpoint and stop on request),
+        then compare with a random policy and write metrics.json. Raises RunStopped after a stop request."""
         runner = self.runner
         if self.agent is None:
             self.build()
         runner.load_or_resume()
-        exact = bool(self.agent.num_timesteps) and not self._resume_note and self._resume_state is not None
-        if self.agent.num_timesteps and not exact:  # fresh episodes, not a replay of the first ones
-            self.envs.seed(int(runner.seed) + self.agent.num_timesteps)
+        steps = self.agent.num_timesteps
+        exact = bool(steps) and not self._resume_note and self._resume_state is not None
+        if steps and not exact:  # fresh episodes, not a replay of the first ones
+            self.envs.seed(int(runner.seed) + steps)
             if self._resume_state is not None:
                 restore_random_states(self._resume_state["random"])
             runner.logger.warning(f"Resumed with fresh episodes (continued, not replayed bit for bit): "
                                   f"{self._resume_note}.")
         runner.call_hook("before_train")
-        self.agent.start(self.total_timesteps, callback=self.stats)
-        if exact:  # start() reset the envs; the episodes in progress at the checkpoint continue instead
+        if exact:
             self._continue_episodes()
-        start, start_steps = time.perf_counter(), self.agent.num_timesteps
-        next_checkpoint = (self.agent.num_timesteps // self.checkpoint_interval + 1) * self.checkpoint_interval
-        last_saved = None
-        while self.agent.num_timesteps < self.total_timesteps:
-            if not self.agent.collect_rollout():
-                break
-            losses = self.agent.update()
-            random_states = capture_random_states()  # what the next rollout draws from, whatever runs before it
-            self._iter += 1
-            steps = self.agent.num_timesteps
-            bad = non_finite_terms(losses)
-            if bad:  # before any checkpoint of this iteration: the last good one stays
-                raise RunDiverged(f"Diverged at RL iteration {self._iter} ({steps} env steps): "
-                                  + ", ".join(f"{k}={v}" for k, v in bad.items())
-                                  + f"; learning rate {self.policy_cfg.get('learning_rate')}. Nothing was saved "
-                                  "after it. Lower policy.learning_rate or max_grad_norm.")
-            if self._iter % self.log_interval == 0 or steps >= self.total_timesteps:
-                fps = (steps - start_steps) / max(1e-9, time.perf_counter() - start)
-                self._log(losses, fps)
-            if steps >= next_checkpoint:
-                last_saved = self.save_checkpoint(random_states=random_states)
-                next_checkpoint = (steps // self.checkpoint_interval + 1) * self.checkpoint_interval
-                restore_random_states(random_states)  # hooks and logging around the save cannot shift the run
-            if stop_requested() is not None and steps < self.total_timesteps:  # SIGTERM: save here and leave
-                path = (last_saved if last_saved == self.checkpoint_path(steps)
-                        else self.save_checkpoint(random_states=random_states))
-                raise RunStopped(f"Stopped by {stop_requested()} after {steps} env steps; saved {path}.",
-                                 checkpoint=path)
-        self.agent.finish()
+        checkpoints = SafeCheckpointCallback(self)
+        evaluation = None
+        if self.eval_episodes > 0:
+            evaluation = RandomBaselineEvalCallback(
+                self.env_cfg, self.eval_episodes, self.eval_seed, self.frame_stack, self.eval_deterministic,
+                video_path=osp.join(runner.work_dir, "episode.mp4") if self.eval_video else None)
+        # order matters: episodes are counted before the log reads them, the log refuses a diverged update before
+        # the checkpoint would save it, and the evaluation comes after the final checkpoint
+        callbacks = [self.stats, RunnerLogCallback(self), checkpoints] + ([evaluation] if evaluation else [])
+        start = time.perf_counter()
+        self.agent.learn(self.total_timesteps, callback=CallbackList(callbacks))
         train_seconds = time.perf_counter() - start
-        if last_saved != self.checkpoint_path(self.agent.num_timesteps):
-            self.save_checkpoint()
+        if checkpoints.stopped is not None:
+            why, steps, path = checkpoints.stopped
+            raise RunStopped(f"Stopped by {why} after {steps} env steps; saved {path}.", checkpoint=path)
         self.close()
-        self._final_report(train_seconds)
+        self._final_report(train_seconds - (evaluation.seconds if evaluation else 0.0),
+                           evaluation.result if evaluation else None)
         runner.call_hook("after_train")
 
-    def _log(self, losses: Mapping[str, float], fps: float) -> None:
-        runner, steps = self.runner, self.agent.num_timesteps
-        scalars = {f"train/{k}": v for k, v in self.stats.means().items()}
-        scalars.update(losses)
-        scalars.update({"train/fps": fps, "train/total_timesteps": float(steps)})
-        for key, value in scalars.items():
-            runner.message_hub.update_scalar(key, value)
-        runner.visualizer.add_scalars(scalars, step=steps)
-        shown = ", ".join(f"{k.split('/', 1)[1]}: {v:.4g}" for k, v in scalars.items()
-                          if k.split("/", 1)[1] in ("ep_return", "success_rate", "rescued", "spl", "value_loss",
-                                                     "policy_gradient_loss", "entropy_loss", "approx_kl", "fps"))
-        runner.logger.info(f"RL iter {self._iter}/{self.max_iters} steps {steps}/{self.total_timesteps} - {shown}")
-
-    def _final_report(self, train_seconds: float) -> dict:
+    def _final_report(self, train_seconds: float, result: dict | None) -> dict:
         from aegis.engine import write_metrics_json
-
-        from .rl_eval import compare_with_random
 
         runner = self.runner
         metrics: dict = {"total_timesteps": self.agent.num_timesteps, "train_seconds": round(train_seconds, 1),
-                         "iters": self._iter}
-        if self.eval_episodes > 0:
-            video = osp.join(runner.work_dir, "episode.mp4") if self.eval_video else None
-            deterministic = self.eval_deterministic
-
-            def act(obs):
-                batch = {k: v[None] for k, v in obs.items()} if isinstance(obs, dict) else obs[None]
-                return self.agent.predict(batch, deterministic=deterministic)[0]
-
-            result = compare_with_random(self.env_cfg, act, self.eval_episodes, self.eval_seed, self.frame_stack,
-                                         video_path=video)
+                         "iters": self.iter}
+        if result is not None:
             metrics.update({f"eval/{k}": v for k, v in result.items()})
-            for key, value in result.items():
-                if isinstance(value, float):
-                    runner.message_hub.update_scalar(f"eval/{key}", value)
-            runner.visualizer.add_scalars({f"eval/{k}": v for k, v in result.items() if isinstance(v, float)},
-                                          step=self.agent.num_timesteps)
+            scalars = {f"eval/{k}": v for k, v in result.items() if isinstance(v, float)}
+            for key, value in scalars.items():
+                runner.message_hub.update_scalar(key, value)
+            runner.visualizer.add_scalars(scalars, step=self.agent.num_timesteps)
             rate, random_rate = result.get("success_rate"), result.get("random_success_rate")
             if rate is not None and random_rate is not None:
                 metrics["eval/success_vs_random"] = round(rate / random_rate, 3) if random_rate > 0 else None
@@ -365,22 +262,22 @@ class RLTrainLoop(BaseLoop):
                 f"RL summary after {self.agent.num_timesteps} steps ({train_seconds:.0f} s of training), "
                 f"{self.eval_episodes} episodes on seeds {self.eval_seed}..{self.eval_seed + self.eval_episodes - 1}:"
                 f"\n  trained: " + _describe(result, "") + "\n  random:  " + _describe(result, "random_")
-                + (f"\n  video: {video}" if video else ""))
+                + (f"\n  video: {result['video']}" if "video" in result else ""))
         write_metrics_json(runner.work_dir, metrics)
         return metrics
 
     # --- dry run --------------------------------------------------------------------------------------------------
     def dry_run(self) -> dict[str, float]:
-        """Build everything, do one short rollout (``dry_run_steps`` per env) and one update, save and reload."""
+        """Build everything, do one short rollout (``dry_run_steps`` per env) and one update through ``learn()``,
+        save and reload; returns SB3's train/* values."""
         from aegis.engine import safe_load
 
         n_envs = min(self.n_envs, 2)
         self.build(n_envs=n_envs, policy_overrides=dict(n_steps=self.dry_run_steps,
                                                          batch_size=self.dry_run_steps * n_envs, n_epochs=1))
-        self.agent.start(self.dry_run_steps * n_envs, callback=self.stats)
-        self.agent.collect_rollout()
-        losses = self.agent.update()
-        self._iter = 1
+        self.agent.learn(self.dry_run_steps * n_envs, callback=self.stats)
+        losses = self.agent.train_values()
+        self.iter = 1
         path = self.save_checkpoint(osp.join(self.runner.work_dir, "dry_run.pth"), mark_last=False)
         safe_load(path)
         self.close()

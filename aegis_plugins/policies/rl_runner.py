@@ -43,6 +43,8 @@ class RLRunner(AegisRunner):
         for key, value in (("env", env), ("policy", policy), ("train_cfg", train_cfg)):
             if not isinstance(value, dict) or "type" not in value:
                 raise ConfigError(f"{key}: RLRunner needs a component dict with a 'type' here, got {value!r}.")
+        # mmengine's Runner needs a model when it is constructed, before the loop can build the envs and the agent
+        # (they need the runner's seed and work dir); the loop replaces this placeholder by the agent's policy.
         super().__init__(model=torch.nn.Module(), work_dir=work_dir, default_hooks=default_hooks,
                          custom_hooks=custom_hooks, load_from=load_from, resume=resume, launcher=launcher,
                          env_cfg=env_cfg or dict(dist_cfg=dict(backend="gloo")), log_processor=log_processor,
@@ -62,7 +64,7 @@ class RLRunner(AegisRunner):
         missing = [k for k in ("env", "policy", "train_cfg") if cfg.get(k) is None]
         if missing:
             raise ConfigError(f"runner_type='RLRunner' needs top-level {', '.join(missing)}: e.g. "
-                              "env=dict(type='DisasterRescueEnv', preset='easy'), policy=dict(type='PPOPolicy'), "
+                              "env=dict(type='DisasterRescueEnv', preset='easy'), policy=dict(type='PPOAgent'), "
                               "train_cfg=dict(type='RLTrainLoop', total_timesteps=100_000).")
         return cls(env=cfg["env"], policy=cfg["policy"], train_cfg=cfg["train_cfg"], work_dir=cfg["work_dir"],
                    default_hooks=cfg.get("default_hooks"), custom_hooks=cfg.get("custom_hooks"),

@@ -25,7 +25,7 @@ def tiny_checkpoint(tmp_path):
     encoder = dict(type="SmallCNNEncoder", embed_dim=32, channels=(8, 16), kernel_sizes=(4, 3), strides=(2, 1))
     runner = RLRunner(
         env=dict(type="DisasterRescueEnv", preset="easy", grid_size=6, max_steps=8, obs_size=16),
-        policy=dict(type="PPOPolicy", features_extractor=encoder, features_dim=32, net_arch=(32,), n_steps=8,
+        policy=dict(type="PPOAgent", features_extractor=encoder, features_dim=32, net_arch=(32,), n_steps=8,
                     batch_size=16, n_epochs=1),
         train_cfg=dict(type="RLTrainLoop", total_timesteps=32, n_envs=2, eval_episodes=0),
         work_dir=str(tmp_path / "run"), randomness=dict(seed=0), log_level="WARNING",

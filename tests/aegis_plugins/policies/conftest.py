@@ -5,7 +5,7 @@ import pytest
 
 TINY_ENV = dict(type="DisasterRescueEnv", preset="easy", grid_size=6, max_steps=8, obs_size=16)
 TINY_ENCODER = dict(type="SmallCNNEncoder", embed_dim=32, channels=(8, 16), kernel_sizes=(4, 3), strides=(2, 1))
-TINY_POLICY = dict(type="PPOPolicy", features_extractor=TINY_ENCODER, features_dim=32, net_arch=(32,), n_steps=8,
+TINY_POLICY = dict(type="PPOAgent", features_extractor=TINY_ENCODER, features_dim=32, net_arch=(32,), n_steps=8,
                    batch_size=16, n_epochs=1)
 
 

@@ -1,4 +1,4 @@
-"""PPOPolicy: SB3 PPO from config; a frozen encoder survives ortho init and training and is referenced, not copied."""
+"""PPOAgent: SB3 PPO from config; a frozen encoder survives ortho init and training and is referenced, not copied."""
 import numpy as np
 import pytest
 import torch
@@ -9,7 +9,7 @@ from aegis.engine import atomic_save
 from aegis.errors import CheckpointError, ConfigError
 from aegis_plugins.encoders.vjepa import VJEPAEncoder
 from aegis_plugins.policies.extractors import EncoderFeaturesExtractor, file_sha256
-from aegis_plugins.policies.rl_loop import build_policy
+from aegis_plugins.policies.agent_io import build_agent
 from aegis_plugins.policies.vec_env import build_vec_env
 
 VIT = dict(arch=None, embed_dim=32, depth=2, num_heads=2, patch_size=8, tubelet_size=2, num_frames=2, img_size=16)
@@ -25,14 +25,14 @@ def frozen_vjepa(tmp_path):
                            frozen=True)
 
 
-def _envs(tiny_env, n_envs=2, seed=0, **kw):
-    return build_vec_env(dict(tiny_env, **kw), n_envs=n_envs, seed=seed)
+def _envs(tiny_env, n_envs=2, seed=0, frame_stack=1, **kw):
+    return build_vec_env(dict(tiny_env, **kw), n_envs=n_envs, seed=seed, frame_stack=frame_stack)
 
 
-def _train_once(policy):
-    policy.start(policy.rollout_steps)
-    policy.collect_rollout()
-    return policy.update()
+def _train_once(agent):
+    """One rollout and one PPO update through SB3's learn(); SB3's train/* values of that update."""
+    agent.learn(agent.rollout_steps)
+    return agent.train_values()
 
 
 def _assert_encoder_matches_file(encoder, path):
@@ -45,7 +45,7 @@ def _assert_encoder_matches_file(encoder, path):
 
 def test_frozen_encoder_weights_survive_building_and_training(tiny_env, tiny_policy, frozen_vjepa):
     path, encoder_cfg = frozen_vjepa
-    policy = build_policy(dict(tiny_policy, features_extractor=encoder_cfg, ortho_init=True),
+    policy = build_agent(dict(tiny_policy, features_extractor=encoder_cfg, ortho_init=True),
                           _envs(tiny_env, frame_stack=2), seed=0)
     extractor = policy.module.features_extractor
     assert extractor.frozen
@@ -61,7 +61,7 @@ def test_frozen_encoder_weights_survive_building_and_training(tiny_env, tiny_pol
 
 
 def test_plain_sb3_ortho_init_would_overwrite_the_frozen_encoder(tiny_env, frozen_vjepa):
-    """The hazard the PPOPolicy guards against: SB3's own policy re-initialises every Linear in the extractor."""
+    """The hazard the PPOAgent guards against: SB3's own policy re-initialises every Linear in the extractor."""
     path, encoder_cfg = frozen_vjepa
     envs = _envs(tiny_env, frame_stack=2)
     from stable_baselines3.common.vec_env import VecTransposeImage
@@ -76,7 +76,7 @@ def test_plain_sb3_ortho_init_would_overwrite_the_frozen_encoder(tiny_env, froze
 def test_checkpoints_reference_a_frozen_encoder_by_path_and_hash(tiny_env, tiny_policy, frozen_vjepa, tmp_path):
     path, encoder_cfg = frozen_vjepa
     cfg = dict(tiny_policy, features_extractor=encoder_cfg)
-    policy = build_policy(cfg, _envs(tiny_env, frame_stack=2), seed=0)
+    policy = build_agent(cfg, _envs(tiny_env, frame_stack=2), seed=0)
     _train_once(policy)
     state = policy.state_dict()
     assert state["frozen_encoder"]["checkpoint"] == path
@@ -86,7 +86,7 @@ def test_checkpoints_reference_a_frozen_encoder_by_path_and_hash(tiny_env, tiny_
     atomic_save(state, tmp_path / "agent.pth")
     loaded = torch.load(tmp_path / "agent.pth", weights_only=True)
 
-    restored = build_policy(cfg, _envs(tiny_env, frame_stack=2), seed=5)
+    restored = build_agent(cfg, _envs(tiny_env, frame_stack=2), seed=5)
     restored.load_state_dict(loaded)
     obs = policy.algo.env.reset()
     dist_a = policy.module.get_distribution(policy.module.obs_to_tensor(obs)[0]).distribution.probs
@@ -96,13 +96,13 @@ def test_checkpoints_reference_a_frozen_encoder_by_path_and_hash(tiny_env, tiny_
 
     changed = VJEPAEncoder(**VIT)
     atomic_save(changed.state_dict(), path)  # the referenced encoder file changes after training
-    stale = build_policy(cfg, _envs(tiny_env, frame_stack=2), seed=0)
+    stale = build_agent(cfg, _envs(tiny_env, frame_stack=2), seed=0)
     with pytest.raises(CheckpointError, match="sha256.*encoder file changed"):
         stale.load_state_dict(loaded, path="agent.pth")
 
 
 def test_a_trainable_encoder_learns_and_is_saved(tiny_env, tiny_policy):
-    policy = build_policy(tiny_policy, _envs(tiny_env), seed=0)
+    policy = build_agent(tiny_policy, _envs(tiny_env), seed=0)
     encoder = policy.module.features_extractor.encoder
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
     _train_once(policy)
@@ -116,7 +116,7 @@ def test_a_trainable_encoder_learns_and_is_saved(tiny_env, tiny_policy):
 def test_same_seed_same_rollout_and_update(tiny_env, tiny_policy):
     results = []
     for _ in range(2):
-        policy = build_policy(tiny_policy, _envs(tiny_env, seed=3), seed=3)
+        policy = build_agent(tiny_policy, _envs(tiny_env, seed=3), seed=3)
         losses = _train_once(policy)
         results.append((policy.algo.rollout_buffer.actions.copy(), losses["train/loss"]))
     np.testing.assert_array_equal(results[0][0], results[1][0])
@@ -126,7 +126,7 @@ def test_same_seed_same_rollout_and_update(tiny_env, tiny_policy):
 def test_ppo_hyperparameters_reach_sb3(tiny_env, tiny_policy):
     cfg = dict(tiny_policy, learning_rate=1e-3, gamma=0.9, gae_lambda=0.8, ent_coef=0.05, n_epochs=2, clip_range=0.1,
                activation="relu", net_arch=(16, 8))
-    policy = build_policy(cfg, _envs(tiny_env), seed=0)
+    policy = build_agent(cfg, _envs(tiny_env), seed=0)
     algo = policy.algo
     assert (algo.gamma, algo.gae_lambda, algo.ent_coef, algo.n_epochs, algo.n_steps) == (0.9, 0.8, 0.05, 2, 8)
     assert algo.clip_range(1.0) == 0.1 and algo.lr_schedule(1.0) == 1e-3
@@ -136,36 +136,36 @@ def test_ppo_hyperparameters_reach_sb3(tiny_env, tiny_policy):
 
 def test_a_batch_size_that_does_not_divide_the_rollout_is_a_warning(tiny_env, tiny_policy):
     with pytest.warns(UserWarning, match=r"batch_size=12 does not divide.*8 \* 2 = 16.*minibatch of 4.*divisor is 8"):
-        build_policy(dict(tiny_policy, batch_size=12), _envs(tiny_env), seed=0)
+        build_agent(dict(tiny_policy, batch_size=12), _envs(tiny_env), seed=0)
 
 
 def test_unknown_choices_name_the_nearest(tiny_env, tiny_policy):
-    from aegis_plugins.policies.ppo import PPOPolicy
+    from aegis_plugins.policies.ppo import PPOAgent
 
     with pytest.raises(ConfigError, match=r"activation='rleu'.*nearest: \['relu'"):
-        PPOPolicy(env=_envs(tiny_env), activation="rleu")
+        PPOAgent(env=_envs(tiny_env), activation="rleu")
 
 
 def test_without_an_extractor_sb3_picks_its_default(tiny_policy):
     envs = build_vec_env(dict(type="GymnasiumEnv", id="CartPole-v1", max_episode_steps=8), n_envs=2, seed=0)
-    policy = build_policy(dict(tiny_policy, features_extractor=None), envs, seed=0)
+    policy = build_agent(dict(tiny_policy, features_extractor=None), envs, seed=0)
     assert isinstance(policy.module.features_extractor, FlattenExtractor)
     assert np.isfinite(_train_once(policy)["train/loss"])
 
 
 def test_dict_observations_feed_frames_to_the_encoder_and_the_rest_alongside(tiny_env, tiny_policy):
     envs = _envs(tiny_env, state_obs=True)  # {"image": (16, 16, 3) uint8, "state": (10,) float32}
-    policy = build_policy(dict(tiny_policy, image_key="image"), envs, seed=0)
+    policy = build_agent(dict(tiny_policy, image_key="image"), envs, seed=0)
     extractor = policy.module.features_extractor
     assert extractor.features_dim == 32 + 10
     assert np.isfinite(_train_once(policy)["train/loss"])
-    assert policy.predict(envs.reset()).shape == (2,)
+    assert policy.predict(envs.reset())[0].shape == (2,)
 
 
 def test_separate_actor_critic_sizes_and_continuous_actions(tiny_policy):
     envs = build_vec_env(dict(type="GymnasiumEnv", id="Pendulum-v1", max_episode_steps=8), n_envs=2, seed=0)
     cfg = dict(tiny_policy, features_extractor=None, net_arch=dict(pi=[16], vf=[8, 8]), log_std_init=-1.0)
-    policy = build_policy(cfg, envs, seed=0)
+    policy = build_agent(cfg, envs, seed=0)
     assert [m.out_features for m in policy.module.mlp_extractor.value_net if hasattr(m, "out_features")] == [8, 8]
     assert torch.allclose(policy.module.log_std, torch.full((1,), -1.0))
-    assert policy.predict(envs.reset()).shape == (2, 1)
+    assert policy.predict(envs.reset())[0].shape == (2, 1)

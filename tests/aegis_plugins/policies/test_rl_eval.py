@@ -1,9 +1,20 @@
-"""rl_eval: trained and random policies play the same seeded episodes; videos are real files."""
+"""rl_eval: trained and random policies play the same seeded episodes (SB3's evaluate_policy); videos are real."""
 import av
 import numpy as np
 from PIL import Image
 
 from aegis_plugins.policies.rl_eval import run_episodes, summarize, write_video
+
+
+class _Constant:
+    """A policy in SB3's predict form that always takes ``action`` and remembers what it saw."""
+
+    def __init__(self, action):
+        self.action, self.seen = action, []
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        self.seen.append(observation.copy())
+        return np.full(len(observation), self.action), state
 
 
 def test_random_episodes_are_reproducible_and_seeded_per_episode(tiny_env):
@@ -16,14 +27,15 @@ def test_random_episodes_are_reproducible_and_seeded_per_episode(tiny_env):
 
 
 def test_a_policy_and_random_face_the_same_maps(tiny_env):
-    _, policy_frames = run_episodes(tiny_env, lambda obs: 0, episodes=1, seed=3, record_first=True)
+    _, policy_frames = run_episodes(tiny_env, _Constant(0), episodes=1, seed=3, record_first=True)
     _, random_frames = run_episodes(tiny_env, None, episodes=1, seed=3, record_first=True)
     np.testing.assert_array_equal(policy_frames[0], random_frames[0])
 
 
 def test_frame_stacking_matches_training(tiny_env):
-    seen = []
-    run_episodes(tiny_env, lambda obs: seen.append(obs) or 1, episodes=1, seed=0, frame_stack=3)
+    policy = _Constant(1)
+    run_episodes(tiny_env, policy, episodes=1, seed=0, frame_stack=3)
+    seen = [obs[0] for obs in policy.seen]  # batches of one observation, as VecFrameStack stacks them in training
     assert seen[0].shape == (16, 16, 9)
     assert not seen[0][..., :6].any()  # VecFrameStack semantics: older slots start empty
     np.testing.assert_array_equal(seen[1][..., 3:6], seen[0][..., 6:9])
@@ -50,9 +62,11 @@ def test_videos_decode_with_every_frame(tmp_path):
 def test_a_sampling_policy_is_reproducible(tiny_env):
     import torch
 
-    def sample(obs):
-        return int(torch.randint(0, 4, ()).item())
+    class Sample:
+        def predict(self, observation, state=None, episode_start=None, deterministic=False):
+            return torch.randint(0, 4, (len(observation),)).numpy(), state
 
+    sample = Sample()
     first, _ = run_episodes(tiny_env, sample, episodes=3, seed=11)
     torch.manual_seed(123)  # whatever happened before the evaluation
     again, _ = run_episodes(tiny_env, sample, episodes=3, seed=11)

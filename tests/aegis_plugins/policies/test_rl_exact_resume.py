@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 # progress depends on that generator's state too
 FIRE_ENV = dict(type="DisasterRescueEnv", preset="easy", grid_size=6, max_steps=8, obs_size=16, num_fires=1,
                 p_spread=0.3)
-TINY_POLICY = dict(type="PPOPolicy", features_extractor=dict(type="SmallCNNEncoder", embed_dim=32, channels=(8, 16),
+TINY_POLICY = dict(type="PPOAgent", features_extractor=dict(type="SmallCNNEncoder", embed_dim=32, channels=(8, 16),
                                                              kernel_sizes=(4, 3), strides=(2, 1)),
                    features_dim=32, net_arch=(32,), n_steps=8, batch_size=16, n_epochs=1)
 
@@ -132,16 +132,18 @@ def test_an_env_without_the_state_contract_resumes_with_fresh_episodes(tmp_path)
 
 def test_a_non_finite_loss_still_stops_before_saving(tmp_path, monkeypatch):
     """RunDiverged at the second update: its checkpoint is never written, the first one stays the newest."""
+    from stable_baselines3 import PPO
+
     from aegis.engine import RunDiverged
-    from aegis_plugins.policies.ppo import PPOPolicy
 
-    update = PPOPolicy.update
+    train = PPO.train
 
-    def failing_update(self):
-        losses = update(self)
-        return dict(losses, **{"train/value_loss": float("nan")}) if self.num_timesteps >= 32 else losses
+    def diverging_train(self):  # SB3's update, whose value loss turns NaN from the second update on
+        train(self)
+        if self.num_timesteps >= 32:
+            self.logger.record("train/value_loss", float("nan"))
 
-    monkeypatch.setattr(PPOPolicy, "update", failing_update)
+    monkeypatch.setattr(PPO, "train", diverging_train)
     runner = RLRunner.from_cfg(_cfg(tmp_path / "run"))
     with pytest.raises(RunDiverged, match="Diverged at RL iteration 2 .*value_loss=nan"):
         runner.train()

@@ -202,14 +202,14 @@ def test_vjepa_experiment_loads_the_frozen_encoder_from_the_phase1_work_dir(tmp_
 
 
 def test_an_encoder_folder_without_a_marker_is_a_config_error(tmp_path, tiny_policy, tiny_env):
-    from aegis_plugins.policies.rl_loop import build_policy
+    from aegis_plugins.policies.agent_io import build_agent
     from aegis_plugins.policies.vec_env import build_vec_env
 
     cfg = dict(tiny_policy, features_extractor=dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1,
                                                     num_heads=2, patch_size=8, tubelet_size=1,
                                                     checkpoint=str(tmp_path), frozen=True))
     with pytest.raises(ConfigError, match="folder without a usable last_checkpoint marker"):
-        build_policy(cfg, build_vec_env(tiny_env, 2, 0), seed=0)
+        build_agent(cfg, build_vec_env(tiny_env, 2, 0), seed=0)
 
 
 def test_load_from_without_resume_starts_at_step_zero_from_those_weights(tiny_rl_cfg, tmp_path):

@@ -8,7 +8,7 @@ from aegis_plugins.policies.vec_env import build_vec_env
 # The same tiny env, encoder and policy as tests/aegis_plugins/policies/conftest.py (8-step episodes, 16x16 frames).
 TINY_ENV = dict(type="DisasterRescueEnv", preset="easy", grid_size=6, max_steps=8, obs_size=16)
 TINY_ENCODER = dict(type="SmallCNNEncoder", embed_dim=32, channels=(8, 16), kernel_sizes=(4, 3), strides=(2, 1))
-TINY_POLICY = dict(type="PPOPolicy", features_extractor=TINY_ENCODER, features_dim=32, net_arch=(32,), n_steps=8,
+TINY_POLICY = dict(type="PPOAgent", features_extractor=TINY_ENCODER, features_dim=32, net_arch=(32,), n_steps=8,
                    batch_size=16, n_epochs=1)
 
 
@@ -22,7 +22,7 @@ def _tiny_rl_cfg() -> dict:
 
 def _policy_actions(policy):
     obs = policy.algo.env.reset()
-    return policy.predict(obs, deterministic=True)
+    return policy.predict(obs, deterministic=True)[0]
 
 
 def _runner_dry_run(runner):
@@ -40,7 +40,7 @@ def _tiny_runner():
 
 
 TINY = {
-    "PPOPolicy": dict(
+    "PPOAgent": dict(
         registry="POLICIES",
         cfg=dict(TINY_POLICY, env=build_vec_env(TINY_ENV, n_envs=2, seed=0), seed=0),
         run=_policy_actions,
