@@ -31,10 +31,10 @@ class VideoEncoder(Protocol):
     """A video encoder (family ``ENCODERS``): ``forward(video)`` maps a (B, C, T, H, W) float clip to tokens
     (B, N, D), with D = ``embed_dim`` and N = T'·H'·W' for the grid ``grid_of(video.shape)``; an encoder that pools
     to one vector per clip returns (B, D) and its ``grid_of`` returns None. ``grid_size`` is the (T', H', W') token
-    grid of the configured clip size, before any pooling. ``frozen`` encoders never train."""
+    grid of the configured clip size, before any pooling (None when the grid depends on the clip). ``frozen`` encoders never train."""
 
     embed_dim: int
-    grid_size: tuple[int, int, int]
+    grid_size: tuple[int, int, int] | None
     frozen: bool
 
     def grid_of(self, video_shape: Sequence[int]) -> tuple[int, int, int] | None:

@@ -56,7 +56,9 @@ def _build(cfg: Mapping, family, injected: Mapping, seed: int):
     import torch
 
     from .build import build_component
+    from .plugins import load
 
+    load()  # every installed plugin, as a run would see them (once per process)
     torch.manual_seed(seed)
     return build_component(cfg, family, f"{cfg.get('type')}", **dict(injected))
 
@@ -176,6 +178,9 @@ def check_env(cfg: Mapping, *, steps: int = 16, seed: int = 0, family=None) -> A
     from .build import build_component
     from .contracts import Environment
 
+    from .plugins import load
+
+    load()
     family = family or Environment
     name = str(cfg.get("type"))
     env = build_component(cfg, family, name)
@@ -208,7 +213,9 @@ def check_dataset(cfg: Mapping, *, num_samples: int = 2, family=None) -> Any:
     class's ``sample_keys``, and reading it again under the same seed gives the same tensors. Returns the dataset."""
     from .build import build_component
     from .contracts import SampleDataset
+    from .plugins import load
 
+    load()
     name = str(cfg.get("type"))
     dataset = build_component(cfg, family or SampleDataset, name)
     if len(dataset) < 1:

@@ -56,6 +56,9 @@ class JEPAPretrainer(BaseModel):
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.encoder = build_component(encoder, VideoEncoder, path="model.encoder")
+        if self.encoder.grid_size is None:
+            raise ConfigError(f"model.encoder: JEPAPretrainer predicts tokens on a fixed (T', H', W') grid; "
+                              f"{type(self.encoder).__name__} has grid_size=None (its grid depends on the clip).")
         if self.encoder.frozen:
             raise ConfigError("model.encoder.frozen=True: a frozen encoder cannot be pretrained; set frozen=False.")
         if isinstance(mask_generators, dict) or not mask_generators:

@@ -39,11 +39,113 @@ def test_a_broken_plugin_warns_with_its_name_distribution_and_error_and_the_rest
     assert "MetricsJsonHook" in result.stdout  # the core and the other plugins still registered
 
 
-def test_strict_plugins_makes_a_broken_plugin_fatal(tmp_path):
+def test_strict_plugins_reports_every_broken_plugin_at_once(tmp_path):
     _fake_distribution(tmp_path, "brokenplug", "brokenplug", "raise RuntimeError('boom')\n")
+    _fake_distribution(tmp_path, "otherbroken", "otherbroken", """
+        from aegis.plugins import hookimpl
+
+        @hookimpl
+        def aegis_register(registries):
+            raise ValueError('bad registration')
+        """)
     result = _load_in_subprocess(tmp_path, strict=True)
     assert result.returncode != 0
-    assert "PluginError: Plugin 'brokenplug' from brokenplug: RuntimeError: boom" in result.stderr
+    assert "2 plugin(s) failed to load (--strict-plugins)" in result.stderr
+    assert "'brokenplug' from brokenplug: RuntimeError: boom" in result.stderr
+    assert "'otherbroken' from otherbroken: ValueError: bad registration" in result.stderr
+
+
+def test_naming_a_component_of_a_plugin_that_failed_names_the_plugin_and_its_error(tmp_path):
+    _fake_distribution(tmp_path, "detectplug", "detectplug", "import no_such_detector_backend\n")
+    script = ("from aegis import plugins\nfrom aegis.build import validate\nplugins.load()\n"
+              "validate(dict(model=dict(type='SmokeDetector')))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert result.returncode != 0
+    assert "model.type='SmokeDetector' is not a registered model." in result.stderr
+    assert ("It may come from a plugin that failed to load: 'detectplug' (detectplug: ModuleNotFoundError: No module "
+            "named 'no_such_detector_backend'") in result.stderr
+
+
+def test_a_plugin_adds_a_family_that_another_plugin_registers_into(tmp_path):
+    """aegis_add_families runs for every plugin before any aegis_register: 'zz_familyplug' adds DETECTORS with its
+    contract, 'aa_detectors' (loaded first, alphabetically) registers into it; a parent's Component[Detector]
+    annotation sends validation and building to that registry, with the family's injected width."""
+    _fake_distribution(tmp_path, "zz_familyplug", "zz_familyplug", """
+        from typing import ClassVar, Protocol
+
+        from aegis.annotations import Component
+        from aegis.build import build_component
+        from aegis.plugins import hookimpl
+
+        class Detector(Protocol):
+            \"\"\"Scores (B, N, D) tokens as (B,) alarm levels; `input_dim` is injected.\"\"\"
+            injected: ClassVar[tuple[str, ...]] = ("input_dim",)
+            threshold: float
+
+        class AlarmModel:
+            def __init__(self, detector: Component[Detector], width: int = 8) -> None:
+                self.detector = build_component(detector, Detector, "model.detector", input_dim=width)
+
+        @hookimpl
+        def aegis_add_families(families):
+            families.add("DETECTORS", "detector", Detector, "alarm detectors")
+
+        @hookimpl
+        def aegis_register(registries):
+            registries.MODELS.register_module(module=AlarmModel)
+        """)
+    _fake_distribution(tmp_path, "aa_detectors", "aa_detectors", """
+        from aegis.plugins import hookimpl
+
+        class SmokeDetector:
+            def __init__(self, input_dim: int, threshold: float = 0.5) -> None:
+                self.input_dim, self.threshold = input_dim, threshold
+
+        @hookimpl
+        def aegis_register(registries):
+            registries.DETECTORS.register_module(module=SmokeDetector)
+        """)
+    script = textwrap.dedent("""
+        from aegis import plugins
+        from aegis.build import build_component, validate
+        from aegis.errors import AegisError
+        from aegis.registry import MODELS
+        s = plugins.load(strict=True)
+        validate(dict(model=dict(type='AlarmModel', detector=dict(type='SmokeDetector'))))
+        model = build_component(dict(type='AlarmModel', detector=dict(type='SmokeDetector', threshold=0.7)), MODELS)
+        print('BUILT', type(model.detector).__name__, model.detector.input_dim, model.detector.threshold)
+        try:
+            validate(dict(model=dict(type='AlarmModel', detector=dict(type='SmokeDetektor'))))
+        except AegisError as exc:
+            print('ERROR', str(exc).splitlines()[0])
+        """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "BUILT SmokeDetector 8 0.7" in result.stdout
+    assert "ERROR model.detector.type='SmokeDetektor' is not a registered detector." in result.stdout
+
+
+def test_a_renamed_component_names_its_new_name(tmp_path):
+    _fake_distribution(tmp_path, "renameplug", "renameplug", """
+        from aegis.plugins import hookimpl
+
+        class FloodGauge:
+            def __init__(self, level: float = 0.0) -> None:
+                self.level = level
+
+        @hookimpl
+        def aegis_register(registries):
+            registries.HOOKS.register_module(module=FloodGauge)
+            registries.HOOKS.register_renamed("WaterGauge", "FloodGauge")
+        """)
+    script = ("from aegis import plugins\nfrom aegis.build import validate\nplugins.load(strict=True)\n"
+              "validate(dict(custom_hooks=[dict(type='WaterGauge')]))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert result.returncode != 0
+    assert "custom_hooks[0].type='WaterGauge' was renamed: use type='FloodGauge'." in result.stderr
 
 
 def test_two_plugins_registering_one_name_is_an_error_naming_both(tmp_path):
@@ -105,3 +207,15 @@ def test_an_experiment_file_uses_the_installed_example_plugin(installed_example,
     assert result.returncode == 0, log[-3000:]
     assert "Dry run finished" in log
     assert (data_root / "captions.json").is_file()  # the synthetic set was generated for it
+
+
+def test_the_example_plugins_own_tests_pass_from_outside_the_repository(installed_example, tmp_path):
+    """What docs/plugins.md tells a plugin author: install the package, test it with aegis.testing."""
+    import shutil
+
+    shutil.copytree(REPO / "examples" / "third_party_plugin" / "tests", tmp_path / "tests")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300,
+                            env={"PYTHONPATH": str(installed_example), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "5 passed" in result.stdout

@@ -2,8 +2,9 @@
 import torch
 from mmengine.model import BaseModel
 
+from aegis.annotations import Component
 from aegis.build import build_component
-from aegis.registry import ENCODERS
+from aegis.contracts import VideoEncoder
 
 
 class ClipClassifier(BaseModel):
@@ -12,9 +13,9 @@ class ClipClassifier(BaseModel):
     Loss is cross-entropy against `data_samples[i]["label"]`; predict returns dicts with `pred_label` and `label`.
     """
 
-    def __init__(self, encoder: dict, num_classes: int = 6) -> None:
+    def __init__(self, encoder: Component[VideoEncoder], num_classes: int = 6) -> None:
         super().__init__()
-        self.encoder = build_component(encoder, ENCODERS, "model.encoder")
+        self.encoder = build_component(encoder, VideoEncoder, "model.encoder")
         self.head = torch.nn.Linear(self.encoder.embed_dim, num_classes)
 
     def forward(self, inputs, data_samples=None, mode: str = "tensor"):
