@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 
-__all__ = ["train", "check", "run_experiment", "EXIT_FINISHED", "EXIT_CRASHED", "EXIT_CONFIG_ERROR",
+__all__ = ["train", "check", "run_experiment", "validate_before_upstream", "upstream_error", "EXIT_FINISHED", "EXIT_CRASHED", "EXIT_CONFIG_ERROR",
            "EXIT_STOPPED", "STATUS_EXIT_CODES"]
 
 EXIT_FINISHED, EXIT_CRASHED, EXIT_CONFIG_ERROR, EXIT_STOPPED = 0, 1, 2, 3
@@ -54,13 +54,14 @@ def train(experiment: str | os.PathLike, overrides: Mapping[str, Any] | None = N
     from . import plugins
     from .config import load_experiment
 
-    from .upstream import build_upstream, missing_upstream, missing_upstream_error
+    from .upstream import build_upstream, missing_upstream
 
     plugins.load()
     cfg = load_experiment(experiment, dict(overrides or {}), work_dir, upstream_root=upstream_root)
+    validate_before_upstream(cfg, upstream_root)
     if missing_upstream(cfg):
         if not with_upstream:
-            raise missing_upstream_error(cfg, upstream_root)
+            raise upstream_error(cfg, upstream_root)
         build_upstream(cfg, upstream_root)
     if work_dir:
         cfg._work_dir_given = True
@@ -72,6 +73,33 @@ def train(experiment: str | os.PathLike, overrides: Mapping[str, Any] | None = N
     if error is not None:
         raise error
     return result
+
+
+def upstream_error(cfg, upstream_root: str):
+    """The missing-upstream :class:`ConfigError`, saying where a relative upstream root was looked for."""
+    from .errors import ConfigError, relative_path_note
+    from .upstream import missing_upstream, missing_upstream_error
+
+    error = missing_upstream_error(cfg, upstream_root)
+    entry = cfg.upstream[missing_upstream(cfg)[0]]
+    note = relative_path_note(entry["work_dir"], near=entry["experiment"])
+    return ConfigError(f"{error}\n {note}") if note else error
+
+
+def validate_before_upstream(cfg, upstream_root: str) -> None:
+    """Validate every component before upstream runs are looked at: a typo is reported before minutes of building
+    upstream runs. A missing file that a missing upstream run writes is reported as that run missing."""
+    from .build import validate
+    from .errors import ConfigError
+    from .upstream import missing_upstream
+
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        missing = [str(cfg.upstream[name]["work_dir"]) for name in missing_upstream(cfg)]
+        if any(work_dir in str(exc) for work_dir in missing):
+            raise upstream_error(cfg, upstream_root) from None
+        raise
 
 
 def run_experiment(cfg, *, experiment: str, overrides: dict, resume: str | None = None, launcher: str = "none",

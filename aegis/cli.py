@@ -75,10 +75,11 @@ def run_command(args) -> int:
     """``aegis run`` / ``tools/run.py``: the exit status is 0 finished, 1 crashed, 2 config error, 3 stopped."""
     import traceback
 
-    from .api import EXIT_CRASHED, EXIT_FINISHED, EXIT_STOPPED, run_experiment
+    from .api import (EXIT_CRASHED, EXIT_FINISHED, EXIT_STOPPED, run_experiment, upstream_error,
+                      validate_before_upstream)
     from .errors import AegisError
     from .secrets import redact
-    from .upstream import UpstreamError, build_upstream, missing_upstream, missing_upstream_error
+    from .upstream import UpstreamError, build_upstream, missing_upstream
 
     _take_overrides_from_resume(args)
     cfg = _load(args)
@@ -86,9 +87,10 @@ def run_command(args) -> int:
         cfg.pop("_work_dir_given", None)
         print(redact(cfg).pretty_text)
         return 0
+    validate_before_upstream(cfg, args.upstream_root)
     if missing_upstream(cfg):
         if not args.with_upstream:
-            raise missing_upstream_error(cfg, args.upstream_root)
+            raise upstream_error(cfg, args.upstream_root)
         try:
             build_upstream(cfg, args.upstream_root)
         except UpstreamError as exc:

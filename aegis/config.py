@@ -13,7 +13,7 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = ["load_experiment", "experiment_name", "import_custom_modules", "resolve_references", "config_hash",
-           "DEFAULT_WORK_ROOT"]
+           "read_top_level_keys", "check_overrides_are_read", "RUN_CONTRACT_KEYS", "DEFAULT_WORK_ROOT"]
 
 _REFERENCE = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")
 _EMBEDDED_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
@@ -21,6 +21,13 @@ _EMBEDDED_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
 _VOLATILE_KEYS = ("work_dir", "resume", "launcher", "model_wrapper_cfg", "_work_dir_given", "experiment_name")
 
 DEFAULT_WORK_ROOT = "work_dirs"
+# Top-level keys read besides the runner class's constructor arguments: by AEGIS's run contract (upstream runs, the
+# runner choice, custom imports, run options) and by mmengine's Runner from ``runner.cfg`` (wrappers, compile, ...).
+RUN_CONTRACT_KEYS = frozenset({
+    "upstream", "runner_type", "custom_imports", "default_scope", "work_dir", "experiment_name", "launcher", "resume",
+    "load_from", "randomness", "env_cfg", "log_level", "model_wrapper_cfg", "compile", "find_unused_parameters",
+    "activation_checkpointing", "efficient_conv_bn_eval", "sync_bn", "strategy", "auto_scale_lr", "_init_from",
+    "_work_dir_given"})
 
 
 def experiment_name(path: str | os.PathLike) -> str:
@@ -98,7 +105,9 @@ def load_experiment(path: str | os.PathLike, cfg_options: dict[str, Any] | None 
         raise ConfigError(f"{path}: cannot be loaded as an experiment file: {type(exc).__name__}: {exc}") from None
     if cfg_options:
         _check_override_paths(cfg, cfg_options, path)
+        before = cfg.to_dict()
         cfg.merge_from_dict(cfg_options)
+        check_overrides_are_read(cfg, before, cfg_options, path)
     from .upstream import resolve_upstream
     resolve_upstream(cfg, path, upstream_root)
     resolve_references(cfg, path)
@@ -161,3 +170,109 @@ def _check_override_paths(cfg, cfg_options: dict[str, Any], path: Path) -> None:
             near = difflib.get_close_matches(top, sorted(known), n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
             raise ConfigError(f"override {key}: {path} has no top-level key {top!r}.{hint}")
+
+
+def _runner_arguments(runner_type) -> set[str]:
+    """The constructor arguments of the runner class (and its bases): the top-level keys its ``from_cfg`` reads."""
+    import inspect
+
+    from . import plugins
+    from .registry import RUNNERS
+
+    plugins.load()
+    runner = RUNNERS.get(runner_type) if isinstance(runner_type, str) else runner_type
+    if not inspect.isclass(runner):  # an unknown runner_type is validation's error; judge by mmengine's Runner
+        from mmengine.runner import Runner as runner
+    names: set[str] = set()
+    for klass in inspect.getmro(runner):
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        names |= {p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return names
+
+
+def _references(node) -> set[str]:
+    """Every dotted key a ``${...}`` reference in ``node`` names."""
+    if isinstance(node, str):
+        return set(_EMBEDDED_REFERENCE.findall(node))
+    if isinstance(node, dict):
+        return set().union(*(_references(v) for v in node.values())) if node else set()
+    if isinstance(node, (list, tuple)):
+        return set().union(*(_references(v) for v in node)) if node else set()
+    return set()
+
+
+def read_top_level_keys(cfg) -> set[str]:
+    """The top-level keys of ``cfg`` something reads after the file has run: the runner's constructor arguments,
+    :data:`RUN_CONTRACT_KEYS` and every key named by a ``${...}`` reference (before references are resolved).
+
+    Any other top-level key is a variable the experiment file used while it ran (``max_epochs = 60`` feeding
+    ``train_cfg``): overriding it afterwards would change nothing.
+    """
+    data = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    referenced = {ref.split(".")[0] for ref in _references(data)}
+    return _runner_arguments(data.get("runner_type", "AegisRunner")) | RUN_CONTRACT_KEYS | referenced
+
+
+def _nodes(node, prefix: str = ""):
+    """(dotted key, value) of every value, containers included; list items are numbered (``param_scheduler.1.end``)."""
+    if prefix:
+        yield prefix, node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, (list, tuple)) else ()
+    for key, value in items:
+        yield from _nodes(value, f"{prefix}.{key}" if prefix else str(key))
+
+
+def _lookup_plain(data: dict, dotted: str):
+    node = data
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _keys_it_set(before: dict, key: str) -> list[str]:
+    """Keys outside ``key``'s top-level variable that the variable probably fed, likeliest first: those with its
+    name and its value, else those with its name; plus those with only its value when they are few."""
+    top, name = key.split(".")[0], key.split(".")[-1]
+    original = _lookup_plain(before, key)
+    comparable = original is not None and not isinstance(original, bool) and original not in ({}, [], ())
+    both, named, valued = [], [], []
+    for dotted, value in _nodes({k: v for k, v in before.items() if k != top and not k.startswith("_")}):
+        same_name = dotted.split(".")[-1] == name
+        same_value = comparable and type(value) is type(original) and value == original
+        (both if same_name and same_value else named if same_name else valued if same_value else []).append(dotted)
+    return ((both or named) + (valued if len(valued) <= 3 else []))[:6]
+
+
+def check_overrides_are_read(cfg, before: dict, cfg_options: dict[str, Any], path: Path | str) -> None:
+    """An override of a top-level key nothing reads is a :class:`ConfigError` naming the keys that would work.
+
+    ``before`` is the config as the file wrote it (``cfg.to_dict()`` before the overrides were merged), used to find
+    the keys the variable fed: those with its name or its value (``max_epochs`` -> ``train_cfg.max_epochs``).
+    """
+    from .overrides import format_value
+
+    read = None
+    for key, value in cfg_options.items():
+        top = key.split(".")[0]
+        if read is None:
+            read = read_top_level_keys(cfg)
+        if top in read:
+            continue
+        targets = _keys_it_set(before, key)
+        instead = (" Override the keys it set instead: " + " ".join(f"{t}={format_value(value)}" for t in targets)
+                   if targets else " No other key holds its name or its value.")
+        raise ConfigError(
+            f"override {key}={format_value(value)}: nothing reads the top-level key {top!r} of {path} after the file "
+            f"has run (it is a variable the file used while it ran), so the override would change nothing.{instead}\n"
+            f"  To make one value drive them, write \"${{{top}}}\" in those places of the experiment file.")

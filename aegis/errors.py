@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 __all__ = [
     "AegisError",
@@ -13,6 +15,7 @@ __all__ = [
     "DataError",
     "MissingDependencyError",
     "closest",
+    "relative_path_note",
 ]
 
 
@@ -53,3 +56,24 @@ def closest(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
     by_lower = {c.lower(): c for c in choices}
     hits = difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=0.5)
     return [by_lower[h] for h in hits]
+
+
+def relative_path_note(path: str | os.PathLike, near: str | os.PathLike | None = None) -> str:
+    """For a relative ``path`` that does not exist, a sentence saying that relative paths resolve against the working
+    directory, and which one; else ``""``. Appended to errors about missing files, checkpoints and work dirs.
+
+    With ``near`` (the experiment file), a folder above it that does hold ``path`` is named as the place to run from;
+    when ``near`` lies under the working directory and no such folder exists, nothing is added (the run is in the
+    experiment's own tree, so the path is simply missing).
+    """
+    if os.path.isabs(path) or os.path.exists(path):
+        return ""
+    note = f" Relative paths resolve against the working directory, here {os.getcwd()}"
+    if near is not None:
+        near = Path(near).resolve()
+        for folder in near.parents:
+            if (folder / path).exists():
+                return f"{note}; {folder / path} exists: run from {folder} or give an absolute path."
+        if near.is_relative_to(Path.cwd().resolve()):
+            return ""
+    return f"{note}: run from the folder that holds it or give an absolute path."

@@ -10,7 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
-from aegis.errors import CheckpointError
+from aegis.errors import AegisError, CheckpointError, ConfigError
 
 from .checkpoint import check_state_dict_shapes, safe_load, to_plain
 from .divergence import DivergenceHook, check_finite_state
@@ -58,6 +58,7 @@ class AegisRunner(Runner):
             from aegis.secrets import redact
             kwargs["cfg"] = redact(kwargs["cfg"])
         super().__init__(*args, **kwargs)
+        self._release_env_log()  # a subclass that builds no model through build_model
         self.register_hook(MetricsJsonHook(), "LOWEST")
         self.register_hook(_PlainCheckpointHook(), "LOWEST")
         self.result_hook = RunResultHook()
@@ -65,6 +66,35 @@ class AegisRunner(Runner):
         self.register_hook(StopCheckHook(), "VERY_LOW")
         if not any(isinstance(hook, DivergenceHook) for hook in self.hooks):  # one, unless custom_hooks set its own
             self.register_hook(DivergenceHook(), "HIGH")
+
+    # --- a constructor's error is the only thing printed --------------------------------------------------------
+    def _log_env(self, env_cfg: dict) -> None:
+        """Hold the environment banner and the config dump until the model is built.
+
+        mmengine's ``Runner.__init__`` logs both (through this private method: there is no public door) before it
+        builds the model, so an error raised by a component's constructor came after ~100 lines of banner and
+        config. Held, they are logged right after the model is built, and a failing build prints only its error.
+        """
+        self._held_env_cfg = env_cfg
+
+    def _release_env_log(self) -> None:
+        env_cfg = self.__dict__.pop("_held_env_cfg", None)
+        if env_cfg is not None:
+            super()._log_env(env_cfg)
+
+    def build_model(self, model):
+        """mmengine's, with any exception from a constructor turned into a :class:`ConfigError` naming ``model``
+        (AEGIS's own errors, which name their config path already, pass unchanged); then the held banner is logged."""
+        try:
+            built = super().build_model(model)
+        except AegisError:
+            raise
+        except Exception as exc:  # the component's own message is what the user needs, not mmengine's stack
+            name = model.get("type") if isinstance(model, dict) else type(model).__name__
+            name = name if isinstance(name, str) else getattr(name, "__name__", str(name))
+            raise ConfigError(f"model: {name} could not be built: {type(exc).__name__}: {exc}") from exc
+        self._release_env_log()
+        return built
 
     def build_train_loop(self, loop):
         """mmengine's, except that ``by_epoch=True`` without a ``type`` builds the resumable epoch loop."""
