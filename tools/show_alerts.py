@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         plugins.load()
-        from aegis_plugins.models.captioner import show_alerts
+        from aegis_plugins.models.captioner_inference import show_alerts
 
         show_alerts(args.experiment, args.checkpoint, args.split, args.num, args.cfg_options, args.num_beams)
     except AegisError as exc:

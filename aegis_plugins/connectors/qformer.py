@@ -4,16 +4,13 @@ Li et al., "BLIP-2: Bootstrapping Language-Image Pre-training with Frozen Image 
 ICML 2023. A BERT-style post-norm transformer: learnable query tokens self-attend (sharing the self-attention layers
 with an optional text path), cross-attend to the frozen encoder's visual tokens every ``cross_attention_frequency``
 layers, and pass through their own feed-forward block; text tokens use a separate feed-forward block, as in BLIP-2.
-The query outputs are projected to the LLM's width and become its soft prefix.
+The query outputs are projected to the LLM's width and become its soft prefix. BLIP-2's BERT initialisation is in
+``qformer_bert_weights.py``.
 
 Our own implementation (fused QKV / KV projections and ``scaled_dot_product_attention``) rather than transformers'
 ``Blip2QFormerModel``; ``benchmarks/connector_step.py`` compares the two.
 """
 from __future__ import annotations
-
-import glob
-import json
-import os
 
 import torch
 import torch.nn.functional as F
@@ -325,85 +322,10 @@ class QFormer(nn.Module):
 
     # --- weights ------------------------------------------------------------------------------------------
     def load_bert(self, folder: str) -> None:
-        """Initialise from transformers BERT weights in ``folder`` (config.json + *.safetensors or *.bin)."""
-        config_path = os.path.join(folder, "config.json")
-        if not os.path.isfile(config_path):
-            raise CheckpointError(f"QFormer.bert_checkpoint={folder!r}: no config.json there; expected a folder "
-                                  "written by transformers' save_pretrained (config.json + model.safetensors).")
-        with open(config_path) as f:
-            config = json.load(f)
-        intermediate = self.layers[0].ffn_query.fc1.out_features
-        for ours, theirs, mine in (("hidden_size", "hidden_size", self.hidden_size),
-                                   ("num_heads", "num_attention_heads", self.num_heads),
-                                   ("intermediate_size", "intermediate_size", intermediate)):
-            if config.get(theirs) != mine:
-                raise CheckpointError(f"QFormer.bert_checkpoint={folder!r}: BERT has {theirs}={config.get(theirs)} "
-                                      f"but the Q-Former has {ours}={mine}; set model.connector.{ours}="
-                                      f"{config.get(theirs)} to use these weights.")
-        if config.get("num_hidden_layers", 0) < len(self.layers):
-            raise CheckpointError(f"QFormer.bert_checkpoint={folder!r}: BERT has {config.get('num_hidden_layers')}"
-                                  f" layers, fewer than depth={len(self.layers)}; lower model.connector.depth.")
-        state = _read_weights(folder)
-        state = {k.removeprefix("bert."): v for k, v in state.items()}
-        self._copy_bert(state, folder)
+        """Initialise from transformers BERT weights in ``folder`` (``qformer_bert_weights.load_bert_weights``)."""
+        from .qformer_bert_weights import load_bert_weights
 
-    @torch.no_grad()
-    def _copy_bert(self, state: dict, folder: str) -> None:
-        def take(key: str) -> torch.Tensor:
-            if key not in state:
-                raise CheckpointError(f"QFormer.bert_checkpoint={folder!r}: key {key!r} is missing; the folder "
-                                      "must hold BertModel (or BertForMaskedLM) weights.")
-            return state[key]
-
-        def copy(dst: torch.Tensor, src: torch.Tensor, key: str) -> None:
-            if dst.shape != src.shape:
-                raise CheckpointError(f"QFormer.bert_checkpoint={folder!r}: {key} has shape {tuple(src.shape)}, "
-                                      f"the Q-Former expects {tuple(dst.shape)}.")
-            dst.copy_(src)
-
-        def copy_ln(ln: nn.LayerNorm, prefix: str) -> None:
-            copy(ln.weight, take(prefix + ".weight"), prefix + ".weight")
-            copy(ln.bias, take(prefix + ".bias"), prefix + ".bias")
-
-        def copy_linear(lin: nn.Linear, prefix: str) -> None:
-            copy(lin.weight, take(prefix + ".weight"), prefix + ".weight")
-            copy(lin.bias, take(prefix + ".bias"), prefix + ".bias")
-
-        copy_ln(self.embed_norm, "embeddings.LayerNorm")
-        for i, layer in enumerate(self.layers):
-            p = f"encoder.layer.{i}."
-            attn = p + "attention.self."
-            for part in ("weight", "bias"):
-                fused = torch.cat([take(f"{attn}{n}.{part}") for n in ("query", "key", "value")], dim=0)
-                copy(getattr(layer.self_attn.qkv, part), fused, f"{attn}query/key/value.{part}")
-            copy_linear(layer.self_attn.proj, p + "attention.output.dense")
-            copy_ln(layer.self_attn.norm, p + "attention.output.LayerNorm")
-            for ffn in (layer.ffn_query, layer.ffn_text):
-                if ffn is None:
-                    continue
-                copy_linear(ffn.fc1, p + "intermediate.dense")
-                copy_linear(ffn.fc2, p + "output.dense")
-                copy_ln(ffn.norm, p + "output.LayerNorm")
-        if self.text_vocab_size > 0:
-            words = take("embeddings.word_embeddings.weight")
-            n = min(words.shape[0], self.text_vocab_size)  # extra rows (added special tokens) stay random
-            self.word_embeddings.weight[:n] = words[:n]
-            positions = take("embeddings.position_embeddings.weight")
-            if positions.shape[0] < self.max_text_length:
-                raise CheckpointError(f"QFormer.bert_checkpoint={folder!r}: BERT has {positions.shape[0]} "
-                                      f"positions, fewer than max_text_length={self.max_text_length}.")
-            token_type = state.get("embeddings.token_type_embeddings.weight")
-            positions = positions[:self.max_text_length]
-            if token_type is not None:  # BERT always adds token type 0: fold it into the positions
-                positions = positions + token_type[0]
-            self.position_embeddings.weight.copy_(positions)
-            head = "cls.predictions."
-            if head + "transform.dense.weight" in state:
-                copy_linear(self.lm_head.dense, head + "transform.dense")
-                copy_ln(self.lm_head.norm, head + "transform.LayerNorm")
-                bias = state.get(head + "bias")
-                if bias is not None:
-                    self.lm_head.bias[:min(n, bias.shape[0])] = bias[:n]
+        load_bert_weights(self, folder)
 
     def load_qformer(self, path: str) -> None:
         """Load a trained Q-Former from an AEGIS checkpoint (keys under ``connector.`` or ``qformer.``).
@@ -412,8 +334,13 @@ class QFormer(nn.Module):
         ``*.pth``).
         """
         from aegis.engine import safe_load
+        from aegis_plugins.encoders.vjepa_checkpoint import resolve_checkpoint_path
 
-        path = _checkpoint_file(path)
+        try:
+            path = resolve_checkpoint_path(path)
+        except CheckpointError as exc:
+            raise CheckpointError(f"QFormer.checkpoint={path!r}: {exc} A stage-1 checkpoint comes from "
+                                  "experiments/vlm_stage1_tiny_cpu.py.") from None
         checkpoint = safe_load(path)
         state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else {}
         for prefix in ("connector.", "qformer.", ""):
@@ -438,40 +365,3 @@ class QFormer(nn.Module):
                 raise CheckpointError(f"QFormer.checkpoint={path!r}: {key} has shape {tuple(value.shape)}, the "
                                       f"Q-Former expects {tuple(own[key].shape)}; match the connector's sizes.")
         self.load_state_dict(load, strict=False)
-
-
-def _checkpoint_file(path: str) -> str:
-    if os.path.isfile(path):
-        return path
-    pointer = os.path.join(path, "last_checkpoint")
-    if os.path.isfile(pointer):
-        with open(pointer, encoding="utf-8") as f:
-            named = f.read().strip()
-        for candidate in (named, os.path.join(path, os.path.basename(named))):
-            if os.path.isfile(candidate):
-                return candidate
-    found = sorted(glob.glob(os.path.join(path, "*.pth")), key=os.path.getmtime)
-    if not found:
-        raise CheckpointError(f"QFormer.checkpoint={path!r}: no checkpoint there (no last_checkpoint, no *.pth). "
-                              "Run the stage-1 experiment (experiments/vlm_stage1_tiny_cpu.py) first.")
-    return found[-1]
-
-
-def _read_weights(folder: str) -> dict:
-    files = sorted(glob.glob(os.path.join(folder, "*.safetensors")))
-    if files:
-        from safetensors.torch import load_file
-        state = {}
-        for file in files:
-            state.update(load_file(file))
-        return state
-    files = sorted(glob.glob(os.path.join(folder, "*.bin")))
-    if not files:
-        raise CheckpointError(f"QFormer.bert_checkpoint={folder!r}: no *.safetensors or *.bin weights found.")
-    state = {}
-    for file in files:
-        try:
-            state.update(torch.load(file, map_location="cpu", weights_only=True))
-        except Exception as exc:
-            raise CheckpointError(f"QFormer.bert_checkpoint: cannot read {file!r}: {exc}") from None
-    return state

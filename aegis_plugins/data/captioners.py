@@ -139,22 +139,6 @@ class OpenAIChatCaptioner:
     __call__ = caption
 
 
-def _resolve_checkpoint(checkpoint: str) -> str:
-    """A checkpoint file, or a work dir whose ``last_checkpoint`` marker names one."""
-    if os.path.isdir(checkpoint):
-        marker = os.path.join(checkpoint, "last_checkpoint")
-        if os.path.isfile(marker):
-            with open(marker, encoding="utf-8") as f:
-                name = f.read().strip()
-            return name if os.path.isabs(name) else os.path.join(checkpoint, os.path.basename(name))
-        found = sorted(f for f in os.listdir(checkpoint) if f.endswith(".pth"))
-        if not found:
-            raise CheckpointError(f"checkpoint={checkpoint!r} is a folder with no last_checkpoint marker and no "
-                                  ".pth file")
-        return os.path.join(checkpoint, found[-1])
-    return checkpoint
-
-
 class CheckpointCaptioner:
     """Caption videos with a trained AEGIS video-language model: (B, C, T, H, W) clips -> ``model.generate`` -> text.
 
@@ -181,7 +165,9 @@ class CheckpointCaptioner:
             raise ConfigError(f"config={config}: model {type(self.model).__name__} has no generate(inputs) method; "
                               "CheckpointCaptioner needs a video-language model such as VideoCaptioner")
         if checkpoint is not None:
-            path = _resolve_checkpoint(checkpoint)
+            from aegis_plugins.encoders.vjepa_checkpoint import resolve_checkpoint_path
+
+            path = resolve_checkpoint_path(checkpoint)  # a file, or the one a work dir's last_checkpoint names
             state = safe_load(path)
             state = state.get("state_dict", state) if isinstance(state, dict) else state
             state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}

@@ -1,7 +1,12 @@
 """Video datasets: caption JSON files (the training guide's format), class folders, and the synthetic disaster set.
 
 A sample is ``dict(inputs=Tensor(C, T, H, W), data_samples=dict(video_path, label, class_name, caption, captions,
-params, ...))`` (docs/concepts.md). In training ``caption`` is a random one of ``captions``; in ``test_mode`` the first.
+params, ...))`` (docs/concepts.md); ``sample_keys`` and ``data_sample_keys`` on each class name the keys every sample
+has. The caption a model trains on is picked here, once: in training ``caption`` is a random one of ``captions``
+(``sample_all_captions=True``) or the first, canonical one; in ``test_mode`` always the first. The random pick draws
+from torch's generator, which AEGIS's epoch loop seeds per sample from (seed, epoch, position)
+(``aegis.engine.seeded_data``), so it is the same in every run, differs between epochs, and does not depend on the
+number of dataloader workers. Models read ``data_samples["caption"]`` and never pick again.
 Bad input follows ``on_error``: 'raise' names the annotation file, the entry index and the reason; 'skip' drops
 malformed or missing entries at construction, replaces a video that fails to decode by the next good one, logs each
 skipped file once and the number skipped per pass over the data, and never yields a broken sample.
@@ -128,13 +133,18 @@ def load_annotations(ann_file: str) -> list:
 
 
 class _VideoDataset(Dataset):
-    """Shared sample assembly and bad-input policy; subclasses fill ``self.entries`` (normalised entry dicts)."""
+    """Shared sample assembly, caption choice and bad-input policy; subclasses fill ``self.entries`` (normalised
+    entry dicts)."""
+
+    sample_keys: tuple[str, ...] = ("inputs", "data_samples")
+    data_sample_keys: tuple[str, ...] = ("video_path", "label", "class_name", "caption", "captions", "params", "index")
 
     def __init__(self, pipeline: Sequence[Mapping] | Mapping | None, test_mode: bool, on_error: str,
-                 source: str) -> None:
+                 source: str, sample_all_captions: bool = True) -> None:
         if on_error not in ON_ERROR:
             raise ConfigError(f"on_error={on_error!r}; expected one of {', '.join(ON_ERROR)}")
         self.test_mode, self.on_error, self.source = test_mode, on_error, source
+        self.sample_all_captions = sample_all_captions
         self.pipeline = build_pipeline(pipeline, "dataset.pipeline")
         self.entries: list[dict] = []
         self.classes: tuple[str, ...] = ()
@@ -171,14 +181,25 @@ class _VideoDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
+    def pick_caption(self, entry: Mapping) -> str:
+        """The one caption of ``entry`` a model trains on (or is scored against as ``caption``): in training a
+        random one of its ``captions`` (``sample_all_captions``) or the first; in ``test_mode`` the first.
+
+        Training always draws the random index, even when the first caption is kept, so the pipeline's random crop
+        that follows is the same whichever way captions are chosen.
+        """
+        captions = entry["captions"]
+        if not captions:
+            return entry["caption"]
+        if self.test_mode:
+            return captions[0]
+        pick = int(torch.randint(len(captions), (1,)))  # seeded per (seed, epoch, position) by the epoch loop
+        return captions[pick] if self.sample_all_captions else captions[0]
+
     def _prepare(self, idx: int) -> dict:
         entry = self.entries[idx]
         captions = entry["captions"]
-        if captions:
-            pick = 0 if self.test_mode else int(torch.randint(len(captions), (1,)))
-            caption = captions[pick]
-        else:
-            caption = entry["caption"]
+        caption = self.pick_caption(entry)
         results = dict(entry, caption=caption, captions=list(captions), params=dict(entry["params"]),
                        test_mode=self.test_mode)
         for t in self.pipeline:
@@ -228,13 +249,15 @@ class VideoCaptionDataset(_VideoDataset):
     relative to the JSON's folder, or to ``data_root`` when given), optionally with ``"captions"`` (a list),
     ``"label"``, ``"class_name"``, ``"params"`` and any other fields, which pass through to ``data_samples``.
 
-    Each item is ``dict(inputs=(C, T, H, W) float32, data_samples=dict(...))`` after the pipeline.
+    Each item is ``dict(inputs=(C, T, H, W) float32, data_samples=dict(...))`` after the pipeline. In training
+    ``data_samples["caption"]`` is a random one of the entry's captions (``sample_all_captions``) or its first one.
     """
 
     def __init__(self, ann_file: ExistingPath, pipeline: list[dict] | dict | None = None,
                  data_root: str | None = None, test_mode: bool = False, on_error: str = "raise",
-                 classes: Sequence[str] | None = None, check_files: bool = True) -> None:
-        super().__init__(pipeline, test_mode, on_error, str(ann_file))
+                 classes: Sequence[str] | None = None, check_files: bool = True,
+                 sample_all_captions: bool = True) -> None:
+        super().__init__(pipeline, test_mode, on_error, str(ann_file), sample_all_captions)
         root = data_root if data_root is not None else os.path.dirname(os.path.abspath(ann_file))
         self._admit(load_annotations(ann_file), root, check_files, absolute_ok=data_root is None)
         if classes is not None:
@@ -254,8 +277,8 @@ class VideoFolderDataset(_VideoDataset):
     def __init__(self, data_root: ExistingPath, pipeline: list[dict] | dict | None = None,
                  classes: Sequence[str] | None = None, captions_file: str | None = None,
                  extensions: Sequence[str] = VIDEO_EXTENSIONS, test_mode: bool = False,
-                 on_error: str = "raise") -> None:
-        super().__init__(pipeline, test_mode, on_error, str(data_root))
+                 on_error: str = "raise", sample_all_captions: bool = True) -> None:
+        super().__init__(pipeline, test_mode, on_error, str(data_root), sample_all_captions)
         found = sorted(d for d in os.listdir(data_root) if os.path.isdir(os.path.join(data_root, d)))
         if classes is None:
             classes = found
@@ -303,7 +326,8 @@ class SyntheticDisasterDataset(VideoCaptionDataset):
     use, deterministically from ``seed``, under a file lock so concurrent workers and ranks generate it once.
 
     ``split`` is 'train', 'val', 'test' or 'all'. Items as in :class:`VideoCaptionDataset`, with ``label`` indexing
-    ``CLASSES`` and ``params``/``speed``/``dynamics``/``direction`` describing the scene's physics. ``scenes="motion"``
+    ``CLASSES`` and ``params``/``speed``/``dynamics``/``direction`` describing the scene's physics (the four
+    captions of a video are paraphrases; the first is the canonical one). ``scenes="motion"``
     gives the motion-only scenes instead (``synthetic_motion.py``: classes that differ only in how a region moves,
     labels indexing ``MOTION_CLASSES``) and ``scenes="flow"`` the flow scenes (``synthetic_flow.py``: one grey texture
     moving as a whole, labels indexing ``FLOW_CLASSES``), for probes that raw pixels must not solve.
@@ -312,7 +336,8 @@ class SyntheticDisasterDataset(VideoCaptionDataset):
     def __init__(self, data_root: str = "data/synthetic_disaster", split: str = "train",
                  pipeline: list[dict] | dict | None = None, num_videos: int = 200, seed: int = 0, size: int = 64,
                  frames: int = 32, fps: float = 8.0, test_mode: bool | None = None,
-                 on_error: str = "raise", scenes: Literal["disaster", "motion", "flow"] = "disaster") -> None:
+                 on_error: str = "raise", scenes: Literal["disaster", "motion", "flow"] = "disaster",
+                 sample_all_captions: bool = True) -> None:
         from .synthetic import SPLITS, scene_classes
         if split not in SPLITS + ("all",):
             raise ConfigError(f"split={split!r}; expected one of {', '.join(SPLITS + ('all',))}")
@@ -320,7 +345,7 @@ class SyntheticDisasterDataset(VideoCaptionDataset):
                          scenes=scenes)
         ann = os.path.join(data_root, "captions.json" if split == "all" else f"{split}.json")
         super().__init__(ann, pipeline, test_mode=(split != "train") if test_mode is None else test_mode,
-                         on_error=on_error, classes=scene_classes(scenes))
+                         on_error=on_error, classes=scene_classes(scenes), sample_all_captions=sample_all_captions)
 
 
 def ensure_synthetic(data_root: str, num_videos: int = 200, seed: int = 0, size: int = 64, frames: int = 32,

@@ -11,7 +11,9 @@ def aegis_register(registries):
     registries.MODELS.register_module(module=JEPAPretrainer)
     registries.PREDICTORS.register_module(module=JEPAPredictor)
 
-    from .captioner import CaptionSamplesHook, VideoCaptioner  # video captioning (issue #6)
+    from aegis_plugins.hooks.caption_samples import CaptionSamplesHook  # video captioning (issue #6)
+
+    from .captioner import VideoCaptioner
 
     registries.MODELS.register_module(module=VideoCaptioner)
     registries.HOOKS.register_module(module=CaptionSamplesHook)

@@ -7,7 +7,6 @@ checkpoint=<this run's checkpoint>)``.
 """
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -16,7 +15,10 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from aegis.build import build_component
-from aegis.errors import ConfigError, DataError
+from aegis.errors import ConfigError
+
+from .caption_preprocessor import CaptionDataPreprocessor, caption_ids_of, caption_of
+from .checkpoint_path import checkpoint_file
 
 __all__ = ["QFormerPretrainer", "ByteTokenizer"]
 
@@ -109,7 +111,9 @@ class QFormerPretrainer(BaseModel):
     on ``corpus_file`` (a guide-format caption JSON, as the tiny LM does), ``tokenizer`` (a ``tokenizer.json`` of
     the ``tokenizers`` library, or a local transformers folder such as BERT's), or UTF-8 bytes (no file needed).
     ``encoder_checkpoint`` names a phase-1 work dir (its newest checkpoint) or file and sets the encoder's
-    ``checkpoint``. Captions come from each sample's ``caption`` (or one of ``captions``, drawn at random in training).
+    ``checkpoint``. The text of a clip is its sample's ``caption`` (picked by the dataset), tokenized by the model's
+    data preprocessor (:meth:`tokenize_caption`, before ``forward``, in training and evaluation) into
+    ``caption_ids``.
     ``mode="loss"`` returns the weighted terms; ``mode="predict"`` one dict per clip with ``pred_caption`` (greedy
     generation through the text path), ``gt_caption``, ``captions`` and ``text_rank`` (the rank of its own caption
     among the batch's distinct captions by similarity, 0 = best); ``mode="tensor"`` the query outputs (B, Q, D).
@@ -132,10 +136,8 @@ class QFormerPretrainer(BaseModel):
             raise ConfigError(f"model.temperature={temperature} is outside BLIP-2's clamp range [0.001, 0.5].")
         self.tokenizer = _make_tokenizer(tokenizer, corpus_file, tokenizer_vocab_size)
         self.max_text_length, self.max_new_tokens = max_text_length, max_new_tokens
-        if encoder_checkpoint is not None:  # a phase-1 work dir (its newest checkpoint) or a file
-            from .captioner import resolve_checkpoint
-
-            encoder = dict(encoder, checkpoint=resolve_checkpoint(encoder_checkpoint, "model.encoder_checkpoint"))
+        if encoder_checkpoint is not None:  # a phase-1 work dir (its last checkpoint) or a file
+            encoder = dict(encoder, checkpoint=checkpoint_file(encoder_checkpoint, "model.encoder_checkpoint"))
         self.encoder = build_component(encoder, ENCODERS, path="model.encoder")
         for p in self.encoder.parameters():
             p.requires_grad_(False)
@@ -163,6 +165,8 @@ class QFormerPretrainer(BaseModel):
         names = [getattr(loss, "loss_name", None) for loss in self.losses]
         if None in names or len(set(names)) != len(names):
             raise ConfigError(f"model.losses: every term needs a distinct loss_name to be logged under; got {names}.")
+        self.data_preprocessor = CaptionDataPreprocessor(self.tokenize_caption, self.data_preprocessor,
+                                                         "QFormerPretrainer", tokenize_in_eval=True)
 
     def train(self, mode: bool = True) -> QFormerPretrainer:
         """The frozen encoder stays in eval mode."""
@@ -180,34 +184,30 @@ class QFormerPretrainer(BaseModel):
             grid = None
         return tokens.detach(), grid
 
-    def tokenize(self, captions: Sequence[str], device) -> tuple[Tensor, Tensor]:
-        """[CLS] caption [SEP], truncated to ``max_text_length`` and right-padded: ids and mask (B, L)."""
+    def tokenize_caption(self, caption: str) -> list[int]:
+        """``[CLS] caption [SEP]`` ids, truncated to ``max_text_length``. Called by the data preprocessor, never
+        inside ``forward``."""
         tok = self.tokenizer
-        rows = [[tok.cls_id] + tok.encode(c)[:self.max_text_length - 2] + [tok.sep_id] for c in captions]
+        return [tok.cls_id] + tok.encode(caption)[:self.max_text_length - 2] + [tok.sep_id]
+
+    def pad(self, rows: Sequence[Sequence[int]], device) -> tuple[Tensor, Tensor]:
+        """Right-pad B rows of token ids: ids and mask (B, L)."""
         length = max(len(r) for r in rows)
-        ids = torch.full((len(rows), length), tok.pad_id, dtype=torch.long)
+        ids = torch.full((len(rows), length), self.tokenizer.pad_id, dtype=torch.long)
         mask = torch.zeros(len(rows), length, dtype=torch.long)
         for i, row in enumerate(rows):
-            ids[i, :len(row)] = torch.tensor(row)
+            ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
             mask[i, :len(row)] = 1
         return ids.to(device), mask.to(device)
 
-    def _captions(self, data_samples: Sequence[Mapping] | None, batch: int) -> list[str]:
-        if not data_samples or len(data_samples) != batch:
-            raise DataError(f"QFormerPretrainer needs one data sample with a caption per clip; got "
-                            f"{0 if not data_samples else len(data_samples)} for {batch} clips.")
-        captions = []
-        for i, sample in enumerate(data_samples):
-            many = sample.get("captions") if isinstance(sample, Mapping) else None
-            one = sample.get("caption") if isinstance(sample, Mapping) else None
-            if self.training and many:
-                captions.append(random.choice(list(many)))
-            elif one or many:
-                captions.append(one or many[0])
-            else:
-                raise DataError(f"QFormerPretrainer: data sample {i} has no 'caption' or 'captions' "
-                                f"(keys: {sorted(sample) if isinstance(sample, Mapping) else type(sample)}).")
-        return captions
+    def tokenize(self, captions: Sequence[str], device) -> tuple[Tensor, Tensor]:
+        """[CLS] caption [SEP], truncated to ``max_text_length`` and right-padded: ids and mask (B, L)."""
+        return self.pad([self.tokenize_caption(c) for c in captions], device)
+
+    def _texts(self, data_samples: Sequence[Mapping] | None, batch: int) -> tuple[list[str], list[list[int]]]:
+        """The captions and their ``caption_ids`` (from the data preprocessor) of the batch's samples."""
+        ids = caption_ids_of(data_samples, batch, "QFormerPretrainer")
+        return [caption_of(s, i, "QFormerPretrainer") for i, s in enumerate(data_samples)], ids
 
     # --- features -----------------------------------------------------------------------------------------
     def similarity(self, tokens: Tensor, grid, text_ids: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -217,12 +217,12 @@ class QFormerPretrainer(BaseModel):
         sim = torch.einsum("bqe,ce->bcq", video, text).amax(dim=-1)  # (B, B)
         return sim / self.temperature.clamp(0.001, 0.5), sim
 
-    def pairs(self, inputs: Tensor, captions: Sequence[str]):
-        """The :class:`VideoTextPairs` the losses read."""
+    def pairs(self, inputs: Tensor, captions: Sequence[str], caption_ids: Sequence[Sequence[int]]):
+        """The :class:`VideoTextPairs` the losses read, from the clips, their captions and the captions' ids."""
         from aegis_plugins.losses.vlm import VideoTextPairs
 
         tokens, grid = self.visual_tokens(inputs)
-        text_ids, text_mask = self.tokenize(captions, inputs.device)
+        text_ids, text_mask = self.pad(caption_ids, inputs.device)
         decoder_ids = text_ids.clone()
         decoder_ids[:, 0] = self.tokenizer.dec_id
         sim_v2t = sim_t2v = None
@@ -255,8 +255,10 @@ class QFormerPretrainer(BaseModel):
 
     # --- mmengine -----------------------------------------------------------------------------------------
     def forward(self, inputs: Tensor, data_samples: Sequence[Mapping] | None = None, mode: str = "tensor"):
+        """mmengine's entry point: ``inputs`` (B, C, T, H, W); in ``mode="loss"`` and ``"predict"`` every data
+        sample carries ``caption`` and ``caption_ids`` (from the data preprocessor)."""
         if mode == "loss":
-            pairs = self.pairs(inputs, self._captions(data_samples, inputs.shape[0]))
+            pairs = self.pairs(inputs, *self._texts(data_samples, inputs.shape[0]))
             return {loss.loss_name: loss(pairs) for loss in self.losses}
         if mode == "predict":
             return self.predict(inputs, data_samples)
@@ -267,9 +269,9 @@ class QFormerPretrainer(BaseModel):
 
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples: Sequence[Mapping] | None) -> list[dict]:
-        captions = self._captions(data_samples, inputs.shape[0])
+        captions, caption_ids = self._texts(data_samples, inputs.shape[0])
         tokens, grid = self.visual_tokens(inputs)
-        text_ids, text_mask = self.tokenize(captions, inputs.device)
+        text_ids, text_mask = self.pad(caption_ids, inputs.device)
         logits, _ = self.similarity(tokens, grid, text_ids, text_mask)  # (B, B)
         same = torch.tensor([[a == b for b in captions] for a in captions], device=inputs.device)
         own = logits.masked_fill(~same, float("-inf")).amax(dim=1, keepdim=True)  # best score of a right caption

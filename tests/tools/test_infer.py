@@ -62,7 +62,7 @@ def test_prints_alert_and_writes_annotated_video(trained, tmp_path, capsys):
     assert code == 0
     alert = printed.splitlines()[0]
     assert alert.startswith("ALERT: ")
-    from aegis_plugins.models.captioner import clip_from_file
+    from aegis_plugins.models.captioner_inference import clip_from_file
     from aegis.config import load_experiment
     clip = clip_from_file(load_experiment(str(experiment)), str(video))
     assert clip.shape == (3, 2, 16, 16)
@@ -73,10 +73,16 @@ def test_prints_alert_and_writes_annotated_video(trained, tmp_path, capsys):
 
 
 def test_work_dir_as_checkpoint(trained, capsys):
-    experiment, checkpoint, video, _ = trained
-    assert _infer()(["--video", str(video), "--checkpoint", str(checkpoint.parent), "--experiment",
-                     str(experiment)]) == 0
-    assert capsys.readouterr().out.startswith("ALERT: ")
+    experiment, checkpoint, video, model = trained
+    args = ["--video", str(video), "--checkpoint", str(checkpoint.parent), "--experiment", str(experiment)]
+    assert _infer()(args) == 2  # a folder without mmengine's last_checkpoint marker is not a run's work dir
+    assert "--checkpoint=" in capsys.readouterr().err
+    (checkpoint.parent / "last_checkpoint").write_text(str(checkpoint))  # as mmengine leaves a work dir
+    assert _infer()(args) == 0
+    from aegis.config import load_experiment
+    from aegis_plugins.models.captioner_inference import clip_from_file
+    clip = clip_from_file(load_experiment(str(experiment)), str(video))
+    assert capsys.readouterr().out == "ALERT: " + model.eval().generate(clip.unsqueeze(0))[0] + "\n"
 
 
 def test_missing_and_bad_video(trained, tmp_path, capsys):

@@ -53,6 +53,54 @@ def test_training_picks_random_captions_and_eval_the_first(synthetic_root):
     assert {evaluation[1]["data_samples"]["caption"] for _ in range(5)} == {entries[1]["caption"]}
 
 
+def _picks(dataset, seed: int, epoch: int):
+    """The captions and clips of one training epoch read as AEGIS's epoch loop reads them: every index carries a seed
+    of (seed, epoch, position) and the dataset reads it with torch seeded by it (aegis.engine.seeded_data)."""
+    from aegis.engine.seeded_data import SeededDataset, SeededSampler
+
+    sampler = SeededSampler(dataset, shuffle=False, seed=seed)
+    sampler.set_epoch(epoch)
+    items = [SeededDataset(dataset)[key] for key in sampler]
+    return [it["data_samples"]["caption"] for it in items], torch.stack([it["inputs"] for it in items])
+
+
+def test_the_dataset_picks_the_caption_once_per_sample_and_epoch(tmp_path, ramp_video):
+    paraphrases = [f"water rising {adverb}" for adverb in ("fast", "quickly", "rapidly", "swiftly")]
+    ann = _caption_json(tmp_path, [dict(video_path="ramp.mp4", caption=paraphrases[0], captions=paraphrases)] * 6)
+    pipeline = dict(PIPE, crop_scale=(0.5, 1.0))  # a random crop follows the caption pick
+    ds = build_component(dict(type="VideoCaptionDataset", ann_file=ann, pipeline=pipeline), DATASETS)
+    first, clips = _picks(ds, seed=0, epoch=0)
+    again, clips_again = _picks(ds, seed=0, epoch=0)
+    assert first == again and torch.equal(clips, clips_again)  # deterministic per (seed, epoch, sample)
+    later = [_picks(ds, seed=0, epoch=e)[0] for e in (1, 2, 3)]
+    assert all(set(picks) <= set(paraphrases) for picks in [first, *later])
+    assert any(picks != first for picks in later)  # another epoch, other paraphrases
+    assert len({tuple(picks[i] for picks in [first, *later]) for i in range(6)}) > 1  # samples differ too
+    assert _picks(ds, seed=1, epoch=0)[0] != first  # another seed, another draw
+    canonical = build_component(dict(type="VideoCaptionDataset", ann_file=ann, pipeline=pipeline,
+                                     sample_all_captions=False), DATASETS)
+    kept, canonical_clips = _picks(canonical, seed=0, epoch=0)
+    assert kept == [paraphrases[0]] * 6
+    assert torch.equal(canonical_clips, clips)  # the same crops whichever way captions are chosen
+
+
+@pytest.mark.parametrize("name", ["VideoCaptionDataset", "VideoFolderDataset", "SyntheticDisasterDataset"])
+def test_every_dataset_class_declares_the_keys_of_its_samples(name, tmp_path, ramp_video):
+    cls = DATASETS.get(name)
+    assert isinstance(cls.sample_keys, tuple) and all(isinstance(k, str) for k in cls.sample_keys)
+    if name == "VideoCaptionDataset":
+        ds = cls(ann_file=_caption_json(tmp_path, [dict(video_path="ramp.mp4", caption="a ramp")]), pipeline=PIPE)
+    elif name == "VideoFolderDataset":
+        os.makedirs(tmp_path / "root" / "flood")
+        shutil.copy(ramp_video, tmp_path / "root" / "flood" / "a.mp4")
+        ds = cls(data_root=str(tmp_path / "root"), pipeline=PIPE)
+    else:
+        ds = cls(data_root=str(tmp_path / "syn"), num_videos=12, size=16, frames=8, pipeline=PIPE)
+    sample = ds[0]
+    assert set(cls.sample_keys) <= set(sample)
+    assert set(cls.data_sample_keys) <= set(sample["data_samples"])
+
+
 def test_guide_format_with_only_caption_and_extra_fields(tmp_path, ramp_video):
     ann = _caption_json(tmp_path, [{"video_path": "ramp.mp4", "caption": "a ramp", "camera": "drone-3"}])
     ds = build_component(dict(type="VideoCaptionDataset", ann_file=ann, pipeline=PIPE, test_mode=True), DATASETS)

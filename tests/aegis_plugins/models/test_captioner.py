@@ -1,5 +1,6 @@
 """VideoCaptioner: widths flow, labels mask everything but the caption, only the connector trains, it learns to
-caption, generation (greedy and beam) and prediction dicts, and the per-epoch samples hook."""
+caption, generation (greedy and beam) and prediction dicts, captions tokenized before forward, and the per-epoch
+samples hook."""
 import copy
 import json
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from aegis.build import build_component
-from aegis.errors import ConfigError
+from aegis.errors import ConfigError, DataError
 from aegis.registry import HOOKS, MODELS
 from aegis_plugins.models.captioner import IGNORE_INDEX
 
@@ -30,6 +31,11 @@ def _build(**overrides):
 def _videos():
     torch.manual_seed(1)
     return torch.randn(2, 3, 2, 16, 16)
+
+
+def _loss(model, videos, samples):
+    """The training loss as ``train_step`` computes it: the data preprocessor tokenizes, then ``forward``."""
+    return model(**model.data_preprocessor(dict(inputs=videos, data_samples=samples), True), mode="loss")["loss"]
 
 
 def test_widths_flow_from_encoder_and_llm():
@@ -53,7 +59,7 @@ def test_explicit_width_mismatch_reported_before_building(key, value, source, mo
 def test_labels_mask_prefix_prompt_and_padding(position):
     model = _build(prefix_position=position)
     prefix = model(_videos(), mode="tensor")
-    embeds, mask, labels = model.assemble(prefix, CAPTIONS)
+    embeds, mask, labels = model.assemble(prefix, [model.tokenize_caption(c) for c in CAPTIONS])
     prompt = model.llm.encode("Describe the disaster:")
     lead = 1 + 4 + len(prompt)  # <s>, 4 queries, prompt
     prefix_at = 1 if position == "before_prompt" else 1 + len(prompt)
@@ -83,7 +89,7 @@ def test_only_connector_trains_and_frozen_params_do_not_change():
     assert not model.encoder.training and not model.llm.model.training and model.connector.training
     samples = [dict(caption=c) for c in CAPTIONS]
     for _ in range(3):
-        loss = model(_videos(), samples, mode="loss")["loss"]
+        loss = _loss(model, _videos(), samples)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -126,7 +132,7 @@ def test_learns_to_caption_two_videos_and_predicts(pretrained_lm):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
     model.train()
     for _ in range(80):
-        loss = model(videos, samples, mode="loss")["loss"]
+        loss = _loss(model, videos, samples)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -144,8 +150,8 @@ def test_predict_is_deterministic_and_mode_errors():
     assert model.generate(_videos()) == model.generate(_videos())
     with pytest.raises(ConfigError, match="expected 'loss', 'predict' or 'tensor'"):
         model(_videos(), mode="train")
-    with pytest.raises(ConfigError, match="no 'caption'"):
-        model.train()(_videos(), [dict(label=0), dict(label=1)], mode="loss")
+    with pytest.raises(DataError, match="no 'caption'"):
+        _loss(model.train(), _videos(), [dict(label=0), dict(label=1)])
 
 
 def test_samples_hook_logs_and_writes(tmp_path):
@@ -176,7 +182,7 @@ def test_show_alerts_prints_generated_beside_reference(tmp_path):
     import numpy as np
 
     from aegis_plugins.data.video_io import write_video
-    from aegis_plugins.models.captioner import show_alerts
+    from aegis_plugins.models.captioner_inference import show_alerts
 
     entries = []
     pairs = [("Water level rising rapidly", "flood"), ("Fire spreading slowly", "wildfire")]
@@ -252,7 +258,7 @@ def test_runner_trains_and_scores_the_test_split_at_the_end(tmp_path):
     assert "reference: Water level rising rapidly" in shown and "generated:" in shown
 
 
-def test_motion_tokens_and_canonical_caption_choice():
+def test_motion_tokens_append_time_differences_with_their_grid():
     ENCODER4 = dict(ENCODER, num_frames=4)  # 2 time steps of tokens: one difference step is appended
     model = _build(encoder=ENCODER4, connector=dict(CONNECTOR, temporal_pos_embed=True, max_temporal_positions=4),
                    motion_tokens=True)
@@ -265,16 +271,36 @@ def test_motion_tokens_and_canonical_caption_choice():
     assert kwargs["grid"] == (3, 2, 2) and tokens.shape == (2, 12, 32)
     base = model.encoder(videos)  # (B, T'HW, D) = (2, 8, 32)
     assert torch.allclose(tokens[:, :8], base) and torch.allclose(tokens[:, 8:], base[:, 4:] - base[:, :4])
-    samples = [dict(caption="random pick", captions=["canonical", "other"])]
-    model.train()
-    model.sample_all_captions = False
-    assert model._pick_captions(samples) == ["canonical"]
-    model.eval()
-    assert model._pick_captions(samples) == ["random pick"]  # evaluation keeps the dataset's caption
+
+
+def test_captions_are_tokenized_by_the_data_preprocessor_not_in_forward():
+    model = _build().train()
+    samples = [dict(caption=c, captions=[c, "another one"]) for c in CAPTIONS]
+    calls = []
+    encode = model.llm.encode
+    model.llm.encode = lambda text: calls.append(text) or encode(text)  # a spy: the same ids, calls recorded
+    data = model.data_preprocessor(dict(inputs=_videos(), data_samples=samples), True)
+    assert calls == [" " + c for c in CAPTIONS]  # the dataset's caption, once per sample
+    assert [s["caption_ids"] for s in data["data_samples"]] == [encode(" " + c) + [model.llm.eos_token_id]
+                                                                for c in CAPTIONS]
+    calls.clear()
+    loss = model(**data, mode="loss")["loss"]
+    assert calls == []  # forward reads the ids; it never tokenizes
+    ids_only = [dict(caption_ids=s["caption_ids"]) for s in data["data_samples"]]
+    assert torch.equal(model(_videos(), ids_only, mode="loss")["loss"], loss)  # token ids alone are enough
+    assert "caption_ids" not in model.data_preprocessor(dict(inputs=_videos(), data_samples=samples),
+                                                        False)["data_samples"][0]  # evaluation generates: no ids
+    with pytest.raises(ConfigError, match="no 'caption_ids'.*data_preprocessor"):
+        model(_videos(), samples, mode="loss")
+
+
+def test_sample_all_captions_on_the_model_names_its_new_place():
+    with pytest.raises(ConfigError, match="train_dataloader.dataset.sample_all_captions=False"):
+        _build(sample_all_captions=False)
 
 
 def test_checkpoints_skip_frozen_weights_that_have_a_file(pretrained_lm, tmp_path):
-    from aegis_plugins.models.captioner import load_captioner_weights
+    from aegis_plugins.models.captioner_inference import load_captioner_weights
     from aegis.registry import ENCODERS
     torch.manual_seed(5)
     encoder_file = tmp_path / "encoder.pth"

@@ -25,6 +25,12 @@ def batch():
     return torch.randn(4, 3, 2, 16, 16), [dict(caption=c) for c in CAPTIONS]
 
 
+def run(model, inputs, samples, mode):
+    """``forward`` after the data preprocessor, as ``train_step``/``val_step`` call it (captions -> caption_ids)."""
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples), mode == "loss")
+    return model(**data, mode=mode)
+
+
 def test_loss_terms_train_the_qformer_and_leave_the_encoder_frozen():
     model = build().train()
     assert not model.encoder.training and all(not p.requires_grad for p in model.encoder.parameters())
@@ -32,7 +38,7 @@ def test_loss_terms_train_the_qformer_and_leave_the_encoder_frozen():
     query_before = model.connector.query_tokens.detach().clone()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     inputs, samples = batch()
-    losses = model(inputs, samples, mode="loss")
+    losses = run(model, inputs, samples, "loss")
     assert sorted(losses) == ["vtc_loss", "vtg_loss", "vtm_loss"]
     sum(losses.values()).backward()
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -44,9 +50,9 @@ def test_loss_terms_train_the_qformer_and_leave_the_encoder_frozen():
 
 def test_weights_and_the_subset_of_terms_come_from_the_loss_list():
     inputs, samples = batch()
-    full = build()(inputs, samples, mode="loss")
+    full = run(build(), inputs, samples, "loss")
     torch.manual_seed(3)
-    halved = build(losses=[dict(type="GroundedCaptioningLoss", loss_weight=0.5)])(inputs, samples, mode="loss")
+    halved = run(build(losses=[dict(type="GroundedCaptioningLoss", loss_weight=0.5)]), inputs, samples, "loss")
     assert list(halved) == ["vtg_loss"]
     assert halved["vtg_loss"].item() == pytest.approx(0.5 * full["vtg_loss"].item(), rel=1e-5)
 
@@ -80,7 +86,7 @@ def test_caption_bpe_trained_on_a_corpus_file(tmp_path):
 def test_repeated_captions_are_not_negatives_in_the_ranking():
     model = build().eval()
     inputs, samples = batch()
-    out = model(inputs, samples, mode="predict")
+    out = run(model, inputs, samples, "predict")
     assert [o["gt_caption"] for o in out] == CAPTIONS
     assert all(0 <= o["text_rank"] <= 2 for o in out)  # 3 distinct captions: at most 2 wrong ones above
     assert all(isinstance(o["pred_caption"], str) for o in out)
@@ -93,11 +99,11 @@ def test_learns_to_caption_and_match_a_tiny_batch():
     inputs, samples = batch()
     for _ in range(300):
         optimizer.zero_grad()
-        losses = model(inputs, samples, mode="loss")
+        losses = run(model, inputs, samples, "loss")
         sum(losses.values()).backward()
         optimizer.step()
     model.eval()
-    out = model(inputs, samples, mode="predict")
+    out = run(model, inputs, samples, "predict")
     assert [o["pred_caption"] for o in out] == CAPTIONS
     assert all(o["text_rank"] == 0 for o in out)
 
@@ -133,7 +139,7 @@ def test_bert_tokenizer_and_weights_from_a_local_folder(tmp_path):
     ids, _ = model.tokenize(["Water rising."], "cpu")
     assert ids[0].tolist() == [2, 5, 6, 10, 3]
     inputs, samples = batch()
-    assert torch.isfinite(torch.stack(list(model(inputs, samples, mode="loss").values()))).all()
+    assert torch.isfinite(torch.stack(list(run(model, inputs, samples, "loss").values()))).all()
 
 
 def test_configuration_errors():
@@ -148,4 +154,6 @@ def test_configuration_errors():
         build(losses=[dict(type="VideoTextMatchingLoss", hard_negative=False)])
     inputs, _ = batch()
     with pytest.raises(DataError, match="no 'caption'"):
-        build()(inputs, [dict(label=0)] * 4, mode="loss")
+        run(build(), inputs, [dict(label=0)] * 4, "loss")
+    with pytest.raises(ConfigError, match="no 'caption_ids'"):
+        build()(inputs, [dict(caption=c) for c in CAPTIONS], mode="loss")  # forward does not tokenize

@@ -1,0 +1,124 @@
+"""Using a trained video captioner (the BLIP-2 recipe of Li et al., 2023, "BLIP-2: Bootstrapping Language-Image
+Pre-training with Frozen Image Encoders and Large Language Models", on V-JEPA tokens) outside training: build it from
+its experiment with a checkpoint, caption one video file (``tools/infer.py``), or print alerts for held-out videos
+beside their references (:func:`show_alerts`, ``tools/show_alerts.py``, ``make demo``).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from aegis.errors import CheckpointError, ConfigError, DataError
+
+from .checkpoint_path import checkpoint_file
+
+__all__ = ["show_alerts", "load_captioner", "load_captioner_weights", "latest_checkpoint", "clip_from_file",
+           "caption_video_file"]
+
+
+def show_alerts(experiment: str, checkpoint: str | None = None, split: str = "test", num: int = 8,
+                cfg_options: dict | None = None, num_beams: int | None = None, print_fn=print) -> list[dict]:
+    """Print generated alerts for ``num`` held-out videos of ``experiment`` beside their references.
+
+    ``checkpoint`` defaults to the one the experiment's work dir's ``last_checkpoint`` names; ``split`` picks
+    ``test_dataloader`` or ``val_dataloader`` of the experiment. Returns the printed (video, reference, generated,
+    class_name) dicts.
+    """
+    from aegis.registry import DATASETS, FUNCTIONS
+
+    model, cfg = load_captioner(experiment, checkpoint, cfg_options)
+    checkpoint = checkpoint or latest_checkpoint(cfg.work_dir)
+    key = f"{split}_dataloader"
+    if key not in cfg or cfg[key] is None:
+        raise ConfigError(f"{experiment}: has no {key}; expected split 'val' or 'test'.")
+    dataset = DATASETS.build(cfg[key]["dataset"])
+    collate = cfg[key].get("collate_fn")
+    collate_fn = FUNCTIONS.get(collate["type"]) if collate else None
+    rows: list[dict] = []
+    print_fn(f"AEGIS alerts for {min(num, len(dataset))} held-out videos ({split} split, {checkpoint}):")
+    for start in range(0, min(num, len(dataset)), 4):
+        items = [dataset[i] for i in range(start, min(start + 4, num, len(dataset)))]
+        batch = collate_fn(items) if collate_fn else dict(inputs=torch.stack([it["inputs"] for it in items]),
+                                                           data_samples=[it["data_samples"] for it in items])
+        with torch.no_grad():
+            texts = model.generate(batch["inputs"].float(), num_beams=num_beams)
+        for sample, text in zip(batch["data_samples"], texts):
+            row = dict(video=str(sample.get("video_path", "?")), reference=str(sample.get("caption", "")),
+                       generated=text, class_name=sample.get("class_name"))
+            rows.append(row)
+            print_fn(f"  [{Path(row['video']).name}]\n    reference: {row['reference']}\n"
+                     f"    ALERT:     {row['generated']}")
+    return rows
+
+
+def latest_checkpoint(work_dir: str) -> str:
+    """The checkpoint named by ``work_dir``'s ``last_checkpoint`` marker."""
+    return checkpoint_file(work_dir, "--checkpoint")
+
+
+def load_captioner_weights(model: torch.nn.Module, checkpoint: str) -> None:
+    """Load a training checkpoint (its ``state_dict``) into ``model`` with weights_only=True; a clear error if the
+    file is missing, corrupt or holds another model."""
+    from aegis_plugins.llms.base import load_weights
+
+    if not Path(checkpoint).is_file():
+        raise CheckpointError(f"checkpoint {checkpoint!r} does not exist.")
+    state = load_weights(checkpoint)
+    state = state.get("state_dict", state) if isinstance(state, Mapping) else state
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    trained = [k for k in missing if k.startswith("connector.")]
+    if trained or unexpected:
+        raise CheckpointError(f"checkpoint {checkpoint!r} does not fit this model: missing connector weights "
+                              f"{trained[:5]}, unexpected keys {list(unexpected)[:5]}. Was it written by another "
+                              "experiment? Pass the matching --experiment.")
+
+
+def load_captioner(experiment: str, checkpoint: str | None = None, cfg_options: dict | None = None):
+    """Build the experiment's ``VideoCaptioner`` in eval mode with ``checkpoint`` (default: the newest checkpoint of
+    the experiment's work dir). Returns ``(model, cfg)``."""
+    from aegis import plugins
+    from aegis.config import load_experiment
+    from aegis.registry import MODELS
+
+    plugins.load()
+    cfg = load_experiment(experiment, cfg_options=cfg_options)
+    model = MODELS.build(cfg.model)
+    load_captioner_weights(model, checkpoint or latest_checkpoint(cfg.work_dir))
+    return model.eval(), cfg
+
+
+def clip_from_file(cfg, video: str) -> torch.Tensor:
+    """The (C, T, H, W) evaluation clip of ``video`` through the experiment's test (else val) pipeline."""
+    from aegis.registry import TRANSFORMS
+
+    path = Path(video)
+    if not path.is_file():
+        raise DataError(f"--video {video!r}: no such file.")
+    loader = cfg.get("test_dataloader") or cfg.get("val_dataloader") or cfg.get("train_dataloader")
+    pipeline = loader["dataset"].get("pipeline") if loader else None
+    if pipeline is None:
+        raise ConfigError("the experiment's dataloaders have no dataset.pipeline to read a video with.")
+    steps = [TRANSFORMS.build(dict(t)) for t in (pipeline if isinstance(pipeline, (list, tuple)) else [pipeline])]
+    results = dict(video_path=str(path), test_mode=True, params={}, caption="", captions=[])
+    try:
+        for step in steps:
+            results = step(results)
+    except DataError as exc:
+        raise DataError(f"--video {video!r} cannot be used: {exc}") from None
+    except Exception as exc:  # a decoder's own error on a file that is not a video
+        raise DataError(f"--video {video!r} is not a readable video ({type(exc).__name__}: {exc}).") from None
+    clip = results.get("inputs")
+    if not isinstance(clip, torch.Tensor):
+        raise ConfigError("the experiment's pipeline must end with ToTensorVideo/NormalizeVideo (results['inputs']).")
+    return clip
+
+
+def caption_video_file(model, cfg, video: str, num_beams: int | None = None) -> str:
+    """The generated alert of ``model`` (a built ``VideoCaptioner``) for one video file."""
+    clip = clip_from_file(cfg, video)
+    if clip.dim() == 5:  # (num_clips, C, T, H, W): caption the first view
+        clip = clip[0]
+    with torch.no_grad():
+        return model.generate(clip.unsqueeze(0).float(), num_beams=num_beams)[0]  # (1, C, T, H, W) in
