@@ -194,15 +194,25 @@ def _check_value(value: Any, hint, where: str, component: str) -> None:
     try:
         parser.parse_object({"value": plain})
     except Exception as exc:
-        if typing.get_origin(bare) is typing.Literal:
-            expected = "one of " + ", ".join(repr(c) for c in typing.get_args(bare))
-            near = closest(str(value), [str(c) for c in typing.get_args(bare)])
+        literal = _literal_in(bare)
+        if literal is not None:
+            expected = "one of " + ", ".join(repr(c) for c in typing.get_args(literal))
+            near = closest(str(value), [str(c) for c in typing.get_args(literal)])
             if near:
                 expected += f" (did you mean {near[0]!r}?)"
         else:
             expected = str(bare).replace("typing.", "") if typing.get_args(bare) else getattr(bare, "__name__", str(bare))
-        raise ConfigError(f"{where}={value!r} does not fit {component}'s argument type: expected {expected}.\n"
-                          f"  ({str(exc).splitlines()[0][:200]})") from None
+        raise ConfigError(f"{where}={value!r} does not fit {component}'s argument type: expected {expected}.") from None
+
+
+def _literal_in(hint):
+    """The Literal of ``hint`` itself or of its ``Literal[...] | None``, else None."""
+    if typing.get_origin(hint) is typing.Literal:
+        return hint
+    members = [a for a in typing.get_args(hint) if a is not type(None)]
+    if len(members) == 1 and typing.get_origin(members[0]) is typing.Literal:
+        return members[0]
+    return None
 
 
 def validate_component(cfg: Mapping, path: str, registry=None, injected: tuple[str, ...] = (),
@@ -234,6 +244,9 @@ def validate_component(cfg: Mapping, path: str, registry=None, injected: tuple[s
             if var_kwargs:
                 _validate_tree(value, where)
                 continue
+            moved = _moved_arguments(obj).get(arg)
+            if moved is not None:  # a renamed or moved argument: say where it went
+                raise ConfigError(f"{where}: {name}: {moved}")
             near = closest(arg, params)
             hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
             raise ConfigError(f"{path}: {name} got unknown argument {arg!r}.{hint}\n"
@@ -257,6 +270,13 @@ def validate_component(cfg: Mapping, path: str, registry=None, injected: tuple[s
     if missing:
         raise ConfigError(f"{path}: {name} needs argument(s) {', '.join(repr(m) for m in missing)}, "
                           "which the config does not set.")
+
+
+def _moved_arguments(obj) -> Mapping[str, str]:
+    """A class's ``moved_arguments`` ({old argument: where it went}), the documented way to retire an argument name
+    so that a config still using it gets an error naming its replacement."""
+    moved = vars(obj).get("moved_arguments") if inspect.isclass(obj) else None
+    return moved if isinstance(moved, Mapping) else {}
 
 
 # Arguments mmengine's Runner supplies itself when it builds a component under these keys.

@@ -93,3 +93,68 @@ def test_the_optimizer_is_validated_against_its_torch_class():
         validate(Config(dict(optim_wrapper=dict(optimizer=dict(type="AdamW", lr="fast")))))
     with pytest.raises(UnknownComponentError, match="'AdamX' is not a registered optimizer. Did you mean 'Adamax'"):
         validate(Config(dict(optim_wrapper=dict(optimizer=dict(type="AdamX", lr=1e-3)))))
+
+
+def test_a_moved_argument_says_where_it_went():
+    class Gauge:
+        moved_arguments = {"units": "units moved to the metric: set val_evaluator.units instead."}
+
+        def __init__(self, level: float = 0.0) -> None:
+            self.level = level
+
+    RUNNERS.register_module(name="_GaugeForTest", module=Gauge)
+    try:
+        with pytest.raises(ConfigError, match=r"^x\.units: Gauge: units moved to the metric: set val_evaluator\.units"):
+            build_component(dict(type="_GaugeForTest", units="m"), RUNNERS, "x")
+    finally:
+        RUNNERS._module_dict.pop("_GaugeForTest")
+
+
+def test_a_constructor_exception_is_one_config_error_with_the_path():
+    class Fussy:
+        def __init__(self, size: int = 1) -> None:
+            if size < 1:
+                raise ValueError(f"size must be >= 1, got {size}")
+
+    RUNNERS.register_module(name="_FussyForTest", module=Fussy)
+    try:
+        with pytest.raises(ConfigError, match=r"^model\.fussy: Fussy rejected its arguments: ValueError: size must be "
+                                              r">= 1, got 0$"):
+            build_component(dict(type="_FussyForTest", size=0), RUNNERS, "model.fussy")
+    finally:
+        RUNNERS._module_dict.pop("_FussyForTest")
+
+
+def test_the_runners_model_build_reports_a_constructor_exception_by_name():
+    from aegis.registry import MODELS
+
+    class Exploding:
+        def __init__(self, width: int = 0) -> None:
+            raise RuntimeError("width 0 leaves no room")
+
+    MODELS.register_module(name="_ExplodingForTest", module=Exploding)
+    try:
+        with pytest.raises(ConfigError, match="model _ExplodingForTest: RuntimeError: width 0 leaves no room"):
+            MODELS.build(dict(type="_ExplodingForTest"))
+    finally:
+        MODELS._module_dict.pop("_ExplodingForTest")
+
+
+def test_a_sub_components_family_comes_from_its_annotation_not_from_the_key_name():
+    from aegis.annotations import Component
+    from aegis.contracts import Connector
+
+    class Parent:
+        def __init__(self, bridge: Component[Connector]) -> None:  # not named 'connector'
+            self.bridge = bridge
+
+    RUNNERS.register_module(name="_ParentForTest", module=Parent)
+    try:
+        cfg = Config(dict(runner_probe=dict(type="_ParentForTest", bridge=dict(type="MLPProjector"))))
+        validate(cfg)  # input_dim / output_dim are the Connector family's injected widths: not required here
+        cfg.runner_probe.bridge.type = "VJEPAEncoder"  # registered, but not a connector
+        with pytest.raises(UnknownComponentError, match=r"runner_probe\.bridge\.type='VJEPAEncoder' is not a "
+                                                        r"registered connector"):
+            validate(cfg)
+    finally:
+        RUNNERS._module_dict.pop("_ParentForTest")
