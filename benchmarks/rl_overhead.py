@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Steps/s of AEGIS's RL loop (RLRunner + RLTrainLoop) against SB3's own ``learn`` on the same env and settings.
 
-Both sides train the same PPOPolicy build (same env copies, same network, same PPO hyperparameters, same seed) for
-``--steps`` env steps; only the driver differs: ``PPO.learn`` versus our loop with its callbacks, logging to the
-message hub / visualizer and the final checkpoint. Runs alternate (A B A B ...) and the medians are compared.
+Both sides train the same PPOAgent build (same env copies, same network, same PPO hyperparameters, same seed) for
+``--steps`` env steps with SB3's ``PPO.learn``; only the callbacks differ: none versus our loop's (episode
+statistics every step; logging to the message hub / visualizer and the checkpoint check after every update; the
+final checkpoint). Runs alternate (A B A B ...) and the medians are compared.
 Two rates are reported per side: wall-clock steps/s, and steps per CPU-second of this process (with in-process
 envs and one torch thread that is the work done, nearly blind to other processes' load on a shared machine; the
 overhead verdict uses it). Target: under 3% overhead.
@@ -18,12 +19,12 @@ import uuid
 
 
 def _sb3_learn(cfg, steps: int) -> float:
-    from aegis_plugins.policies.rl_loop import build_policy
+    from aegis_plugins.policies.agent_io import build_agent
     from aegis_plugins.policies.vec_env import build_vec_env
 
     loop = cfg.train_cfg
     envs = build_vec_env(cfg.env, loop.n_envs, 0, loop.get("vec_env", "dummy"), loop.get("frame_stack", 1))
-    policy = build_policy(cfg.policy, envs, seed=0)
+    policy = build_agent(cfg.policy, envs, seed=0)
     start, cpu = time.perf_counter(), time.process_time()
     policy.algo.learn(steps)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -70,10 +70,6 @@ class RLTrainLoop(BaseLoop):
         if vec_env not in ("dummy", "subproc"):
             raise ConfigError(f"train_cfg.vec_env={vec_env!r}: expected 'dummy' (in-process envs) or 'subproc' "
                               "(one process per env).")
-        if "frame_stack" in env:
-            raise ConfigError(f"env.frame_stack={env['frame_stack']!r}: envs no longer stack frames themselves; "
-                              f"set train_cfg.frame_stack={env['frame_stack']!r} instead (SB3's VecFrameStack, the "
-                              "same frames oldest first along the channels).")
         self.env_cfg, self.policy_cfg = dict(env), dict(policy)
         self.total_timesteps, self.n_envs, self.vec_env = total_timesteps, n_envs, vec_env
         self.frame_stack, self.checkpoint_interval = frame_stack, checkpoint_interval

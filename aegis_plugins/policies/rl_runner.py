@@ -43,6 +43,10 @@ class RLRunner(AegisRunner):
         for key, value in (("env", env), ("policy", policy), ("train_cfg", train_cfg)):
             if not isinstance(value, dict) or "type" not in value:
                 raise ConfigError(f"{key}: RLRunner needs a component dict with a 'type' here, got {value!r}.")
+        if "frame_stack" in env:  # the key moved: frame stacking is the RL side's (VecFrameStack), not the env's
+            raise ConfigError(f"env.frame_stack={env['frame_stack']!r}: envs no longer stack frames themselves; "
+                              f"set train_cfg.frame_stack={env['frame_stack']!r} instead (SB3's VecFrameStack: the "
+                              "same frames, oldest first along the channels).")
         # mmengine's Runner needs a model when it is constructed, before the loop can build the envs and the agent
         # (they need the runner's seed and work dir); the loop replaces this placeholder by the agent's policy.
         super().__init__(model=torch.nn.Module(), work_dir=work_dir, default_hooks=default_hooks,

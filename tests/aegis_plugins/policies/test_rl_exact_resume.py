@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.hooks import Hook
 
+from aegis.engine import RunStopped, request_stop
+from aegis.engine.stop import clear_stop_request
 from aegis_plugins.policies.rl_runner import RLRunner
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -102,6 +105,37 @@ def test_stacked_dict_observations_resume_exactly(tmp_path):
     assert saved["resume"]["envs"]["stacked_obs"]["image"].shape == (2, 16, 16, 6)
     _resume_from(tmp_path / "uninterrupted" / "step_32.pth", tmp_path / "resumed", **cfg)
     assert _differences(tmp_path / "uninterrupted" / "step_64.pth", tmp_path / "resumed" / "step_64.pth") == []
+
+
+class _SigtermWhileSaving(Hook):
+    """A SIGTERM that arrives inside learn(), while the step-<steps> checkpoint is being written."""
+
+    def __init__(self, steps):
+        self.steps = steps
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if checkpoint["agent"]["num_timesteps"] == self.steps:
+            request_stop("SIGTERM")  # what the SIGTERM handler of tools/run.py does
+
+
+def test_a_stop_during_learn_ends_it_through_on_step_and_resumes_exactly(uninterrupted, tmp_path):
+    """The stop flag set inside learn(): the checkpoint callback has saved step_16, its _on_step returns False at
+    the next env step (one step of each env runs, unsaved), RunStopped names step_16, and a resume from it ends where
+    the uninterrupted run ends, bit for bit."""
+    cfg = _cfg(tmp_path / "run")
+    runner = RLRunner(**{k: v for k, v in cfg.items() if k != "runner_type"}, custom_hooks=[_SigtermWhileSaving(16)])
+    try:
+        with pytest.raises(RunStopped, match="Stopped by SIGTERM after 16 env steps") as info:
+            runner.train()
+    finally:
+        clear_stop_request()
+    assert info.value.checkpoint == str(tmp_path / "run" / "step_16.pth")
+    assert runner.train_loop.agent.num_timesteps == 16 + 2  # learn() ended inside the next rollout, on _on_step
+    assert not (tmp_path / "run" / "step_32.pth").exists() and not (tmp_path / "run" / "metrics.json").exists()
+    resumed = RLRunner.from_cfg(dict(cfg, resume=True))
+    resumed.train()
+    assert resumed.train_loop.agent.algo._num_timesteps_at_start == 16 and resumed.train_loop.iter == 4
+    assert _differences(uninterrupted / "step_64.pth", tmp_path / "run" / "step_64.pth") == []
 
 
 def test_without_the_saved_states_the_resume_differs(uninterrupted, tmp_path):
