@@ -169,8 +169,9 @@ def _plugins_command(args) -> int:
 def _describe(plugin_set, name: str) -> int:
     import inspect
 
-    from .build import constructor_parameters
+    from .build import constructor_parameters, injected_arguments
     from .errors import closest
+    from .reference import argument_default, type_text
 
     matches = [i for i in plugin_set.components.values() if i.name == name]
     if not matches:
@@ -183,13 +184,13 @@ def _describe(plugin_set, name: str) -> int:
         print(f"{info.name}  ({info.registry}, plugin {info.plugin}, {info.distribution})")
         print("  " + (inspect.getdoc(info.obj) or "(no docstring)").replace("\n", "\n  "))
         params, _, hints = constructor_parameters(info.obj)
+        injected = injected_arguments(info.obj)
         print("  arguments:")
         for arg, param in params.items():
-            hint = hints.get(arg, param.annotation)
-            hint_text = "" if hint is inspect.Parameter.empty else getattr(hint, "__name__", str(hint))
-            hint_text = hint_text.replace("typing.", "")
-            default = "(required)" if param.default is inspect.Parameter.empty else f"= {param.default!r}"
-            print(f"    {arg}: {hint_text} {default}")
+            hint = type_text(hints.get(arg, param.annotation))
+            default = argument_default(param, arg in injected)
+            default = f"({default})" if param.default is inspect.Parameter.empty else f"= {default}"
+            print(f"    {arg}: {hint} {default}" if hint else f"    {arg} {default}")
     return 0
 
 
@@ -207,7 +208,12 @@ def _doctor_command(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+BUILTIN_COMMANDS = ("run", "print-config", "plugins", "compare", "doctor", "sweep")
+
+
+def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+    """The ``aegis`` parser; ``plugin_commands=False`` leaves out the plugins' subcommands (``aegis_add_commands``),
+    whose hooks load every plugin: ``aegis run --help`` and a configuration error stay fast."""
     parser = argparse.ArgumentParser(prog="aegis", description="AEGIS: disaster-response AI from video.",
                                      allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,15 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.set_defaults(func=_doctor_command)
     from .sweep.cli import add_sweep_command
     add_sweep_command(sub)
-    from . import plugins
-    plugins.manager().hook.aegis_add_commands(subparsers=sub)
+    if plugin_commands:
+        from . import plugins
+        plugins.manager().hook.aegis_add_commands(subparsers=sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .errors import AegisError
 
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    command = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(plugin_commands=command not in BUILTIN_COMMANDS)
     args, extra = parser.parse_known_args(argv)
     if extra and args.func is not run_command:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -161,9 +161,7 @@ def resolve_references(cfg, path: Path | str = "<config>") -> None:
 
 def _check_override_paths(cfg, cfg_options: dict[str, Any], path: Path) -> None:
     """An override may add a key to an existing dict but not invent a top-level key the file does not have."""
-    known = set(cfg.keys()) | {"work_dir", "load_from", "resume", "launcher", "randomness", "runner_type",
-                                "custom_hooks", "custom_imports", "default_scope", "env_cfg", "model_wrapper_cfg",
-                                "experiment_name"}
+    known = set(cfg.keys()) | {k for k in RUN_CONTRACT_KEYS if not k.startswith("_")} | {"custom_hooks"}
     for key in cfg_options:
         top = key.split(".")[0]
         if top not in known:
@@ -245,7 +243,9 @@ def _keys_it_set(before: dict, key: str) -> list[str]:
     name and its value, else those with its name; plus those with only its value when they are few."""
     top, name = key.split(".")[0], key.split(".")[-1]
     original = _lookup_plain(before, key)
-    comparable = original is not None and not isinstance(original, bool) and original not in ({}, [], ())
+    # values common enough to match by chance (True, 0, 3, "") only count together with the key's name
+    comparable = not (original is None or isinstance(original, bool) or original in ({}, [], (), "")
+                      or (isinstance(original, int) and -10 < original < 10))
     both, named, valued = [], [], []
     for dotted, value in _nodes({k: v for k, v in before.items() if k != top and not k.startswith("_")}):
         same_name = dotted.split(".")[-1] == name
@@ -270,7 +270,8 @@ def check_overrides_are_read(cfg, before: dict, cfg_options: dict[str, Any], pat
         if top in read:
             continue
         targets = _keys_it_set(before, key)
-        instead = (" Override the keys it set instead: " + " ".join(f"{t}={format_value(value)}" for t in targets)
+        instead = (" Override where it went instead (keys with its name or value): "
+                   + " ".join(f"{t}={format_value(value)}" for t in targets)
                    if targets else " No other key holds its name or its value.")
         raise ConfigError(
             f"override {key}={format_value(value)}: nothing reads the top-level key {top!r} of {path} after the file "

@@ -7,29 +7,74 @@ from __future__ import annotations
 
 import inspect
 import re
+import types
+import typing
 
-__all__ = ["component_reference", "REFERENCE_FILE"]
+__all__ = ["component_reference", "type_text", "argument_default", "REFERENCE_FILE"]
 
 REFERENCE_FILE = "docs/components.md"
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
-def _default(param: inspect.Parameter) -> str:
+def argument_default(param: inspect.Parameter, injected: bool = False) -> str:
+    """``required``, ``injected by the parent`` or the default's repr (memory addresses dropped, long ones cut)."""
     if param.default is inspect.Parameter.empty:
-        return "required"
+        return "injected by the parent" if injected else "required"
     value = param.default
     text = getattr(value, "__qualname__", None) if callable(value) else None
     text = text or _ADDRESS.sub("", repr(value))
-    return f"`{text if len(text) <= 60 else text[:57] + '...'}`"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _type(hint) -> str:
+def type_text(hint) -> str:
+    """A constructor annotation as a person reads it: ``int``, ``str | None``, ``'tokens' | 'pooled'``,
+    ``list[int]``, ``path (must exist)`` for ``ExistingPath``, ``Component[Connector]`` for a sub-component."""
+    from .annotations import FamilyOf, MustExist
+
     if hint is inspect.Parameter.empty:
         return ""
-    text = getattr(hint, "__name__", None) if isinstance(hint, type) else None
-    text = (text or str(hint)).replace("typing.", "").replace("aegis.annotations.", "")
-    text = text.replace("Annotated[str, MustExist()]", "ExistingPath")
-    return f"`{_ADDRESS.sub('', text)}`".replace("|", "\\|")
+    if isinstance(hint, str):  # an annotation that could not be resolved: as written
+        return hint
+    if hint is None or hint is type(None):
+        return "None"
+    if hint is typing.Any:
+        return "Any"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        for marker in args[1:]:
+            if isinstance(marker, MustExist):
+                return "path (must exist)"
+            if isinstance(marker, FamilyOf):
+                return f"Component[{marker.contract.__name__}]"
+        return type_text(args[0])
+    if origin is typing.Union or origin is types.UnionType:
+        parts = [type_text(a) for a in args if a is not type(None)]
+        return " | ".join(parts + (["None"] if type(None) in args else []))
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is not None:
+        name = getattr(origin, "__name__", None) or str(origin).replace("typing.", "")
+        inner = ", ".join("..." if a is Ellipsis else type_text(a) for a in args)
+        return f"{name}[{inner}]" if args else name
+    if isinstance(hint, type):
+        return hint.__name__
+    return _ADDRESS.sub("", str(hint).replace("typing.", ""))
+
+
+def _injected(obj) -> tuple[str, ...]:
+    from .build import injected_arguments
+
+    return tuple(injected_arguments(obj))
+
+
+def _markdown_type(hint) -> str:
+    text = type_text(hint)
+    return f"`{text}`".replace("|", "\\|") if text else ""
+
+
+def _markdown_default(param: inspect.Parameter, injected: bool) -> str:
+    text = argument_default(param, injected)
+    return text if param.default is inspect.Parameter.empty else f"`{text}`"
 
 
 def _docstring(obj) -> str:
@@ -55,9 +100,10 @@ def component_reference(plugin_set, distribution: str = "aegis") -> str:
         for info in infos:
             lines += [f"### {info.name}", "", f"Plugin `{info.plugin}`. {_docstring(info.obj)}", ""]
             params, _, hints = constructor_parameters(info.obj)
+            injected = _injected(info.obj)
             if params:
                 lines += ["| argument | type | default |", "| --- | --- | --- |"]
-                lines += [f"| `{name}` | {_type(hints.get(name, p.annotation))} | {_default(p)} |"
-                          for name, p in params.items()]
+                lines += [f"| `{name}` | {_markdown_type(hints.get(name, p.annotation))} | "
+                          f"{_markdown_default(p, name in injected)} |" for name, p in params.items()]
                 lines.append("")
     return "\n".join(lines).rstrip() + "\n"

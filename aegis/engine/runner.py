@@ -92,7 +92,7 @@ class AegisRunner(Runner):
         except Exception as exc:  # the component's own message is what the user needs, not mmengine's stack
             name = model.get("type") if isinstance(model, dict) else type(model).__name__
             name = name if isinstance(name, str) else getattr(name, "__name__", str(name))
-            raise ConfigError(f"model: {name} could not be built: {type(exc).__name__}: {exc}") from exc
+            raise ConfigError(f"model: {name} rejected its arguments: {type(exc).__name__}: {exc}") from exc
         self._release_env_log()
         return built
 

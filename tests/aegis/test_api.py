@@ -1,15 +1,17 @@
 """aegis.api: one run as a function for in-process drivers (Optuna, Ray Tune, Hydra): the result, the report
 callback after every validation, pruning through it, validation without running, crashes recorded."""
 import json
+import shutil
 
 import pytest
 
-from helpers import ASSETS
+from helpers import ASSETS, REPO
 
 from aegis import api
 from aegis.errors import ConfigError
 
 TOY = ASSETS / "toy_experiment_val.py"
+DOWNSTREAM = ASSETS / "toy_downstream.py"  # needs a toy_experiment_val run (its upstream)
 
 
 def test_train_returns_the_result_and_reports_after_every_validation(tmp_path):
@@ -42,3 +44,26 @@ def test_a_crash_is_raised_after_result_json_records_it(tmp_path):
         api.train(TOY, overrides={"model.in_features": 3}, work_dir=str(tmp_path))
     recorded = json.loads((tmp_path / "result.json").read_text())
     assert recorded["status"] == "failed" and "RuntimeError" in recorded["error"]
+
+
+def test_a_config_error_is_reported_before_a_missing_upstream(tmp_path):
+    with pytest.raises(ConfigError, match="ToyRegressor got unknown argument 'in_featurs'"):
+        api.train(DOWNSTREAM, overrides={"model.in_featurs": 3}, upstream_root=str(tmp_path / "up"))
+    with pytest.raises(ConfigError, match="needs runs that have not been built"):
+        api.train(DOWNSTREAM, upstream_root=str(tmp_path / "up"))
+
+
+def test_a_relative_upstream_root_names_the_working_directory_and_where_the_run_is(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"  # a checkout: the toy experiments and the _base_ fragments they inherit
+    shutil.copytree(ASSETS, repo / "tests" / "aegis" / "assets", ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "experiments").symlink_to(REPO / "experiments")
+    (repo / "work_dirs" / "toy_experiment_val").mkdir(parents=True)  # where a run from the repo writes it
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(ConfigError) as err:
+        api.train(repo / "tests" / "aegis" / "assets" / "toy_downstream.py")
+    message = str(err.value)
+    assert "upstream.base: no finished run of" in message
+    assert (f"Relative paths resolve against the working directory, here {elsewhere}; "
+            f"{repo / 'work_dirs'}") in message and f"exists: run from {repo} or give an absolute path." in message

@@ -17,6 +17,18 @@ def test_plugins_name_shows_arguments_types_and_defaults(capsys):
     assert "stop_after: int = 2" in out
 
 
+def test_plugins_name_prints_readable_types_and_what_the_parent_injects(capsys):
+    assert main(["plugins", "QFormer"]) == 0
+    out = capsys.readouterr().out
+    assert "    input_dim: int (injected by the parent)\n" in out and "    output_dim: int (injected by the parent)\n" in out
+    assert "    checkpoint: path (must exist) | None = None\n" in out
+    assert "    num_query_tokens: int = " in out
+    assert "Annotated" not in out and "Optional" not in out and "(required)" not in out
+    assert main(["plugins", "VJEPAEncoder"]) == 0
+    out = capsys.readouterr().out
+    assert "    output: 'tokens' | 'pooled' = 'tokens'\n" in out and "    arch: str | None = 'vit_tiny'\n" in out
+
+
 def test_plugins_unknown_name_suggests(capsys):
     assert main(["plugins", "StopAfterEpochHok"]) == 2
     assert "Did you mean StopAfterEpochHook" in capsys.readouterr().err

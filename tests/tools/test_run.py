@@ -123,6 +123,50 @@ def test_exit_code_2_for_a_configuration_error_before_anything_runs(tmp_path):
     assert result.returncode == 2 and "unexpected argument 'stray'" in result.stderr
 
 
+HEAVY = ("torch", "mmengine", "transformers", "peft", "stable_baselines3")
+
+
+@pytest.mark.parametrize("call", ["runpy.run_path('tools/run.py', run_name='__main__')",
+                                  "runpy.run_module('aegis.cli', run_name='__main__', alter_sys=True)"],
+                         ids=["tools/run.py", "aegis run"])
+def test_help_imports_nothing_heavy(call):
+    argv = ["tools/run.py", "--help"] if "run_path" in call else ["aegis", "run", "--help"]
+    probe = (f"import runpy, sys\nsys.argv = {argv!r}\ntry:\n    {call}\nexcept SystemExit:\n    pass\n"
+             f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
+    result = _run([sys.executable, "-c", probe], timeout=60)
+    assert "exit status: 0 finished, 1 crashed, 2 configuration error" in result.stdout, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_a_constructor_error_is_one_line_naming_the_path_with_exit_2(tmp_path):
+    (tmp_path / "fussy_model.py").write_text(
+        "from mmengine.model import BaseModel\n"
+        "from aegis.hookspecs import hookimpl\n\n\n"
+        "class FussyModel(BaseModel):\n"
+        "    def __init__(self, num_query_tokens: int = 4) -> None:\n"
+        "        super().__init__()\n"
+        "        if num_query_tokens < 1:\n"
+        "            raise ValueError(f'num_query_tokens must be >= 1, got {num_query_tokens}')\n\n"
+        "    def forward(self, inputs, data_samples=None, mode='tensor'):\n"
+        "        return inputs\n\n\n"
+        "@hookimpl\n"
+        "def aegis_register(registries):\n"
+        "    registries.MODELS.register_module(module=FussyModel)\n")
+    (tmp_path / "fussy.py").write_text(
+        f'_base_ = ["{ASSETS / "toy_experiment.py"}"]\n'
+        'custom_imports = dict(imports=["toy_components", "fussy_model"], allow_failed_imports=False)\n'
+        'model = dict(_delete_=True, type="FussyModel", num_query_tokens=4)\n')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ASSETS)]), PYTHONWARNINGS="ignore")
+    result = subprocess.run([sys.executable, "tools/run.py", str(tmp_path / "fussy.py"), "--work-dir",
+                             str(tmp_path / "w"), "model.num_query_tokens=0"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "ConfigError: model: FussyModel rejected its arguments: ValueError: num_query_tokens must be >= 1, got 0"]
+    assert result.stdout == ""  # no runner banner, no config dump before it
+    assert not (tmp_path / "w" / "result.json").exists()
+
+
 def test_exit_code_1_for_a_crash_with_the_failure_in_result_json(tmp_path):
     # a model narrower than its data validates (both are ints) and fails in the first forward pass
     result = _run([sys.executable, "tools/run.py", TOY, "--work-dir", str(tmp_path), "model.in_features=3"])
