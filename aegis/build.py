@@ -284,6 +284,7 @@ _INJECTED_BY_RUNNER = {
     "sampler": ("dataset",), "param_scheduler": ("optimizer",), "optimizer": ("params",),
     "train_cfg": ("runner", "dataloader"), "val_cfg": ("runner", "dataloader", "evaluator"),
     "test_cfg": ("runner", "dataloader", "evaluator"), "model_wrapper_cfg": ("module",), "vis_backends": ("save_dir",),
+    "optim_wrapper": ("optimizer",),
 }
 
 
@@ -326,10 +327,10 @@ def validate(cfg: Mapping) -> None:
                     _runner_tree(sub, f"{key}.{sub_key}", sub_key)
             continue
         if key == "optim_wrapper" and isinstance(value, Mapping):
-            if "type" in value and value["type"] not in ("OptimWrapper", "AmpOptimWrapper"):
-                _runner_tree(value, key, key)
-            elif _is_component(value.get("optimizer")):  # torch's optimizers, through mmengine's registry
+            if _is_component(value.get("optimizer")):  # torch's optimizers, through mmengine's registry
                 _validate_optimizer(value["optimizer"])
+            if "type" in value:  # the wrapper itself; the Runner hands it the built optimizer
+                _runner_tree({k: v for k, v in value.items() if k != "optimizer"}, key, key)
             continue
         if key in ("train_cfg", "val_cfg", "test_cfg") and isinstance(value, Mapping) and "type" not in value:
             continue

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import weakref
 from dataclasses import dataclass, field
 
@@ -26,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
+
+from aegis.engine.checkpoint import atomic_write_text
 
 GIB = 2 ** 30
 MIB = 2 ** 20
@@ -315,15 +316,6 @@ def to_markdown(est: Estimate, budget_gib: float = T4_USABLE_GIB) -> str:
     )
 
 
-def write_atomic(text: str, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=4)
@@ -339,7 +331,7 @@ def main(argv=None) -> int:
     text = to_markdown(est)
     print(text)
     if args.out != "-":
-        write_atomic(text, args.out)
+        atomic_write_text(text, args.out)
         print(f"written to {args.out}", file=sys.stderr)
     return 0
 

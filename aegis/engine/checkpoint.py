@@ -16,7 +16,7 @@ from typing import Any
 
 from aegis.errors import CheckpointError
 
-__all__ = ["atomic_save", "atomic_write_bytes", "safe_load", "to_plain", "from_plain", "file_sha256",
+__all__ = ["atomic_save", "atomic_write_bytes", "atomic_write_text", "safe_load", "to_plain", "from_plain", "file_sha256",
            "load_error", "check_state_dict_shapes"]
 
 _BUFFER_TAG = "__aegis_history_buffer__"
@@ -40,6 +40,11 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> None:
+    """``atomic_write_bytes`` of ``text`` encoded as UTF-8: readers see the old file or the whole new one."""
+    atomic_write_bytes(text.encode("utf-8"), path)
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..engine.checkpoint import atomic_write_text
 from ..errors import AegisError, ConfigError
 from .space import SweepSpec, validation_points
 from .study import GRACE_PERIOD_S, open_storage, open_study
@@ -107,9 +108,7 @@ def write_sweep_json(spec: SweepSpec, sweep_dir: Path, storage: str) -> Path:
     data = {"name": spec.name, "storage": storage, "experiments": spec.experiments, "trials": spec.trials,
             **spec.definition()}
     path = sweep_dir / SWEEP_FILE
-    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(json.dumps(data, indent=2) + "\n", path)
     return path
 
 

@@ -87,6 +87,6 @@ def test_markdown_table_adds_up_and_is_written_atomically(tmp_path):
     text = mem.to_markdown(est, budget_gib=15.0)
     assert f"**{est.total / mem.GIB:.2f}**" in text and "fits" in text
     assert text.count("\n| ") == len(est.lines) + 3  # header, separator, rows, total
-    mem.write_atomic(text, str(tmp_path / "docs" / "vlm_memory.md"))
+    mem.atomic_write_text(text, str(tmp_path / "docs" / "vlm_memory.md"))
     assert (tmp_path / "docs" / "vlm_memory.md").read_text() == text
     assert list((tmp_path / "docs").iterdir()) == [tmp_path / "docs" / "vlm_memory.md"]  # no temporary left
