@@ -282,8 +282,7 @@ def _moved_arguments(obj) -> Mapping[str, str]:
 # Arguments mmengine's Runner supplies itself when it builds a component under these keys.
 _INJECTED_BY_RUNNER = {
     "sampler": ("dataset",), "param_scheduler": ("optimizer",), "optimizer": ("params",),
-    "train_cfg": ("runner", "dataloader"), "val_cfg": ("runner", "dataloader", "evaluator"),
-    "test_cfg": ("runner", "dataloader", "evaluator"), "model_wrapper_cfg": ("module",), "vis_backends": ("save_dir",),
+    "model_wrapper_cfg": ("module",), "vis_backends": ("save_dir",),
     "optim_wrapper": ("optimizer",),
 }
 
@@ -302,7 +301,9 @@ def _validate_tree(value: Any, path: str, registry=None, injected: tuple[str, ..
 
 def _runner_tree(value: Any, path: str, key: str) -> None:
     """Validate what sits under an mmengine config key, in the registry mmengine builds it from."""
-    _validate_tree(value, path, _registries()[RUNNER_KEYS[key]], (), key)
+    registry = _registries()[RUNNER_KEYS[key]]
+    family = _family_of(registry)
+    _validate_tree(value, path, registry, family.injected if family is not None else (), key)
 
 
 def validate(cfg: Mapping) -> None:

@@ -23,7 +23,7 @@ from .errors import ConfigError
 
 __all__ = [
     "VideoEncoder", "Connector", "LLMBackend", "Loss", "MaskGenerator", "LatentPredictor", "SampleDataset",
-    "Transform", "Environment", "RLAgent", "Family", "check_loss_name", "missing_members",
+    "Transform", "Environment", "RLAgent", "Loop", "Family", "check_loss_name", "missing_members",
 ]
 
 
@@ -180,3 +180,13 @@ class RLAgent(Protocol):
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = False) -> Any: ...
+
+
+class Loop(Protocol):
+    """A train/val/test loop (family ``LOOPS``, mmengine's ``BaseLoop``): ``run()`` drives the runner. The runner
+    injects ``runner`` and the ``dataloader`` (and ``evaluator``) of a supervised phase, or the ``env`` and
+    ``policy`` configs of an RL phase; each reaches only loops whose constructor takes it."""
+
+    injected: ClassVar[tuple[str, ...]] = ("runner", "dataloader", "evaluator", "env", "policy")
+
+    def run(self) -> Any: ...

@@ -103,7 +103,7 @@ FAMILIES: dict[str, Family] = {f.constant: f for f in (
     Family("POLICIES", "policy", contracts.RLAgent, "RL agents"),
     Family("MODELS", "model", None, "trainable models (mmengine BaseModel)"),
     Family("HOOKS", "hook", None, "Runner hooks (mmengine Hook)"),
-    Family("LOOPS", "loop", None, "train/val/test loops (mmengine BaseLoop)"),
+    Family("LOOPS", "loop", contracts.Loop, "train/val/test loops (mmengine BaseLoop)"),
     Family("METRICS", "metric", None, "evaluator metrics (mmengine BaseMetric)"),
     Family("CAPTIONERS", "captioner", None, "auto-captioners for preparing real data"),
 )}
