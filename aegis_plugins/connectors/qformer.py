@@ -191,15 +191,16 @@ class QFormer(nn.Module):
     ``num_query_tokens`` learned queries pass through ``depth`` post-norm layers (self-attention; cross-attention
     to the LayerNorm-ed visual tokens in layers 0, f, 2f, ... for f = ``cross_attention_frequency``; GELU FFN) and a
     linear projection to ``output_dim``. Weights start as N(0, ``initializer_range``) (BERT's 0.02 suits width 768;
-    narrow Q-Formers learn faster with about 1/sqrt(hidden_size)). With ``temporal_pos_embed`` a learned per-time-step embedding (needs the
-    encoder grid (T', H', W') in ``forward``) is added to the visual tokens so the queries know when a token was
-    seen. ``text_vocab_size > 0`` adds BLIP-2's text path for stage-1 training (word and position embeddings, a text
+    narrow Q-Formers learn faster with about 1/sqrt(hidden_size)). With ``temporal_pos_embed`` a learned
+    per-time-step embedding (needs the token grid (T', H', W') in ``forward``) is added to the visual tokens so the
+    queries know when a token was seen. ``text_vocab_size > 0`` adds BLIP-2's text path for stage-1 training (word and position embeddings, a text
     FFN per layer sharing the self-attention, and a tied LM head): see :meth:`encode_text`,
     :meth:`encode_multimodal` and :meth:`caption_logits`. ``bert_checkpoint`` initialises the self-attention, FFNs,
     embeddings and LayerNorms from a local BERT-style folder (transformers ``BertModel`` weights; cross-attention
     starts random, as in BLIP-2); ``checkpoint`` then loads a trained Q-Former (an AEGIS stage-1 or stage-2
     checkpoint file or work dir: the keys under ``connector.`` or ``qformer.``; the output projection is always
-    new, as BLIP-2's language projection is).
+    new, as BLIP-2's language projection is). The attribute ``num_output_tokens`` (Q, the connector contract's
+    prefix length) equals ``num_query_tokens``.
     """
 
     injected_args = ("input_dim", "output_dim")
