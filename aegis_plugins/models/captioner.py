@@ -40,7 +40,8 @@ class VideoCaptioner(BaseModel):
     ``motion_tokens`` appends the differences of consecutive time steps' tokens to the visual tokens (the connector
     then sees a grid of 2T'-1 time steps), a cheap explicit motion cue for speed words. The target is the sample's
     ``caption``, picked by the dataset (``dataset.sample_all_captions``) and tokenized by the model's data
-    preprocessor (:meth:`tokenize_caption`, in ``train_step`` before ``forward``) into ``caption_ids``.
+    preprocessor (:meth:`tokenize_caption`, in ``train_step`` before ``forward``) into ``caption_ids``; the old
+    ``sample_all_captions`` argument is kept only to say where it moved.
     Checkpoints hold the connector (and LoRA) plus any frozen part that has no weights file in the config; frozen
     parts loaded from a file (encoder checkpoint, LLM folder or checkpoint) are rebuilt from it unless
     ``save_frozen``.

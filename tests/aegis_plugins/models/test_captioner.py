@@ -299,6 +299,20 @@ def test_sample_all_captions_on_the_model_names_its_new_place():
         _build(sample_all_captions=False)
 
 
+def test_a_missing_encoder_checkpoint_names_the_key_and_the_working_directory(tmp_path, monkeypatch):
+    from aegis.errors import CheckpointError
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        _build(encoder_checkpoint="work_dirs/vjepa_pretrain_tiny")
+    message = str(info.value)
+    assert "model.encoder_checkpoint='work_dirs/vjepa_pretrain_tiny'" in message
+    assert f"working directory, here {tmp_path}" in message and "train that experiment first" in message
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "epoch_1.pth").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="model.encoder_checkpoint='run'.*without a last_checkpoint marker"):
+        _build(encoder_checkpoint="run")  # a folder is a run's work dir only with mmengine's marker
+
+
 def test_checkpoints_skip_frozen_weights_that_have_a_file(pretrained_lm, tmp_path):
     from aegis_plugins.models.captioner_inference import load_captioner_weights
     from aegis.registry import ENCODERS
