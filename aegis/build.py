@@ -193,7 +193,7 @@ def _check_value(value: Any, hint, where: str, component: str) -> None:
     plain = list(value) if isinstance(value, tuple) else value
     try:
         parser.parse_object({"value": plain})
-    except Exception as exc:
+    except Exception:
         literal = _literal_in(bare)
         if literal is not None:
             expected = "one of " + ", ".join(repr(c) for c in typing.get_args(literal))

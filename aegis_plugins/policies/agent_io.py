@@ -23,12 +23,12 @@ def build_agent(policy_cfg: Mapping, envs: VecEnv, seed: int | None, for_inferen
     """Build the POLICIES config (e.g. ``PPOAgent``) on ``envs``, injecting env and seed; ``for_inference`` sets
     ``batch_size`` to the rollout size (minibatch sizes only matter for updates)."""
     from aegis.build import build_component
-    from aegis.registry import POLICIES
+    from aegis.contracts import RLAgent
 
     cfg = dict(policy_cfg)
     if for_inference and "n_steps" in cfg:
         cfg["batch_size"] = int(cfg["n_steps"]) * envs.num_envs
-    return build_component(cfg, POLICIES, path="policy", default_args=dict(env=envs, seed=seed))
+    return build_component(cfg, RLAgent, path="policy", env=envs, seed=seed)
 
 
 def read_checkpoint(path: str) -> dict:

@@ -7,7 +7,6 @@ it is kept in eval mode, runs without gradients, and is excluded from the policy
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -19,18 +18,12 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 from torch.nn import functional as F
 
+from aegis.annotations import Component
+from aegis.contracts import VideoEncoder
+from aegis.engine.checkpoint import file_sha256
 from aegis.errors import ConfigError
 
-__all__ = ["EncoderFeaturesExtractor", "file_sha256"]
-
-
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file (used to reference a frozen encoder's checkpoint instead of copying its weights)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["EncoderFeaturesExtractor"]
 
 
 def _resolve_checkpoint(cfg: dict, where: str) -> dict:
@@ -75,12 +68,11 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     ``last_checkpoint`` marker names is loaded. ``observation_space`` is injected by SB3.
     """
 
-    def __init__(self, observation_space: gym.Space, encoder: Mapping, features_dim: int | None = 256,
+    def __init__(self, observation_space: gym.Space, encoder: Component[VideoEncoder], features_dim: int | None = 256,
                  channels: int = 3, resize: int | None = None, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, image_key: str | None = None,
                  tokens: Literal["mean", "flatten"] = "mean", path: str = "policy.features_extractor") -> None:
         from aegis.build import build_component
-        from aegis.registry import ENCODERS
 
         image_space = observation_space
         self._extra_keys: list[str] = []
@@ -113,11 +105,12 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         self._tokens = tokens
         encoder_cfg = _resolve_checkpoint(dict(encoder), f"{path}.encoder.checkpoint")
         size = resize or image_space.shape[-2 if layout != "last" else 1]
-        defaults = self._encoder_defaults(encoder_cfg, frames, size, "tokens" if tokens == "flatten" else "pooled")
-        self.encoder = build_component(encoder_cfg, ENCODERS, path=f"{path}.encoder", default_args=defaults)
+        # sizes the observation space fixes: they reach the encoder when it takes them and the config leaves them out
+        self.encoder = build_component(encoder_cfg, VideoEncoder, path=f"{path}.encoder", num_frames=frames,
+                                       img_size=size, output="tokens" if tokens == "flatten" else "pooled")
         self.encoder_checkpoint: str | None = encoder_cfg.get("checkpoint")
         params = list(self.encoder.parameters())
-        self.frozen = bool(getattr(self.encoder, "frozen", False)) or (bool(params) and not any(
+        self.frozen = self.encoder.frozen or (bool(params) and not any(
             p.requires_grad for p in params))
         if self.frozen:
             self.encoder.requires_grad_(False)
@@ -134,17 +127,6 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
             self.head = nn.Identity()
             out_dim = embed_dim
         self._features_dim = out_dim + extra_dim
-
-    @staticmethod
-    def _encoder_defaults(cfg: Mapping, frames: int, size: int, output: str) -> dict:
-        """Sizes the encoder can take from the observation space when the config leaves them out."""
-        from aegis.build import constructor_parameters
-        from aegis.registry import ENCODERS
-
-        cls = ENCODERS.get(cfg["type"]) if isinstance(cfg.get("type"), str) else cfg.get("type")
-        params = constructor_parameters(cls)[0] if cls is not None else {}
-        wanted = {"output": output, "num_frames": frames, "img_size": size}
-        return {k: v for k, v in wanted.items() if k in params}
 
     @property
     def encoder_sha256(self) -> str | None:

@@ -24,6 +24,8 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv
 
+from aegis.annotations import Component
+from aegis.contracts import VideoEncoder
 from aegis.errors import CheckpointError, ConfigError, closest
 
 from .extractors import EncoderFeaturesExtractor
@@ -107,9 +109,7 @@ class PPOAgent:
     hyperparameter is an argument.
     """
 
-    injected_args = ("env", "seed")
-
-    def __init__(self, env: VecEnv, features_extractor: dict | None = None, features_dim: int | None = 256,
+    def __init__(self, env: VecEnv, features_extractor: Component[VideoEncoder] | None = None, features_dim: int | None = 256,
                  frame_channels: int = 3, frame_resize: int | None = None,
                  frame_mean: Sequence[float] | None = None, frame_std: Sequence[float] | None = None,
                  image_key: str | None = None, encoder_tokens: Literal["mean", "flatten"] = "mean",

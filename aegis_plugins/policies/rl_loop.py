@@ -24,6 +24,8 @@ import torch
 from mmengine.runner import BaseLoop
 from stable_baselines3.common.callbacks import CallbackList
 
+from aegis.annotations import Component
+from aegis.contracts import Environment, RLAgent
 from aegis.engine import RunStopped
 from aegis.engine.random_state import capture_random_states, restore_random_states
 from aegis.errors import ConfigError
@@ -54,9 +56,7 @@ class RLTrainLoop(BaseLoop):
     end; the numbers go to the log and metrics.json, and the first episode to a video.
     """
 
-    injected_args = ("env", "policy")
-
-    def __init__(self, runner, env: dict, policy: dict, total_timesteps: int = 100_000, n_envs: int = 8,
+    def __init__(self, runner, env: Component[Environment], policy: Component[RLAgent], total_timesteps: int = 100_000, n_envs: int = 8,
                  vec_env: Literal["dummy", "subproc"] = "dummy", frame_stack: int = 1,
                  checkpoint_interval: int = 50_000, max_keep_ckpts: int = 3, log_interval: int = 1,
                  eval_episodes: int = 100, eval_seed: int = 100_000, eval_deterministic: bool = False,

@@ -12,6 +12,8 @@ import os.path as osp
 
 import torch
 
+from aegis.annotations import Component
+from aegis.contracts import Environment, Loop, RLAgent
 from aegis.engine import AegisRunner
 from aegis.errors import CheckpointError, ConfigError
 
@@ -32,7 +34,8 @@ class RLRunner(AegisRunner):
     iteration is a rollout plus an update and is logged by the loop itself.
     """
 
-    def __init__(self, env: dict, policy: dict, train_cfg: dict, work_dir: str, default_hooks: dict | None = None,
+    def __init__(self, env: Component[Environment], policy: Component[RLAgent], train_cfg: Component[Loop],
+                 work_dir: str, default_hooks: dict | None = None,
                  custom_hooks: list | None = None, load_from: str | None = None, resume: bool = False,
                  launcher: str = "none", env_cfg: dict | None = None, log_processor: dict | None = None,
                  log_level: str = "INFO", visualizer: dict | None = None, default_scope: str = "aegis",
@@ -83,12 +86,11 @@ class RLRunner(AegisRunner):
         from mmengine.runner import BaseLoop
 
         from aegis.build import build_component
-        from aegis.registry import LOOPS
 
         if isinstance(loop, BaseLoop):
             return loop
-        return build_component(loop, LOOPS, path="train_cfg",
-                               default_args=dict(runner=self, env=self.rl_env_cfg, policy=self.rl_policy_cfg))
+        return build_component(loop, Loop, path="train_cfg", runner=self, env=self.rl_env_cfg,
+                               policy=self.rl_policy_cfg)
 
     def train(self):
         """Train until the loop's ``total_timesteps``; returns the trained torch policy."""

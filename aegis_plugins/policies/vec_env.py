@@ -69,17 +69,13 @@ class EnvFactory:
         import torch
 
         from aegis import plugins
-        from aegis.build import build_component, constructor_parameters
-        from aegis.registry import ENVS
+        from aegis.build import build_component
+        from aegis.contracts import Environment
 
         torch.set_num_threads(1)
         plugins.load()
-        cfg = dict(self.cfg)
-        if self.render_mode is not None:
-            cls = ENVS.get(cfg["type"]) if isinstance(cfg["type"], str) else cfg["type"]
-            if cls is not None and "render_mode" in constructor_parameters(cls)[0]:
-                cfg.setdefault("render_mode", self.render_mode)
-        env = build_component(cfg, ENVS, path=self.path)
+        extra = {} if self.render_mode is None else dict(render_mode=self.render_mode)  # only to envs that take it
+        env = build_component(self.cfg, Environment, path=self.path, **extra)
         return StateMonitor(env) if self.monitor else env
 
 

@@ -8,7 +8,8 @@ from stable_baselines3.common.torch_layers import FlattenExtractor
 from aegis.engine import atomic_save
 from aegis.errors import CheckpointError, ConfigError
 from aegis_plugins.encoders.vjepa import VJEPAEncoder
-from aegis_plugins.policies.extractors import EncoderFeaturesExtractor, file_sha256
+from aegis.engine.checkpoint import file_sha256
+from aegis_plugins.policies.extractors import EncoderFeaturesExtractor
 from aegis_plugins.policies.agent_io import build_agent
 from aegis_plugins.policies.vec_env import build_vec_env
 

@@ -178,7 +178,7 @@ def test_vjepa_experiment_loads_the_frozen_encoder_from_the_phase1_work_dir(tmp_
     from aegis.engine import atomic_save
     from aegis.run_setup import build_runner
     from aegis_plugins.encoders.vjepa import VJEPAEncoder
-    from aegis_plugins.policies.extractors import file_sha256
+    from aegis.engine.checkpoint import file_sha256
 
     phase1 = tmp_path / "vjepa_pretrain_tiny"
     phase1.mkdir()
