@@ -17,7 +17,7 @@ from typing import Any
 from aegis.errors import CheckpointError
 
 __all__ = ["atomic_save", "atomic_write_bytes", "atomic_write_text", "safe_load", "to_plain", "from_plain", "file_sha256",
-           "load_error", "check_state_dict_shapes"]
+           "resolve_checkpoint", "load_error", "check_state_dict_shapes"]
 
 _BUFFER_TAG = "__aegis_history_buffer__"
 
@@ -177,3 +177,42 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def resolve_checkpoint(source: str | os.PathLike, where: str = "checkpoint", *, folder_marker: str | None = None,
+                       allow_hub_id: bool = False) -> str:
+    """AEGIS's one resolver from what a config names to what to load.
+
+    ``source`` may be a checkpoint file (returned as is); a run's work dir (the file its mmengine
+    ``last_checkpoint`` marker names, absolute or relative to the dir); a model folder holding ``folder_marker``
+    (e.g. ``config.json`` of a transformers model, returned as is); or, with ``allow_hub_id``, a hub id such as
+    ``meta-llama/Llama-3.1-8B`` (returned as is; nothing is downloaded here). Anything else is a CheckpointError
+    naming ``where``, the value, what was tried and — for a relative path — the working directory it resolved
+    against.
+    """
+    from aegis.errors import relative_path_note
+
+    text = os.path.expanduser(str(source))
+    if os.path.isfile(text):
+        return text
+    if os.path.isdir(text):
+        if folder_marker is not None and os.path.isfile(os.path.join(text, folder_marker)):
+            return text
+        marker = os.path.join(text, "last_checkpoint")
+        if not os.path.isfile(marker):
+            wanted = "a checkpoint file (e.g. <work_dir>/epoch_N.pth) or the work dir of a finished run"
+            if folder_marker is not None:
+                wanted += f", or a model folder with {folder_marker}"
+            raise CheckpointError(f"{where}={str(source)!r} is a folder without a last_checkpoint marker"
+                                  f"{f' or {folder_marker}' if folder_marker else ''}; expected {wanted}.")
+        with open(marker, encoding="utf-8") as handle:
+            named = handle.read().strip()
+        found = next((c for c in (named, os.path.join(text, os.path.basename(named))) if c and os.path.isfile(c)),
+                     None)
+        if found is None:
+            raise CheckpointError(f"{where}={str(source)!r}: its last_checkpoint marker names {named!r}, which does "
+                                  "not exist; rerun the experiment or name a checkpoint file.")
+        return found
+    if allow_hub_id and text.count("/") == 1 and not text.startswith((".", "/", "~")):
+        return text
+    raise CheckpointError(f"{where}={str(source)!r} does not exist.{relative_path_note(text)}")

@@ -65,3 +65,31 @@ def test_metrics_json_merges_and_is_plain_json(tmp_path):
     write_metrics_json(tmp_path, {"val/accuracy": np.float64(0.9), "epoch": 2})
     assert read_metrics_json(tmp_path) == {"train/loss": 0.25, "val/accuracy": 0.9, "epoch": 2}
     assert json.loads((tmp_path / "metrics.json").read_text())["epoch"] == 2
+
+
+def test_the_one_resolver_takes_a_file_a_work_dir_a_model_folder_or_a_hub_id(tmp_path, monkeypatch):
+    from aegis.engine.checkpoint import resolve_checkpoint
+    from aegis.errors import CheckpointError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "epoch_3.pth").write_bytes(b"x")
+    assert resolve_checkpoint(run / "epoch_3.pth") == str(run / "epoch_3.pth")
+    (run / "last_checkpoint").write_text("/elsewhere/when/trained/epoch_3.pth")  # the run moved since: same folder
+    assert resolve_checkpoint(run) == str(run / "epoch_3.pth")
+    hf = tmp_path / "hf_model"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    assert resolve_checkpoint(hf, folder_marker="config.json") == str(hf)
+    assert resolve_checkpoint("meta-llama/Llama-3.1-8B", allow_hub_id=True) == "meta-llama/Llama-3.1-8B"
+    with pytest.raises(CheckpointError, match="model.llm.name_or_path='meta-llama/Llama-3.1-8B' does not exist"):
+        resolve_checkpoint("meta-llama/Llama-3.1-8B", "model.llm.name_or_path")
+    with pytest.raises(CheckpointError, match="is a folder without a last_checkpoint marker"):
+        resolve_checkpoint(hf, "model.encoder.checkpoint")
+    (run / "last_checkpoint").write_text(str(run / "epoch_9.pth"))
+    with pytest.raises(CheckpointError, match="its last_checkpoint marker names .*epoch_9.pth.*which does not exist"):
+        resolve_checkpoint(run)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match=r"(?s)x='work_dirs/missing' does not exist\..*Relative paths resolve "
+                                              r"against the working directory, here " + str(tmp_path)):
+        resolve_checkpoint("work_dirs/missing", "x")
