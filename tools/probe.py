@@ -36,7 +36,8 @@ def _ablation_checkpoint(path: str | None, cfg) -> tuple[str | None, str]:
     say nothing about the causality loss).
     """
     from aegis.config import load_experiment
-    from aegis_plugins.models.probe import last_checkpoint
+    from aegis.engine.checkpoint import resolve_checkpoint
+    from aegis.errors import CheckpointError
 
     if not path or not os.path.exists(path):
         return None, f"(no ablation checkpoint found for {path}; run it to compare)"
@@ -47,7 +48,10 @@ def _ablation_checkpoint(path: str | None, cfg) -> tuple[str | None, str]:
         return None, (f"(the ablation {path} trains on {_training_data(ablation_cfg)}, this experiment on "
                       f"{_training_data(cfg)} (data_root, scenes): not compared; pass --ablation with its own "
                       "no-causality experiment)")
-    checkpoint = last_checkpoint(ablation_cfg.work_dir)
+    try:
+        checkpoint = resolve_checkpoint(ablation_cfg.work_dir)
+    except CheckpointError:
+        checkpoint = None
     return checkpoint, f"(no ablation checkpoint in {ablation_cfg.work_dir}: run `python tools/run.py {path}`)"
 
 
@@ -78,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     from aegis.config import load_experiment
     from aegis.engine import write_metrics_json
     from aegis.errors import AegisError
-    from aegis_plugins.models.probe import (TARGETS, decode_once, last_checkpoint, margin_ci95, probe_datasets,
+    from aegis.engine.checkpoint import resolve_checkpoint
+    from aegis_plugins.models.probe import (TARGETS, decode_once, margin_ci95, probe_datasets,
                                             probe_encoder, probe_pixels)
 
     torch.set_num_threads(args.threads)
@@ -86,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = dict(o.split("=", 1) for o in args.cfg_options) if args.cfg_options else None
         cfg = load_experiment(args.experiment, options)
-        checkpoint = args.checkpoint or last_checkpoint(cfg.work_dir)
-        if checkpoint is None:
+        if args.checkpoint:
+            checkpoint = resolve_checkpoint(args.checkpoint, "--checkpoint")
+        elif os.path.isfile(os.path.join(cfg.work_dir, "last_checkpoint")):
+            checkpoint = resolve_checkpoint(cfg.work_dir, "the run's work dir")
+        else:
             raise FileNotFoundError(f"no checkpoint in {cfg.work_dir}: run `python tools/run.py {args.experiment}` "
                                     "first, or pass --checkpoint")
         train_set, test_set = probe_datasets(cfg.train_dataloader.dataset, test_splits=args.test_splits,

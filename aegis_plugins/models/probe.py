@@ -21,7 +21,7 @@ from aegis.build import build_component
 from aegis.errors import CheckpointError, ConfigError
 
 __all__ = ["POOLINGS", "TARGETS", "probe_label", "build_frozen_encoder", "extract_features", "linear_probe_accuracy",
-           "last_checkpoint", "margin_ci95", "probe_encoder", "probe_pixels", "probe_datasets", "DecodedClips",
+           "margin_ci95", "probe_encoder", "probe_pixels", "probe_datasets", "DecodedClips",
            "decode_once"]
 
 POOLINGS = ("mean", "time")
@@ -40,18 +40,6 @@ def probe_label(sample: Mapping, target: str) -> int:
                               "synthetic disaster set has; use target 'type' for other datasets.")
         return 2 * int(sample["label"]) + (sample["speed"] == "fast")
     raise ConfigError(f"probe target={target!r}; expected one of {', '.join(TARGETS)}.")
-
-
-def last_checkpoint(work_dir: str) -> str | None:
-    """The checkpoint a finished run in ``work_dir`` points to (mmengine's ``last_checkpoint`` file), or None."""
-    marker = os.path.join(work_dir, "last_checkpoint")
-    if not os.path.isfile(marker):
-        return None
-    with open(marker, encoding="utf-8") as handle:
-        path = handle.read().strip()
-    if not os.path.isabs(path) and not os.path.exists(path):
-        path = os.path.join(work_dir, os.path.basename(path))
-    return path if os.path.isfile(path) else None
 
 
 def build_frozen_encoder(encoder_cfg: Mapping, checkpoint: str | None = None,

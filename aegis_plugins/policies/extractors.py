@@ -20,27 +20,10 @@ from torch.nn import functional as F
 
 from aegis.annotations import Component
 from aegis.contracts import VideoEncoder
-from aegis.engine.checkpoint import file_sha256
+from aegis.engine.checkpoint import file_sha256, resolve_checkpoint
 from aegis.errors import ConfigError
 
 __all__ = ["EncoderFeaturesExtractor"]
-
-
-def _resolve_checkpoint(cfg: dict, where: str) -> dict:
-    """A ``checkpoint`` naming a work dir becomes the file its ``last_checkpoint`` marker names (mmengine's
-    convention), so an experiment can point at the phase-1 run (``work_dirs/vjepa_pretrain_tiny``) itself."""
-    folder = cfg.get("checkpoint")
-    if not isinstance(folder, str) or not os.path.isdir(folder):
-        return cfg
-    marker = os.path.join(folder, "last_checkpoint")
-    named = open(marker).read().strip() if os.path.isfile(marker) else ""
-    candidates = [named, os.path.join(folder, os.path.basename(named))] if named else []
-    found = next((c for c in candidates if os.path.isfile(c)), None)
-    if found is None:
-        raise ConfigError(f"{where}={folder!r} is a folder without a usable last_checkpoint marker"
-                          f"{f' (it names {named!r}, which does not exist)' if named else ''}; point it at a "
-                          "checkpoint file, or finish the run that writes it.")
-    return dict(cfg, checkpoint=found)
 
 
 def _image_layout(shape: Sequence[int], channels: int, path: str) -> tuple[str, int]:
@@ -103,7 +86,9 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
             raise ConfigError(f"{path}.tokens={tokens!r}: expected 'mean' (average the encoder's tokens) or "
                               "'flatten' (keep their layout: concatenate them).")
         self._tokens = tokens
-        encoder_cfg = _resolve_checkpoint(dict(encoder), f"{path}.encoder.checkpoint")
+        encoder_cfg = dict(encoder)
+        if isinstance(encoder_cfg.get("checkpoint"), str):  # a phase-1 work dir names its newest checkpoint file
+            encoder_cfg["checkpoint"] = resolve_checkpoint(encoder_cfg["checkpoint"], f"{path}.encoder.checkpoint")
         size = resize or image_space.shape[-2 if layout != "last" else 1]
         # sizes the observation space fixes: they reach the encoder when it takes them and the config leaves them out
         self.encoder = build_component(encoder_cfg, VideoEncoder, path=f"{path}.encoder", num_frames=frames,

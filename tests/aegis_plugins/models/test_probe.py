@@ -4,10 +4,11 @@ import torch
 
 from aegis.build import build_component
 from aegis.engine import atomic_save
+from aegis.engine.checkpoint import resolve_checkpoint
 from aegis.errors import CheckpointError, ConfigError
 from aegis.registry import MODELS
 
-from aegis_plugins.models.probe import (build_frozen_encoder, extract_features, last_checkpoint,
+from aegis_plugins.models.probe import (build_frozen_encoder, extract_features,
                                         linear_probe_accuracy)
 
 ENCODER = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=2, num_heads=2, patch_size=8, tubelet_size=2,
@@ -69,7 +70,7 @@ def test_frozen_encoder_loads_the_target_encoder_of_a_pretrainer_checkpoint(tmp_
     path = tmp_path / "epoch_1.pth"
     atomic_save(dict(state_dict=model.state_dict(), meta=dict(epoch=1)), path)
     (tmp_path / "last_checkpoint").write_text(str(path))
-    assert last_checkpoint(str(tmp_path)) == str(path)
+    assert resolve_checkpoint(tmp_path) == str(path)  # the run's work dir names it
     video = torch.randn(2, 3, 4, 16, 16)
     target = build_frozen_encoder(ENCODER, str(path), "target_encoder")
     online = build_frozen_encoder(ENCODER, str(path), "encoder")

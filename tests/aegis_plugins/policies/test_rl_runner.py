@@ -208,7 +208,7 @@ def test_an_encoder_folder_without_a_marker_is_a_config_error(tmp_path, tiny_pol
     cfg = dict(tiny_policy, features_extractor=dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1,
                                                     num_heads=2, patch_size=8, tubelet_size=1,
                                                     checkpoint=str(tmp_path), frozen=True))
-    with pytest.raises(ConfigError, match="folder without a usable last_checkpoint marker"):
+    with pytest.raises(CheckpointError, match="is a folder without a last_checkpoint marker"):
         build_agent(cfg, build_vec_env(tiny_env, 2, 0), seed=0)
 
 
