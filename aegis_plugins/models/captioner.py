@@ -35,8 +35,8 @@ class VideoCaptioner(BaseModel):
     ``mode="predict"`` returns one dict per sample with ``pred_caption`` (greedy, or beam search with
     ``num_beams > 1``) and the references, ``mode="tensor"`` the prefix (B, Q, Dllm). Only the connector (and LoRA
     adapters inside the LLM, if configured) receives gradients. ``encoder_checkpoint`` names a phase-1 work dir
-    (e.g. ``work_dirs/vjepa_pretrain_tiny``: its newest checkpoint is used) or file, and sets the encoder's
-    ``checkpoint``. ``prefix_position`` puts the visual prefix before (BLIP-2) or after the prompt.
+    (e.g. ``work_dirs/vjepa_pretrain_tiny``: the checkpoint its ``last_checkpoint`` names) or file, and sets the
+    encoder's ``checkpoint``. ``prefix_position`` puts the visual prefix before (BLIP-2) or after the prompt.
     ``motion_tokens`` appends the differences of consecutive time steps' tokens to the visual tokens (the connector
     then sees a grid of 2T'-1 time steps), a cheap explicit motion cue for speed words. The target is the sample's
     ``caption``, picked by the dataset (``dataset.sample_all_captions``) and tokenized by the model's data
@@ -65,7 +65,7 @@ class VideoCaptioner(BaseModel):
 
         # First the things that may be missing (weights, GPU, packages), all reported together before any build.
         problems: list[Exception] = []
-        if encoder_checkpoint is not None:  # a phase-1 work dir (its newest checkpoint) or a file
+        if encoder_checkpoint is not None:  # a phase-1 work dir (its last checkpoint) or a file
             try:
                 encoder = dict(encoder, checkpoint=checkpoint_file(encoder_checkpoint, "model.encoder_checkpoint"))
             except CheckpointError as exc:
