@@ -67,3 +67,13 @@ def test_a_relative_upstream_root_names_the_working_directory_and_where_the_run_
     assert "upstream.base: no finished run of" in message
     assert (f"Relative paths resolve against the working directory, here {elsewhere}; "
             f"{repo / 'work_dirs'}") in message and f"exists: run from {repo} or give an absolute path." in message
+
+
+def test_a_missing_file_that_a_missing_upstream_run_writes_is_reported_as_that_run(tmp_path):
+    experiment = tmp_path / "needs_weights.py"
+    experiment.write_text(f'_base_ = ["{DOWNSTREAM}"]\n'
+                          f'upstream = dict(base=dict(experiment="{ASSETS / "toy_experiment_val.py"}"))\n'
+                          'encoder = dict(type="VJEPAEncoder", checkpoint="${upstream.base.work_dir}/epoch_3.pth")\n')
+    with pytest.raises(ConfigError, match="needs runs that have not been built") as err:
+        api.train(experiment, upstream_root=str(tmp_path / "up"))
+    assert "does not exist" not in str(err.value)  # not the checkpoint's own error: the run that writes it
