@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, relative_path_note
 
 __all__ = ["load_experiment", "experiment_name", "import_custom_modules", "resolve_references", "config_hash",
            "read_top_level_keys", "check_overrides_are_read", "RUN_CONTRACT_KEYS", "DEFAULT_WORK_ROOT"]
@@ -40,7 +40,7 @@ def _missing_experiment(path: Path) -> ConfigError:
     names = [str(p) for p in sorted(folder.rglob("*.py")) if "_base_" not in p.parts] if folder.is_dir() else []
     near = difflib.get_close_matches(str(path), names, n=3, cutoff=0.4)
     hint = f" Did you mean {', '.join(near)}?" if near else ""
-    return ConfigError(f"Experiment file {str(path)!r} does not exist.{hint}")
+    return ConfigError(f"Experiment file {str(path)!r} does not exist.{hint}{relative_path_note(path)}")
 
 
 def import_custom_modules(cfg) -> list[str]:

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, relative_path_note
 
 __all__ = ["parse_value", "format_value", "parse_override_tokens", "read_overrides_file", "flatten",
            "OverridesAction"]
@@ -66,7 +66,7 @@ def read_overrides_file(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise ConfigError(f"overrides file {str(path)!r} does not exist.") from exc
+        raise ConfigError(f"overrides file {str(path)!r} does not exist.{relative_path_note(path)}") from exc
     except ValueError as exc:
         raise ConfigError(f"overrides file {path}: not valid JSON ({exc}).") from exc
     if not isinstance(data, dict):

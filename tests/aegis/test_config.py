@@ -60,3 +60,9 @@ def test_runner_and_run_contract_keys_stay_overridable(tmp_path):
 def test_an_unknown_top_level_key_is_still_refused_with_a_suggestion(tmp_path):
     with pytest.raises(ConfigError, match=r"has no top-level key 'max_epoch'. Did you mean 'max_epochs'"):
         load_experiment(_write(tmp_path, VARIABLE), {"max_epoch": 20})
+
+
+def test_a_missing_relative_experiment_names_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=rf"Relative paths resolve against the working directory, here {tmp_path}"):
+        load_experiment("experiments/vlm_tiny_cpu.py")
