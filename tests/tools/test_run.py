@@ -138,6 +138,19 @@ def test_help_imports_nothing_heavy(call):
     assert result.stdout.strip().splitlines()[-1] == "HEAVY []"
 
 
+def test_loading_the_plugins_imports_neither_transformers_nor_peft_and_adafactor_still_builds():
+    probe = ("import sys\nfrom aegis import plugins\nplugins.load()\n"
+             "print('LOADED', sorted(m for m in ('transformers', 'peft') if m in sys.modules))\n"
+             "import torch\nfrom mmengine.registry import OPTIMIZERS\n"
+             "opt = OPTIMIZERS.build(dict(type='Adafactor', params=[torch.nn.Parameter(torch.zeros(2))], lr=1e-3,\n"
+             "                            relative_step=False, scale_parameter=False))\n"
+             "print('BUILT', type(opt).__module__, type(opt).__name__)\n")
+    result = _run([sys.executable, "-c", probe], timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert "LOADED []" in lines and "BUILT transformers.optimization Adafactor" in lines
+
+
 def test_a_constructor_error_is_one_line_naming_the_path_with_exit_2(tmp_path):
     (tmp_path / "fussy_model.py").write_text(
         "from mmengine.model import BaseModel\n"
