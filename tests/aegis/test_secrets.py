@@ -21,7 +21,8 @@ def test_a_planted_key_is_in_no_output_file(tmp_path):
         "# an unused top-level component that holds a key, as a captioner config would\n"
         f'captioner = dict(type="OpenAIChatCaptioner", base_url="http://127.0.0.1:9", api_key="{FILE_KEY}")\n'
         f'note = "a description that quotes the key {FILE_KEY} by mistake"\n'
-        'hub = dict(hf_token="placeholder-000000")\n')
+        'hub = dict(hf_token="placeholder-000000")\n'
+        'hub_note = "uses the hub token ${hub.hf_token}"\n')  # read, so overriding hub.hf_token is allowed
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ASSETS), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1", OPENAI_API_KEY=ENV_KEY, WANDB_API_KEY=ENV_KEY[::-1])
     work = tmp_path / "work"
