@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from aegis.build import build_component, validate_component
+from aegis.build import build_component, injected_arguments, validate_component
 from aegis.errors import CheckpointError, ConfigError, DataError
 from aegis.registry import CONNECTORS
 
@@ -26,7 +26,9 @@ def sharpen(qformer):
 
 
 def test_maps_visual_tokens_to_llm_prefix_with_injected_widths():
-    validate_component(dict(TINY), "model.connector", registry=CONNECTORS)  # widths are injected, not required
+    injected = injected_arguments(CONNECTORS.get("QFormer"))
+    assert injected == ("input_dim", "output_dim")  # the Connector family's widths: its parent supplies them
+    validate_component(dict(TINY), "model.connector", registry=CONNECTORS, injected=injected)
     qformer = build()
     out = qformer(torch.randn(3, 10, 24))
     assert out.shape == (3, 4, 40) and qformer.num_output_tokens == 4

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from aegis.build import validate
+from aegis.config import load_experiment
 
 FRAGMENT = Path(__file__).resolve().parents[3] / "experiments" / "_base_" / "datasets" / "synthetic_disaster.py"
 
@@ -21,7 +21,7 @@ def test_child_overrides_single_values_and_batches_load(tmp_path, synthetic_root
         '                        dataset=dict(**_data, pipeline=dict(video_length=4, img_size=16)))\n'
         'val_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,\n'
         '                      dataset=dict(**_data, split="test"))\n')
-    cfg = Config.fromfile(str(child))
+    cfg = load_experiment(child)  # as tools/run.py loads it: ${...} references resolved
     validate(cfg)
     assert cfg.train_dataloader.dataset.pipeline.frame_sample_rate == 2  # kept from the fragment
     assert cfg.val_dataloader.dataset.split == "test" and cfg.test_dataloader.dataset.split == "test"
