@@ -359,18 +359,18 @@ def _validate_optimizer(cfg: Mapping) -> None:
     validate_component(cfg, "optim_wrapper.optimizer", registry=OPTIMIZERS, runner_key="optimizer")
 
 
-def build_component(cfg, family, path: str = "", default_args: Mapping | None = None, **injected):
+def build_component(cfg, family, path: str = "", **injected):
     """Build ``cfg`` (a ``dict(type=...)``) as a member of ``family`` after validating it; a built object passes
     through.
 
     ``family`` is a contract class (``aegis.contracts.Connector``) or a registry. ``path`` is the config path used in
     error messages (``"model.connector"``). ``injected`` are the sizes the parent knows (``input_dim=...``): each
-    reaches the constructor only if it takes that argument, and only if the config does not set it. A component
+    reaches the constructor only if it takes that argument. One the family's contract declares (a connector's
+    ``input_dim``) is authoritative: a config that sets it to another value is an error; any other is a default
+    the config may override (an RL extractor's ``img_size`` from the observation space). A component
     that lacks a member of its family's contract, or whose constructor raises, is a :class:`ConfigError` naming
     ``path``.
     """
-    if default_args:  # the older spelling of ``injected``
-        injected = {**default_args, **injected}
     if cfg is None or not isinstance(cfg, Mapping):
         return cfg
     registry, contract = _resolve_family(family)
@@ -382,7 +382,11 @@ def build_component(cfg, family, path: str = "", default_args: Mapping | None = 
     obj = registry.get(type_value) if isinstance(type_value, str) else type_value
     if obj is not None:
         params, var_kwargs, _ = constructor_parameters(obj)
+        declared = _family_of(registry).injected if _family_of(registry) is not None else ()
         for k, v in injected.items():
+            if k in declared and k in cfg and cfg[k] != v:
+                raise ConfigError(f"{path}.{k}={cfg[k]!r} does not match the {v!r} its parent supplies (the "
+                                  f"{registry.name} family injects {k}); remove {path}.{k} or set it to {v!r}.")
             if k in params or var_kwargs:
                 cfg.setdefault(k, v)
     validate_component(cfg, path, registry=registry)

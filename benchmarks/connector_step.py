@@ -64,7 +64,7 @@ def build(name: str, s: dict) -> nn.Module:
         cfg = dict(type="MLPProjector", temporal_tokens=t, spatial_grid=(side, side))
     else:
         return HFQFormer(s)
-    return build_component(cfg, CONNECTORS, default_args=common)
+    return build_component(cfg, CONNECTORS, **common)
 
 
 def one_step(model: nn.Module, visual: torch.Tensor, grid, backward: bool) -> tuple[float, float]:

@@ -130,14 +130,14 @@ def param_count(module: nn.Module) -> int:
 
 
 # --- the three parts ------------------------------------------------------------------------------------------
-def build_meta(cfg: dict, registry_name: str, default_args: dict | None = None) -> nn.Module:
+def build_meta(cfg: dict, registry_name: str, **injected) -> nn.Module:
     from aegis import plugins
     from aegis.build import build_component
     from aegis.registry import COMPONENT_REGISTRIES
 
     plugins.load()
     with torch.device("meta"):
-        return build_component(dict(cfg), COMPONENT_REGISTRIES[registry_name], default_args=default_args)
+        return build_component(dict(cfg), COMPONENT_REGISTRIES[registry_name], **injected)
 
 
 def build_llama(config: dict, dtype=torch.float16) -> nn.Module:
@@ -219,8 +219,7 @@ def estimate(batch: int = 4, encoder_cfg: dict = VJEPA_VITL16, qformer_cfg: dict
     video = torch.randn(batch, 3, frames, size, size, device="meta", dtype=encoder_dtype)  # (B, C, T, H, W)
     grid = encoder.grid_of(video.shape)
     llm = build_llama(llama_cfg)
-    qformer = build_meta(qformer_cfg, "CONNECTORS",
-                         default_args=dict(input_dim=encoder.embed_dim, output_dim=llm.config.hidden_size))
+    qformer = build_meta(qformer_cfg, "CONNECTORS", input_dim=encoder.embed_dim, output_dim=llm.config.hidden_size)
     queries = qformer.num_output_tokens
     seq = 1 + queries + prompt_tokens + caption_tokens + 1  # <s> prefix prompt caption </s>
 

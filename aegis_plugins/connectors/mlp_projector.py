@@ -26,8 +26,6 @@ class MLPProjector(nn.Module):
     layers with GELU between them and width ``hidden_size`` (default: ``output_dim``, as LLaVA-1.5's mlp2x_gelu).
     """
 
-    injected_args = ("input_dim", "output_dim")
-
     def __init__(self, input_dim: int, output_dim: int, temporal_tokens: int = 2,
                  spatial_grid: tuple[int, int] = (4, 4), depth: int = 2, hidden_size: int | None = None,
                  gradient_checkpointing: bool = False) -> None:

@@ -52,8 +52,6 @@ class PerceiverResampler(nn.Module):
     :class:`QFormer`'s, so swapping ``type`` is the only change an ablation needs.
     """
 
-    injected_args = ("input_dim", "output_dim")
-
     def __init__(self, input_dim: int, output_dim: int, num_query_tokens: int = 32, depth: int = 6,
                  hidden_size: int = 768, num_heads: int = 12, intermediate_size: int = 3072,
                  gradient_checkpointing: bool = False, temporal_pos_embed: bool = True,

@@ -203,8 +203,6 @@ class QFormer(nn.Module):
     prefix length) equals ``num_query_tokens``.
     """
 
-    injected_args = ("input_dim", "output_dim")
-
     def __init__(self, input_dim: int, output_dim: int, num_query_tokens: int = 32, depth: int = 6,
                  hidden_size: int = 768, num_heads: int = 12, intermediate_size: int = 3072,
                  cross_attention_frequency: int = 2, dropout: float = 0.0, layer_norm_eps: float = 1e-12,

@@ -17,7 +17,9 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 
+from aegis.annotations import Component
 from aegis.build import build_component
+from aegis.contracts import LLMBackend
 from aegis.errors import ConfigError, DataError
 
 from .tokenizer import read_caption_groups
@@ -64,17 +66,16 @@ class CaptionLMPretrainer(BaseModel):
     ``<s> prompt``. The captioner's ``prompt`` keeps the text the LM later sees identical, bar the visual prefix.
     """
 
-    def __init__(self, llm: dict, prompt: str = "Describe the disaster in this video:", max_length: int = 64,
+    def __init__(self, llm: Component[LLMBackend], prompt: str = "Describe the disaster in this video:", max_length: int = 64,
                  context_prob: float = 0.5, data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
-        from aegis.registry import LLMS
 
         if isinstance(llm, Mapping) and llm.get("frozen", True):
             raise ConfigError("model.llm.frozen must be False for text pretraining (it is the model being trained); "
                               "set model.llm.frozen=False.")
         if not 0.0 <= context_prob <= 1.0:
             raise ConfigError(f"model.context_prob={context_prob}; expected a probability in [0, 1].")
-        self.llm = build_component(llm, LLMS, path="model.llm")
+        self.llm = build_component(llm, LLMBackend, path="model.llm")
         self.prompt, self.max_length, self.context_prob = prompt, max_length, context_prob
 
     def _contexts(self, samples: Sequence[Mapping]) -> list[str]:

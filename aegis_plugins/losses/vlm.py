@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aegis.contracts import check_loss_name
 from aegis.errors import ConfigError
 
 __all__ = ["VideoTextPairs", "VideoTextContrastiveLoss", "VideoTextMatchingLoss", "GroundedCaptioningLoss"]
@@ -53,13 +54,6 @@ class VideoTextPairs:
     same_text: Tensor
 
 
-def _check_name(owner: str, loss_name: str) -> str:
-    if "loss" not in loss_name or loss_name == "loss":
-        raise ConfigError(f"{owner}.loss_name={loss_name!r}: mmengine sums and logs keys containing 'loss' (and "
-                          "'loss' itself is the total); use e.g. 'vtc_loss'.")
-    return loss_name
-
-
 def _need_similarity(owner: str, pairs: VideoTextPairs) -> None:
     if pairs.sim_v2t is None or pairs.sim_t2v is None:
         raise ConfigError(f"{owner} needs the contrastive similarities (sim_v2t, sim_t2v); QFormerPretrainer "
@@ -80,7 +74,7 @@ class VideoTextContrastiveLoss(nn.Module):
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"VideoTextContrastiveLoss.label_smoothing={label_smoothing} must be in [0, 1).")
         self.loss_weight, self.label_smoothing = float(loss_weight), float(label_smoothing)
-        self.loss_name = _check_name("VideoTextContrastiveLoss", loss_name)
+        self.loss_name = check_loss_name("VideoTextContrastiveLoss", loss_name)
 
     def forward(self, pairs: VideoTextPairs) -> Tensor:
         _need_similarity("VideoTextContrastiveLoss", pairs)
@@ -103,14 +97,12 @@ class VideoTextMatchingLoss(nn.Module):
     """
 
     needs_similarity = True
-    injected_args = ("hidden_size",)
-
     def __init__(self, hidden_size: int, loss_weight: float = 1.0, hard_negatives: bool = True,
                  loss_name: str = "vtm_loss") -> None:
         super().__init__()
         self.head = nn.Linear(hidden_size, 2)
         self.loss_weight, self.hard_negatives = float(loss_weight), bool(hard_negatives)
-        self.loss_name = _check_name("VideoTextMatchingLoss", loss_name)
+        self.loss_name = check_loss_name("VideoTextMatchingLoss", loss_name)
 
     @torch.no_grad()
     def sample_negatives(self, sim: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
@@ -158,7 +150,7 @@ class GroundedCaptioningLoss(nn.Module):
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"GroundedCaptioningLoss.label_smoothing={label_smoothing} must be in [0, 1).")
         self.loss_weight, self.label_smoothing = float(loss_weight), float(label_smoothing)
-        self.loss_name = _check_name("GroundedCaptioningLoss", loss_name)
+        self.loss_name = check_loss_name("GroundedCaptioningLoss", loss_name)
 
     def forward(self, pairs: VideoTextPairs) -> Tensor:
         logits = pairs.qformer.caption_logits(pairs.visual_tokens, pairs.grid, pairs.decoder_ids, pairs.text_mask)

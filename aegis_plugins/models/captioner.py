@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from mmengine.model import BaseModel
 
+from aegis.annotations import Component
 from aegis.build import build_component
+from aegis.contracts import Connector, LLMBackend, VideoEncoder
 from aegis.errors import CheckpointError, ConfigError, MissingDependencyError
 
 from .caption_preprocessor import CaptionDataPreprocessor, caption_ids_of
@@ -47,7 +49,8 @@ class VideoCaptioner(BaseModel):
     ``save_frozen``.
     """
 
-    def __init__(self, encoder: dict, connector: dict, llm: dict, prompt: str = "Describe the disaster in this video:",
+    def __init__(self, encoder: Component[VideoEncoder], connector: Component[Connector], llm: Component[LLMBackend],
+                 prompt: str = "Describe the disaster in this video:",
                  max_caption_tokens: int = 32, max_new_tokens: int = 24, num_beams: int = 1,
                  sample_all_captions: bool | None = None, prefix_position: str = "before_prompt",
                  encoder_checkpoint: str | None = None, motion_tokens: bool = False, save_frozen: bool = False,
@@ -60,9 +63,6 @@ class VideoCaptioner(BaseModel):
         if num_beams < 1 or max_new_tokens < 1 or max_caption_tokens < 1:
             raise ConfigError(f"model: num_beams={num_beams}, max_new_tokens={max_new_tokens} and "
                               f"max_caption_tokens={max_caption_tokens} must all be >= 1.")
-        _check_declared_widths(encoder, connector, llm)
-        from aegis.registry import CONNECTORS, ENCODERS, LLMS
-
         # First the things that may be missing (weights, GPU, packages), all reported together before any build.
         problems: list[Exception] = []
         if encoder_checkpoint is not None:  # a phase-1 work dir (its last checkpoint) or a file
@@ -71,18 +71,16 @@ class VideoCaptioner(BaseModel):
             except CheckpointError as exc:
                 problems.append(exc)
         try:
-            self.llm = build_component(llm, LLMS, path="model.llm")
+            self.llm = build_component(llm, LLMBackend, path="model.llm")
         except (CheckpointError, MissingDependencyError) as exc:
             problems.append(exc)
         if problems:
             if len(problems) == 1:
                 raise problems[0]
             raise CheckpointError("\n".join(str(p) for p in problems))
-        self.encoder = build_component(encoder, ENCODERS, path="model.encoder")
-        visual_dim, llm_dim = int(self.encoder.embed_dim), int(self.llm.hidden_size)
-        _check_built_widths(connector, visual_dim, llm_dim)
-        self.connector = build_component(connector, CONNECTORS, path="model.connector",
-                                         default_args=dict(input_dim=visual_dim, output_dim=llm_dim))
+        self.encoder = build_component(encoder, VideoEncoder, path="model.encoder")
+        self.connector = build_component(connector, Connector, path="model.connector",
+                                         input_dim=int(self.encoder.embed_dim), output_dim=int(self.llm.hidden_size))
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.encoder.eval()
@@ -91,8 +89,8 @@ class VideoCaptioner(BaseModel):
         self._external = set()
         if not save_frozen and isinstance(encoder, Mapping) and encoder.get("checkpoint"):
             self._external.add("encoder.")
-        if not save_frozen and getattr(self.llm, "frozen", False) and (
-                getattr(self.llm, "checkpoint", None) or getattr(self.llm, "name_or_path", None)):
+        if not save_frozen and self.llm.frozen and isinstance(llm, Mapping) and (
+                llm.get("checkpoint") or llm.get("name_or_path")):
             self._external.add("llm.")
         self.register_state_dict_post_hook(_drop_external_weights)
         if prefix_position not in ("before_prompt", "after_prompt"):
@@ -123,7 +121,7 @@ class VideoCaptioner(BaseModel):
         """(B, C, T, H, W) clips -> (B, Q, Dllm) soft prefix."""
         with torch.no_grad():
             tokens = self.encoder(inputs)  # (B, N, Dv)
-        grid = self.encoder.grid_of(inputs.shape) if hasattr(self.encoder, "grid_of") else None
+        grid = self.encoder.grid_of(inputs.shape)
         if grid is not None and grid[0] * grid[1] * grid[2] != tokens.shape[1]:
             grid = None
         if self.motion_tokens:
@@ -227,29 +225,3 @@ def _prediction(text: str, sample: Mapping) -> dict:
     out = {k: sample[k] for k in keep if k in sample}
     out["pred_caption"] = text
     return out
-
-
-def _declared(cfg: Mapping, key: str):
-    value = cfg.get(key) if isinstance(cfg, Mapping) else getattr(cfg, key, None)
-    return int(value) if isinstance(value, int) else None
-
-
-def _check_declared_widths(encoder: Mapping, connector: Mapping, llm: Mapping) -> None:
-    """Before building: a connector width set in the config must equal the encoder's / LLM's declared width."""
-    pairs = (("input_dim", _declared(encoder, "embed_dim"), "model.encoder.embed_dim"),
-             ("output_dim", _declared(llm, "hidden_size"), "model.llm.hidden_size"))
-    for key, width, source in pairs:
-        given = _declared(connector, key)
-        if given is not None and width is not None and given != width:
-            raise ConfigError(f"model.connector.{key}={given} does not match {source}={width}. Widths flow between "
-                              f"the parts: remove model.connector.{key} from the config (it is injected), or set "
-                              f"it to {width}.")
-
-
-def _check_built_widths(connector: Mapping, visual_dim: int, llm_dim: int) -> None:
-    for key, width, source in (("input_dim", visual_dim, "the encoder's embed_dim"),
-                               ("output_dim", llm_dim, "the LLM's hidden_size")):
-        given = _declared(connector, key)
-        if given is not None and given != width:
-            raise ConfigError(f"model.connector.{key}={given} does not match {source} ({width}); remove "
-                              f"model.connector.{key} (it is injected) or set it to {width}.")

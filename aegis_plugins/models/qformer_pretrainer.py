@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from aegis.annotations import Component
 from aegis.build import build_component
+from aegis.contracts import Connector, Loss, VideoEncoder
 from aegis.errors import ConfigError
 
 from .caption_preprocessor import CaptionDataPreprocessor, caption_ids_of, caption_of
@@ -119,15 +121,15 @@ class QFormerPretrainer(BaseModel):
     among the batch's distinct captions by similarity, 0 = best); ``mode="tensor"`` the query outputs (B, Q, D).
     """
 
-    def __init__(self, encoder: dict, connector: dict,
-                 losses: Sequence[dict] = (dict(type="VideoTextContrastiveLoss"), dict(type="VideoTextMatchingLoss"),
+    def __init__(self, encoder: Component[VideoEncoder], connector: Component[Connector],
+                 losses: Sequence[Component[Loss]] = (dict(type="VideoTextContrastiveLoss"), dict(type="VideoTextMatchingLoss"),
                                            dict(type="GroundedCaptioningLoss")),
                  embed_dim: int = 256, temperature: float = 0.07, tokenizer: str | None = None,
                  corpus_file: str | None = None, tokenizer_vocab_size: int = 512, max_text_length: int = 32,
                  max_new_tokens: int = 32, encoder_checkpoint: str | None = None,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
-        from aegis.registry import CONNECTORS, ENCODERS, LOSSES
+        from aegis.registry import CONNECTORS
 
         if isinstance(losses, Mapping) or not losses:
             raise ConfigError("model.losses must be a non-empty list of loss dicts, e.g. "
@@ -138,32 +140,28 @@ class QFormerPretrainer(BaseModel):
         self.max_text_length, self.max_new_tokens = max_text_length, max_new_tokens
         if encoder_checkpoint is not None:  # a phase-1 work dir (its last checkpoint) or a file
             encoder = dict(encoder, checkpoint=checkpoint_file(encoder_checkpoint, "model.encoder_checkpoint"))
-        self.encoder = build_component(encoder, ENCODERS, path="model.encoder")
+        self.encoder = build_component(encoder, VideoEncoder, path="model.encoder")
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.encoder.eval()
         connector_cls = CONNECTORS.get(connector.get("type")) if isinstance(connector, Mapping) else type(connector)
-        if connector_cls is not None and not hasattr(connector_cls, "encode_text"):
+        if connector_cls is not None and not callable(getattr(connector_cls, "encode_text", None)):
+            # stage 1 needs more than the Connector contract: the Q-Former's text path
             raise ConfigError(f"model.connector: stage 1 trains a Q-Former through its text path; "
                               f"{connector_cls.__name__} has none. Use type='QFormer'.")
         self.connector = build_component(
-            connector, CONNECTORS, path="model.connector",
-            default_args=dict(input_dim=int(self.encoder.embed_dim), output_dim=embed_dim,
-                              text_vocab_size=self.tokenizer.vocab_size, max_text_length=max_text_length))
+            connector, Connector, path="model.connector", input_dim=int(self.encoder.embed_dim), output_dim=embed_dim,
+            text_vocab_size=self.tokenizer.vocab_size, max_text_length=max_text_length)
         if self.connector.text_vocab_size < self.tokenizer.vocab_size:
             raise ConfigError(f"model.connector.text_vocab_size={self.connector.text_vocab_size} is smaller than "
                               f"the tokenizer's {self.tokenizer.vocab_size} ids; remove it (it is injected).")
         self.text_proj = nn.Linear(self.connector.hidden_size, embed_dim)
         self.temperature = nn.Parameter(torch.tensor(float(temperature)))
-        built = []
-        for i, loss in enumerate(losses):
-            cls = LOSSES.get(loss.get("type")) if isinstance(loss, Mapping) else None
-            extra = {"hidden_size": self.connector.hidden_size} if "hidden_size" in getattr(
-                cls, "injected_args", ()) else None
-            built.append(build_component(loss, LOSSES, path=f"model.losses[{i}]", default_args=extra))
-        self.losses = nn.ModuleList(built)
-        names = [getattr(loss, "loss_name", None) for loss in self.losses]
-        if None in names or len(set(names)) != len(names):
+        self.losses = nn.ModuleList(  # hidden_size reaches the losses that take it (the Loss family injects it)
+            build_component(loss, Loss, path=f"model.losses[{i}]", hidden_size=self.connector.hidden_size)
+            for i, loss in enumerate(losses))
+        names = [loss.loss_name for loss in self.losses]
+        if len(set(names)) != len(names):
             raise ConfigError(f"model.losses: every term needs a distinct loss_name to be logged under; got {names}.")
         self.data_preprocessor = CaptionDataPreprocessor(self.tokenize_caption, self.data_preprocessor,
                                                          "QFormerPretrainer", tokenize_in_eval=True)
@@ -179,7 +177,7 @@ class QFormerPretrainer(BaseModel):
         """Frozen encoder tokens (B, N, Dv) and their grid (T', H', W'), or None when the encoder has no grid."""
         with torch.no_grad():
             tokens = self.encoder(inputs)
-        grid = self.encoder.grid_of(inputs.shape) if hasattr(self.encoder, "grid_of") else None
+        grid = self.encoder.grid_of(inputs.shape)
         if grid is not None and grid[0] * grid[1] * grid[2] != tokens.shape[1]:
             grid = None
         return tokens.detach(), grid

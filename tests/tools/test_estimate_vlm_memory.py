@@ -65,7 +65,7 @@ def test_parameter_counts_match_the_real_models():
     est = tiny()
     real_llm = LlamaForCausalLM(LlamaConfig(**TINY_LLAMA))
     assert est.facts["llm_params"] == sum(p.numel() for p in real_llm.parameters())
-    real_q = build_component(dict(TINY_QFORMER), CONNECTORS, default_args=dict(input_dim=32, output_dim=64))
+    real_q = build_component(dict(TINY_QFORMER), CONNECTORS, input_dim=32, output_dim=64)
     assert est.facts["qformer_params"] == sum(p.numel() for p in real_q.parameters())
     lines = {line.item: line.bytes for line in est.lines}
     assert lines["Q-Former weights (fp32 master copy)"] == 4 * est.facts["qformer_params"]

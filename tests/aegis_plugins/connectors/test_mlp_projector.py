@@ -11,7 +11,7 @@ from aegis.registry import CONNECTORS
 def build(**overrides):
     torch.manual_seed(0)
     cfg = dict(dict(type="MLPProjector", temporal_tokens=1, spatial_grid=(2, 2), hidden_size=32), **overrides)
-    return build_component(cfg, CONNECTORS, default_args=dict(input_dim=24, output_dim=40))
+    return build_component(cfg, CONNECTORS, input_dim=24, output_dim=40)
 
 
 def test_pools_over_time_and_space_before_the_mlp():
@@ -52,6 +52,6 @@ def test_swapping_the_connector_is_one_line(tmp_path):
     for name in ("base", "perceiver", "mlp"):
         cfg = Config.fromfile(str(tmp_path / f"{name}.py"))
         connector = build_component(cfg.model.connector, CONNECTORS, path="model.connector",
-                                    default_args=dict(input_dim=24, output_dim=40))
+                                    input_dim=24, output_dim=40)
         built[type(connector).__name__] = connector(visual, (2, 4, 4)).shape
     assert built == {"QFormer": (2, 4, 40), "PerceiverResampler": (2, 4, 40), "MLPProjector": (2, 32, 40)}

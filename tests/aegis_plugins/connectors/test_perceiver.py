@@ -11,7 +11,7 @@ def build(**overrides):
     torch.manual_seed(0)
     cfg = dict(dict(type="PerceiverResampler", num_query_tokens=4, depth=2, hidden_size=32, num_heads=2,
                     intermediate_size=64, max_temporal_positions=4), **overrides)
-    return build_component(cfg, CONNECTORS, default_args=dict(input_dim=24, output_dim=40)).eval()
+    return build_component(cfg, CONNECTORS, input_dim=24, output_dim=40).eval()
 
 
 def test_fixed_number_of_output_tokens_whatever_the_clip_length():

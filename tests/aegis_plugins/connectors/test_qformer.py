@@ -9,11 +9,11 @@ from aegis.registry import CONNECTORS
 TINY = dict(type="QFormer", num_query_tokens=4, depth=2, hidden_size=32, num_heads=2, intermediate_size=64)
 
 
-def build(**overrides):
+def build(input_dim: int = 24, output_dim: int = 40, **overrides):
+    """A tiny QFormer as a parent builds it: the widths injected, the rest from the config."""
     torch.manual_seed(0)
     cfg = dict(TINY, **overrides)
-    return build_component(cfg, CONNECTORS, path="model.connector",
-                           default_args=dict(input_dim=24, output_dim=40)).eval()
+    return build_component(cfg, CONNECTORS, path="model.connector", input_dim=input_dim, output_dim=output_dim).eval()
 
 
 def sharpen(qformer):

@@ -115,7 +115,7 @@ def test_stage2_loads_the_trained_qformer(tmp_path):
     atomic_save({"state_dict": model.state_dict(), "meta": {}}, tmp_path / "epoch_1.pth")
     (tmp_path / "last_checkpoint").write_text(str(tmp_path / "epoch_1.pth"))
     stage2 = build_component(dict(CONNECTOR, checkpoint=str(tmp_path)), CONNECTORS,  # the work dir
-                             default_args=dict(input_dim=32, output_dim=48))
+                             input_dim=32, output_dim=48)
     inputs, _ = batch()
     tokens, grid = model.visual_tokens(inputs)
     assert torch.allclose(stage2.encode_queries(tokens, grid), model.connector.encode_queries(tokens, grid))
