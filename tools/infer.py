@@ -29,12 +29,12 @@ def main(argv=None) -> int:
 
         from aegis_plugins.models.alert_video import write_annotated_video
         from aegis_plugins.models.captioner_inference import caption_video_file, load_captioner
-        from aegis_plugins.models.checkpoint_path import checkpoint_file
+        from aegis.engine.checkpoint import resolve_checkpoint
 
         torch.set_num_threads(min(2, torch.get_num_threads()))
         if not os.path.isfile(args.video):  # before building anything
             raise DataError(f"--video {args.video!r}: no such file.")
-        checkpoint = checkpoint_file(args.checkpoint, "--checkpoint")
+        checkpoint = resolve_checkpoint(args.checkpoint, "--checkpoint")
         model, cfg = load_captioner(args.experiment, checkpoint, args.cfg_options or None)
         alert = caption_video_file(model, cfg, args.video, num_beams=args.num_beams)
         print(f"ALERT: {alert}")

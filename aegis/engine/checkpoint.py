@@ -215,4 +215,5 @@ def resolve_checkpoint(source: str | os.PathLike, where: str = "checkpoint", *, 
         return found
     if allow_hub_id and text.count("/") == 1 and not text.startswith((".", "/", "~")):
         return text
-    raise CheckpointError(f"{where}={str(source)!r} does not exist.{relative_path_note(text)}")
+    raise CheckpointError(f"{where}={str(source)!r} does not exist. If it is a run's work dir, train that experiment "
+                          f"first (make demo runs the phases in order).{relative_path_note(text)}")

@@ -333,13 +333,12 @@ class QFormer(nn.Module):
         ``*.pth``).
         """
         from aegis.engine import safe_load
-        from aegis_plugins.encoders.vjepa_checkpoint import resolve_checkpoint_path
+        from aegis.engine.checkpoint import resolve_checkpoint
 
         try:
-            path = resolve_checkpoint_path(path)
+            path = resolve_checkpoint(path, "QFormer.checkpoint")
         except CheckpointError as exc:
-            raise CheckpointError(f"QFormer.checkpoint={path!r}: {exc} A stage-1 checkpoint comes from "
-                                  "experiments/vlm_stage1_tiny_cpu.py.") from None
+            raise CheckpointError(f"{exc} A stage-1 checkpoint comes from experiments/vlm_stage1_tiny_cpu.py.") from None
         checkpoint = safe_load(path)
         state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else {}
         for prefix in ("connector.", "qformer.", ""):

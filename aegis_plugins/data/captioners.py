@@ -165,9 +165,9 @@ class CheckpointCaptioner:
             raise ConfigError(f"config={config}: model {type(self.model).__name__} has no generate(inputs) method; "
                               "CheckpointCaptioner needs a video-language model such as VideoCaptioner")
         if checkpoint is not None:
-            from aegis_plugins.encoders.vjepa_checkpoint import resolve_checkpoint_path
+            from aegis.engine.checkpoint import resolve_checkpoint
 
-            path = resolve_checkpoint_path(checkpoint)  # a file, or the one a work dir's last_checkpoint names
+            path = resolve_checkpoint(checkpoint, "checkpoint")  # a file, or the one a work dir's last_checkpoint names
             state = safe_load(path)
             state = state.get("state_dict", state) if isinstance(state, dict) else state
             state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}

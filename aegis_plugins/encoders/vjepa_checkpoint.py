@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from aegis.engine.checkpoint import load_error
+from aegis.engine.checkpoint import load_error, resolve_checkpoint
 from aegis.errors import CheckpointError, closest
 
 from .pos_embed import sincos_3d
 
 __all__ = ["load_vjepa_checkpoint", "map_official_key", "strip_wrappers", "read_checkpoint",
-           "resolve_checkpoint_path", "LoadReport", "OFFICIAL_KEY_PATTERNS"]
+           "LoadReport", "OFFICIAL_KEY_PATTERNS"]
 
 # Official parameter name -> VJEPAEncoder parameter name. The names coincide by design; the table is the contract:
 # anything matching none of these patterns is an unexpected key.
@@ -66,32 +66,12 @@ def strip_wrappers(name: str) -> str:
     return name
 
 
-def resolve_checkpoint_path(path: str | os.PathLike) -> str:
-    """``path`` itself for a file; for a run's work dir, the checkpoint its mmengine ``last_checkpoint`` marker names."""
-    path = str(path)
-    if os.path.isdir(path):
-        marker = os.path.join(path, "last_checkpoint")
-        if not os.path.isfile(marker):
-            raise CheckpointError(f"Checkpoint {path!r} is a folder without a last_checkpoint marker; name a checkpoint "
-                                  "file (e.g. <work_dir>/epoch_N.pth) or the work dir of a finished run.")
-        with open(marker) as handle:
-            named = handle.read().strip()
-        candidates = [named, os.path.join(path, os.path.basename(named))]
-        found = next((c for c in candidates if c and os.path.isfile(c)), None)
-        if found is None:
-            raise CheckpointError(f"{marker} names {named!r}, which does not exist.")
-        return found
-    if not os.path.isfile(path):
-        raise CheckpointError(f"Checkpoint {path!r} does not exist.")
-    return path
-
-
 def read_checkpoint(path: str | os.PathLike) -> object:
     """``torch.load(path, weights_only=True)`` on CPU; numpy scalars (official checkpoints log losses as such) are
     allowed, nothing else beyond tensors and plain containers. Bad files raise CheckpointError naming the path."""
     import numpy as np
 
-    path = resolve_checkpoint_path(path)
+    path = resolve_checkpoint(path)
     numpy_scalars = [np.dtype, type(np.dtype("float64")), type(np.dtype("float32")), type(np.dtype("int64"))]
     try:
         numpy_scalars.append(np._core.multiarray.scalar)
@@ -138,7 +118,7 @@ def load_vjepa_checkpoint(encoder: torch.nn.Module, path: str | os.PathLike,
     except ``pos_embed``: it is a fixed sine-cosine table, so when it is absent or sized for another clip shape the
     encoder keeps its own (as the official evaluation code does).
     """
-    path = resolve_checkpoint_path(path)
+    path = resolve_checkpoint(path)
     state = _select_state_dict(read_checkpoint(path), checkpoint_key, path)
     own = encoder.state_dict()
     report = LoadReport()

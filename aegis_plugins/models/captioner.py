@@ -18,10 +18,10 @@ from mmengine.model import BaseModel
 from aegis.annotations import Component
 from aegis.build import build_component
 from aegis.contracts import Connector, LLMBackend, VideoEncoder
+from aegis.engine.checkpoint import resolve_checkpoint
 from aegis.errors import CheckpointError, ConfigError, MissingDependencyError
 
 from .caption_preprocessor import CaptionDataPreprocessor, caption_ids_of
-from .checkpoint_path import checkpoint_file
 
 __all__ = ["VideoCaptioner", "IGNORE_INDEX"]
 
@@ -67,7 +67,7 @@ class VideoCaptioner(BaseModel):
         problems: list[Exception] = []
         if encoder_checkpoint is not None:  # a phase-1 work dir (its last checkpoint) or a file
             try:
-                encoder = dict(encoder, checkpoint=checkpoint_file(encoder_checkpoint, "model.encoder_checkpoint"))
+                encoder = dict(encoder, checkpoint=resolve_checkpoint(encoder_checkpoint, "model.encoder_checkpoint"))
             except CheckpointError as exc:
                 problems.append(exc)
         try:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
+from aegis.engine.checkpoint import resolve_checkpoint
 from aegis.errors import CheckpointError, ConfigError, DataError
 
-from .checkpoint_path import checkpoint_file
 
 __all__ = ["show_alerts", "load_captioner", "load_captioner_weights", "latest_checkpoint", "clip_from_file",
            "caption_video_file"]
@@ -55,7 +55,7 @@ def show_alerts(experiment: str, checkpoint: str | None = None, split: str = "te
 
 def latest_checkpoint(work_dir: str) -> str:
     """The checkpoint named by ``work_dir``'s ``last_checkpoint`` marker."""
-    return checkpoint_file(work_dir, "--checkpoint")
+    return resolve_checkpoint(work_dir, "--checkpoint")
 
 
 def load_captioner_weights(model: torch.nn.Module, checkpoint: str) -> None:

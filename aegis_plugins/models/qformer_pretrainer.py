@@ -17,10 +17,10 @@ from torch import Tensor, nn
 from aegis.annotations import Component
 from aegis.build import build_component
 from aegis.contracts import Connector, Loss, VideoEncoder
+from aegis.engine.checkpoint import resolve_checkpoint
 from aegis.errors import ConfigError
 
 from .caption_preprocessor import CaptionDataPreprocessor, caption_ids_of, caption_of
-from .checkpoint_path import checkpoint_file
 
 __all__ = ["QFormerPretrainer", "ByteTokenizer"]
 
@@ -139,7 +139,7 @@ class QFormerPretrainer(BaseModel):
         self.tokenizer = _make_tokenizer(tokenizer, corpus_file, tokenizer_vocab_size)
         self.max_text_length, self.max_new_tokens = max_text_length, max_new_tokens
         if encoder_checkpoint is not None:  # a phase-1 work dir (its last checkpoint) or a file
-            encoder = dict(encoder, checkpoint=checkpoint_file(encoder_checkpoint, "model.encoder_checkpoint"))
+            encoder = dict(encoder, checkpoint=resolve_checkpoint(encoder_checkpoint, "model.encoder_checkpoint"))
         self.encoder = build_component(encoder, VideoEncoder, path="model.encoder")
         for p in self.encoder.parameters():
             p.requires_grad_(False)
