@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["load_run", "metrics_table", "config_differences", "plot_curves", "compare_runs"]
+__all__ = ["load_run", "metrics_table", "config_differences", "draw_curve", "plot_curves", "compare_runs"]
 
 _IGNORED_KEYS = ("work_dir", "resume", "load_from", "launcher", "experiment_name", "_init_from")
 
@@ -100,6 +100,16 @@ def _curve_keys(runs: list[dict], limit: int, extra: tuple[str, ...]) -> list[st
     return ordered[:limit]
 
 
+def draw_curve(ax, scalars: list[dict], key: str, label: str) -> int:
+    """Draw ``key`` against the logged step from ``scalars`` (:func:`aegis.engine.result.load_scalars` lines) on the
+    matplotlib axes ``ax``, dots where there are few points; returns how many points were drawn (0: none logged)."""
+    points = [(line["step"], line[key]) for line in scalars if key in line and "step" in line]
+    if points:
+        steps, values = zip(*points)
+        ax.plot(steps, values, marker="." if len(points) < 30 else None, label=label)
+    return len(points)
+
+
 def plot_curves(runs: list[dict], path: str | Path, limit: int = 6, extra: tuple[str, ...] = ()) -> Path | None:
     """One panel per metric (validation metrics and the training loss first, then other scores and ``extra`` keys
     such as the learning rate), every run's logged curve overlaid; ``runs`` are dicts with ``name`` and ``path``."""
@@ -116,10 +126,7 @@ def plot_curves(runs: list[dict], path: str | Path, limit: int = 6, extra: tuple
     for index, key in enumerate(keys):
         ax = figure.add_subplot(rows, columns, index + 1)
         for run in runs:
-            points = [(line["step"], line[key]) for line in run["scalars"] if key in line and "step" in line]
-            if points:
-                steps, values = zip(*points)
-                ax.plot(steps, values, marker="." if len(points) < 30 else None, label=run["name"])
+            draw_curve(ax, run["scalars"], key, run["name"])
         ax.set_title(key)
         ax.set_xlabel("logged step")
         ax.legend(fontsize="small")

@@ -6,14 +6,15 @@ encoder of the same size and raw pixels, on the disaster scenes (where pixels al
 scenes (where they do not, and pretraining shows a clear margin); 3. phase 2: tiny LM text pretraining, then the
 video captioner, then generated alerts for held-out videos beside their references; 4. phase 3: PPO on the easy
 disaster environment against a random policy. Steps whose outputs exist are reused (``--fresh`` redoes them);
-outputs go to data/ and work_dirs/.
+outputs go to data/ and work_dirs/. The summary prints each phase's result beside its control and ends with the path
+of one figure of all three phases (work_dirs/demo_summary.png): training curves, results beside controls.
 """
 import argparse
 import sys
 
-from aegis.engine import read_metrics_json
+from aegis.demo import (Curve, CurvePanel, Phase, Result, Step, constant_answer_accuracy, run_steps, summary_figure,
+                        summary_lines)
 from aegis.errors import AegisError
-from aegis.demo import Step, run_steps
 
 STEPS = [
     Step("Synthetic disaster videos (200 clips, 6 classes)",
@@ -41,22 +42,56 @@ STEPS = [
          creates="work_dirs/rl_disaster_ppo/last_checkpoint"),
 ]
 
-# (work dir, metrics.json key, label) printed in the closing summary when present
-SUMMARY = [
-    ("work_dirs/vjepa_pretrain_tiny", "probe/pretrained_acc", "phase 1 probe, disaster type, pretrained"),
-    ("work_dirs/vjepa_pretrain_tiny", "probe/random_init_acc", "phase 1 probe, disaster type, random encoder"),
-    ("work_dirs/vjepa_pretrain_tiny", "probe/pixels_acc", "phase 1 probe, disaster type, raw pixels"),
-    ("work_dirs/vjepa_pretrain_tiny_flow", "probe/pretrained_acc", "phase 1 probe, flow class, pretrained"),
-    ("work_dirs/vjepa_pretrain_tiny_flow", "probe/random_init_acc", "phase 1 probe, flow class, random encoder"),
-    ("work_dirs/vjepa_pretrain_tiny_flow", "probe/pixels_acc", "phase 1 probe, flow class, raw pixels"),
-    ("work_dirs/vjepa_pretrain_tiny_flow", "probe/margin_ci95", "phase 1 probe, flow class, 95% half-width"),
-    ("work_dirs/vlm_tiny_cpu", "test/disaster/type_acc", "phase 2 disaster-type accuracy (test)"),
-    ("work_dirs/vlm_tiny_cpu", "test/disaster/dynamics_acc", "phase 2 dynamics accuracy (test)"),
-    ("work_dirs/vlm_tiny_cpu", "test/caption/bleu4", "phase 2 BLEU-4 (test)"),
-    ("work_dirs/vlm_tiny_cpu", "test/caption/cider", "phase 2 CIDEr (test)"),
-    ("work_dirs/rl_disaster_ppo", "eval/success_rate", "phase 3 success rate, trained PPO"),
-    ("work_dirs/rl_disaster_ppo", "eval/random_success_rate", "phase 3 success rate, random policy"),
-]
+SUMMARY_FIGURE = "work_dirs/demo_summary.png"
+DISASTER, FLOW = "work_dirs/vjepa_pretrain_tiny", "work_dirs/vjepa_pretrain_tiny_flow"
+LM, CAPTIONER, PPO = "work_dirs/lm_pretrain_tiny", "work_dirs/vlm_tiny_cpu", "work_dirs/rl_disaster_ppo"
+CAPTIONS = "data/synthetic_disaster/captions.json"
+
+
+def phases() -> list[Phase]:
+    """What the closing summary prints and draws: each phase's training curves and its results beside controls."""
+    probe = []
+    for scenes, work_dir in (("disaster scenes", DISASTER), ("flow scenes", FLOW)):
+        probe += [Result("pretrained encoder", work_dir, "probe/pretrained_acc", scenes),
+                  Result("random encoder", work_dir, "probe/random_init_acc", scenes, control=True),
+                  Result("raw pixels", work_dir, "probe/pixels_acc", scenes, control=True)]
+    return [
+        Phase("Phase 1 (observe): tiny V-JEPA pretraining, then a linear probe on its frozen features",
+              [CurvePanel("V-JEPA loss, disaster scenes", [Curve(DISASTER, "train/loss", "loss")]),
+               CurvePanel("V-JEPA loss, flow scenes", [Curve(FLOW, "train/loss", "loss")])],
+              probe, "probe accuracy (val + test videos)",
+              notes=[Result("flow margin over random", FLOW, "probe/margin_over_random"),
+                     Result("95% half-width", FLOW, "probe/margin_ci95")]),
+        Phase("Phase 2 (describe): tiny LM on caption text, then the Q-Former captioner (frozen encoder and LM)",
+              [CurvePanel("LM pretraining loss (caption text)", [Curve(LM, "train/loss", "loss")]),
+               CurvePanel("captioner training loss", [Curve(CAPTIONER, "train/loss", "loss")])],
+              [Result("captioner", CAPTIONER, "test/disaster/type_acc", "disaster type"),
+               Result("one alert for all", group="disaster type", control=True,
+                      value=constant_answer_accuracy(CAPTIONS, "test", "class_name")),
+               Result("captioner", CAPTIONER, "test/disaster/dynamics_acc", "fast / slow"),
+               Result("one alert for all", group="fast / slow", control=True,
+                      value=constant_answer_accuracy(CAPTIONS, "test", "speed"))],
+              "alert accuracy (test videos)",
+              notes=[Result("BLEU-4", CAPTIONER, "test/caption/bleu4"), Result("CIDEr", CAPTIONER, "test/caption/cider")]),
+        Phase("Phase 3 (act): PPO on the easy disaster environment",
+              [CurvePanel("episode return (training rollouts)", [Curve(PPO, "train/ep_return", "return")],
+                          xlabel="env step"),
+               CurvePanel("success rate", [Curve(PPO, "train/success_rate", "training rollouts"),
+                                           Curve(PPO, "eval/success_rate", "evaluation")], xlabel="env step")],
+              [Result("trained PPO", PPO, "eval/success_rate"),
+               Result("random policy", PPO, "eval/random_success_rate", control=True)],
+              "success rate (evaluation episodes)"),
+    ]
+
+
+def summarize(timings: list[tuple[str, float]], figure: str = SUMMARY_FIGURE) -> None:
+    """Print the results beside their controls and the step times, draw the figure; the last line names it."""
+    spec = phases()
+    print("\n=== AEGIS demo summary ===")
+    print("\n".join(summary_lines(spec)))
+    print("  step times: " + ", ".join(f"{title.split(':')[0]} {seconds:.0f}s" for title, seconds in timings)
+          + f"; total {sum(seconds for _, seconds in timings) / 60:.1f} min")
+    print(f"Summary figure of all three phases (curves, results beside controls): {summary_figure(spec, figure)}")
 
 
 def main(argv=None) -> int:
@@ -68,12 +103,7 @@ def main(argv=None) -> int:
     except AegisError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print("\n=== AEGIS demo summary ===")
-    for work_dir, key, label in SUMMARY:
-        value = read_metrics_json(work_dir).get(key)
-        if value is not None:
-            print(f"  {label:<48} {value:.3f}" if isinstance(value, float) else f"  {label:<48} {value}")
-    print("  step times: " + ", ".join(f"{title.split(':')[0]} {seconds:.0f}s" for title, seconds in timings))
+    summarize(timings)
     return 0
 
 

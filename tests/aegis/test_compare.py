@@ -35,3 +35,18 @@ def test_compare_needs_two_runs_with_result_json(two_runs, tmp_path):
         compare_runs([str(two_runs / "slow_lr")])
     with pytest.raises(ConfigError, match="no result.json"):
         compare_runs([str(two_runs / "slow_lr"), str(tmp_path)])
+
+
+def test_draw_curve_plots_only_the_lines_that_logged_the_key():
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from aegis.compare import draw_curve
+
+    ax = Figure().add_subplot()
+    scalars = [{"train/loss": 0.9, "step": 10}, {"train/lr": 0.1, "step": 20}, {"train/loss": 0.5, "step": 30}]
+    assert draw_curve(ax, scalars, "train/loss", "run a") == 2
+    assert list(ax.lines[0].get_xdata()) == [10, 30] and list(ax.lines[0].get_ydata()) == [0.9, 0.5]
+    assert ax.lines[0].get_label() == "run a"
+    assert draw_curve(ax, scalars, "val/acc", "run a") == 0 and len(ax.lines) == 1
