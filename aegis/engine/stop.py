@@ -85,10 +85,9 @@ def _any_rank(local: bool) -> bool:
 
 def mark_last_checkpoint(work_dir: str, path: str) -> None:
     """Write ``<work_dir>/last_checkpoint`` (what ``--resume`` reads first) atomically."""
-    partial = osp.join(work_dir, ".last_checkpoint.partial")
-    with open(partial, "w") as handle:
-        handle.write(path)
-    os.replace(partial, osp.join(work_dir, "last_checkpoint"))
+    from .checkpoint import atomic_write_text
+
+    atomic_write_text(path, osp.join(work_dir, "last_checkpoint"))
 
 
 def save_iteration_checkpoint(runner) -> str:

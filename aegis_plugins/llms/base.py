@@ -102,14 +102,7 @@ def load_weights(path: str):
 
 
 def save_weights(obj, path) -> None:
-    """``aegis.engine.atomic_save`` (tmp + rename); a local equivalent until it lands."""
-    try:
-        from aegis.engine import atomic_save
-    except ImportError:
-        import os
+    """``aegis.engine.atomic_save``: the whole file or the old one, never a torn write."""
+    from aegis.engine import atomic_save
 
-        tmp = f"{path}.tmp"
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-        return
     atomic_save(obj, path)

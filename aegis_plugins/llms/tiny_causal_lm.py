@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from aegis.engine.checkpoint import atomic_write_text
 from aegis.errors import CheckpointError, ConfigError
 
 from .base import CausalLMBackend, load_weights, save_weights
@@ -131,7 +132,5 @@ def export_tiny_lm(llm: TinyCausalLM, folder: str | os.PathLike) -> Path:
     weights = folder / "model.pth"
     save_weights({k: v.detach().cpu() for k, v in llm.model.state_dict().items()}, weights)
     llm.tokenizer.save(folder / "tokenizer.json")
-    tmp = folder / "config.json.tmp"
-    tmp.write_text(json.dumps(llm.arch, indent=2), encoding="utf-8")
-    os.replace(tmp, folder / "config.json")
+    atomic_write_text(json.dumps(llm.arch, indent=2), folder / "config.json")
     return weights

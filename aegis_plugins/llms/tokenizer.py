@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from aegis.engine.checkpoint import atomic_write_text
 from aegis.errors import CheckpointError, DataError
 
 __all__ = ["CaptionTokenizer", "SPECIAL_TOKENS", "read_caption_corpus", "read_caption_groups", "DEFAULT_CORPUS"]
@@ -74,12 +75,8 @@ class CaptionTokenizer:
             raise CheckpointError(f"tokenizer file {str(path)!r} could not be read: {exc}") from exc
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``tokenizer.json`` atomically (tmp + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.backend.to_str(), encoding="utf-8")
-        os.replace(tmp, path)
+        """Write ``tokenizer.json`` atomically."""
+        atomic_write_text(self.backend.to_str(), path)
 
     # --- use ------------------------------------------------------------------------------------------------
     @property
