@@ -83,8 +83,11 @@ def resolve_upstream(cfg, experiment: Path, root: str | os.PathLike) -> None:
         as_written = not overrides or digest == config_hash(load_experiment(path, {}, upstream_root=root))
         plain, hashed = root / experiment_name(path), root / f"{experiment_name(path)}-{digest[:10]}"
         plain_hash, plain_status = _finished_hash(plain)
-        legacy = as_written and plain_hash is None and (plain / "last_checkpoint").is_file()
-        if as_written and (plain_hash in (digest, None) or legacy):  # legacy: written before result.json existed
+        # legacy: a run from before result.json existed (a checkpoint, no result.json and no config.py: today's runs
+        # write config.py when they start, so a run still in progress is not mistaken for a finished one)
+        legacy = (as_written and plain_hash is None and (plain / "last_checkpoint").is_file()
+                  and not (plain / "config.py").is_file())
+        if as_written and (plain_hash in (digest, None) or legacy):
             work_dir, built = plain, legacy or plain_status == "finished"
         else:
             hashed_hash, hashed_status = _finished_hash(hashed)

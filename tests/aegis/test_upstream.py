@@ -60,3 +60,27 @@ def test_two_runs_needing_the_same_missing_upstream_build_it_once(tmp_path):
     assert sum(_built(out) for out, _ in outputs) == 1
     progress = (tmp_path / "up" / "toy_experiment_val" / "progress.jsonl").read_text().splitlines()
     assert len(progress) == 4  # three validations and the final line: trained once
+
+
+def test_a_run_still_in_progress_is_not_taken_for_a_finished_legacy_run(tmp_path):
+    """A work dir with a checkpoint but no result.json is a finished run from before result.json existed only if it
+    has no config.py either: today's runs write config.py when they start, result.json when they end."""
+    from mmengine.config import Config
+
+    from aegis import plugins
+    from aegis.upstream import resolve_upstream
+
+    plugins.load()
+    root = tmp_path / "up"
+    plain = root / "toy_experiment_val"
+    plain.mkdir(parents=True)
+    (plain / "last_checkpoint").write_text(str(plain / "epoch_1.pth"))
+
+    def built() -> bool:
+        cfg = Config(dict(upstream=dict(base=dict(experiment="toy_experiment_val.py"))))
+        resolve_upstream(cfg, ASSETS / "toy_downstream.py", root)
+        return cfg.upstream.base.built
+
+    assert built()  # legacy: checkpoint, no result.json, no config.py
+    (plain / "config.py").write_text("model = dict()\n")
+    assert not built()  # started by today's code and not finished: no result.json yet
