@@ -28,6 +28,7 @@ class DisasterCSVDataset(Dataset):
     def __init__(self, csv_file: ExistingPath, classes: Sequence[str], pipeline: list[dict] | dict | None = None,
                  caption_template: str = "A {class_name} scene", test_mode: bool = False) -> None:
         self.classes, self.test_mode = tuple(classes), test_mode
+        self.csv_file = str(csv_file)
         self.pipeline = Compose(pipeline or [], path="dataset.pipeline")
         root = os.path.dirname(os.path.abspath(csv_file))
         self.entries = []
@@ -43,6 +44,11 @@ class DisasterCSVDataset(Dataset):
                 caption = caption_template.format(class_name=name)
                 self.entries.append(dict(video_path=os.path.join(root, path), label=int(label), class_name=name,
                                          caption=caption, captions=[caption], params={}))
+
+    @property
+    def metainfo(self) -> dict:
+        """The class names (index = label) and the CSV the videos came from."""
+        return dict(classes=self.classes, source=self.csv_file)
 
     def __len__(self) -> int:
         return len(self.entries)
