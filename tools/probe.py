@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from aegis import plugins
     from aegis.config import load_experiment
     from aegis.engine import write_metrics_json
+    from aegis.engine.progress import ProgressBar
     from aegis.errors import AegisError
     from aegis.engine.checkpoint import resolve_checkpoint
     from aegis_plugins.models.probe import (TARGETS, decode_once, margin_ci95, probe_datasets,
@@ -108,38 +109,50 @@ def main(argv: list[str] | None = None) -> int:
         other_key = "encoder" if args.checkpoint_key == "target_encoder" else "target_encoder"
         ablation_ckpt, no_ablation_note = _ablation_checkpoint(args.ablation, cfg)
         results, lines = {}, []
-        for target in TARGETS:
-            prefix = "probe/" if target == "type" else f"probe/{target}/"
-            pretrained = probe_encoder(encoder_cfg, train_set, test_set, checkpoint, args.checkpoint_key,
-                                       seed=args.seed, target=target, **common)
-            randoms = [probe_encoder(encoder_cfg, train_set, test_set, None, seed=args.seed + i, target=target,
-                                     **common) for i in range(args.random_seeds)]
-            results[f"{prefix}pretrained_acc"] = pretrained
-            results[f"{prefix}random_init_acc"] = sum(randoms) / len(randoms)
-            results[f"{prefix}pretrained_{other_key}_acc"] = probe_encoder(
-                encoder_cfg, train_set, test_set, checkpoint, other_key, seed=args.seed, target=target, **common)
-            classes = len(train_set.classes) * (2 if target == "type_speed" else 1)
-            lines.append(f"target {target} ({classes} classes, chance {1 / classes:.3f}):")
-            lines.append(f"  pretrained, {args.checkpoint_key} ({os.path.relpath(checkpoint)}): {pretrained:.3f}")
-            lines.append(f"  pretrained, {other_key}: {results[f'{prefix}pretrained_{other_key}_acc']:.3f}")
-            lines.append(f"  random init (same architecture, mean of {len(randoms)} seeds "
-                         f"{', '.join(f'{r:.3f}' for r in randoms)}): {results[f'{prefix}random_init_acc']:.3f}")
-            results[f"{prefix}pixels_acc"] = probe_pixels(train_set, test_set, args.weight_decay,
-                                                          train_repeats=args.train_repeats, seed=args.seed,
-                                                          target=target)
-            lines.append(f"  raw pixels, no encoder (the floor): {results[f'{prefix}pixels_acc']:.3f}")
-            margin = pretrained - results[f"{prefix}random_init_acc"]
-            half_width = margin_ci95(pretrained, results[f"{prefix}random_init_acc"], len(test_set))
-            results[f"{prefix}margin_over_random"], results[f"{prefix}margin_ci95"] = margin, half_width
-            verdict = "clear" if margin > half_width else "not clear"
-            lines.append(f"  margin, pretrained - random init: {margin:+.3f} +/- {half_width:.3f} (95%, "
-                         f"{len(test_set)} clips): {verdict}")
-            if ablation_ckpt is not None:
-                results[f"{prefix}no_causality_acc"] = probe_encoder(
-                    encoder_cfg, train_set, test_set, ablation_ckpt, args.checkpoint_key, seed=args.seed,
-                    target=target, **common)
-                lines.append(f"  pretrained without the causality loss ({os.path.relpath(ablation_ckpt)}): "
-                             f"{results[f'{prefix}no_causality_acc']:.3f}")
+        # a live bar over the probes (one per encoder and target) on a terminal; nothing elsewhere
+        jobs = len(TARGETS) * (3 + args.random_seeds + (ablation_ckpt is not None))
+        with ProgressBar(jobs, "probe", unit="probes") as bar:
+            def counted(label: str, probe, *probe_args, **probe_kwargs) -> float:
+                bar.update(status=label, refresh=True)
+                accuracy = probe(*probe_args, **probe_kwargs)
+                bar.advance()
+                return accuracy
+
+            for target in TARGETS:
+                prefix = "probe/" if target == "type" else f"probe/{target}/"
+                pretrained = counted(f"{target}: pretrained {args.checkpoint_key}", probe_encoder, encoder_cfg,
+                                     train_set, test_set, checkpoint, args.checkpoint_key, seed=args.seed,
+                                     target=target, **common)
+                randoms = [counted(f"{target}: random init, seed {args.seed + i}", probe_encoder, encoder_cfg,
+                                   train_set, test_set, None, seed=args.seed + i, target=target, **common)
+                           for i in range(args.random_seeds)]
+                results[f"{prefix}pretrained_acc"] = pretrained
+                results[f"{prefix}random_init_acc"] = sum(randoms) / len(randoms)
+                results[f"{prefix}pretrained_{other_key}_acc"] = counted(
+                    f"{target}: pretrained {other_key}", probe_encoder, encoder_cfg, train_set, test_set, checkpoint,
+                    other_key, seed=args.seed, target=target, **common)
+                classes = len(train_set.classes) * (2 if target == "type_speed" else 1)
+                lines.append(f"target {target} ({classes} classes, chance {1 / classes:.3f}):")
+                lines.append(f"  pretrained, {args.checkpoint_key} ({os.path.relpath(checkpoint)}): {pretrained:.3f}")
+                lines.append(f"  pretrained, {other_key}: {results[f'{prefix}pretrained_{other_key}_acc']:.3f}")
+                lines.append(f"  random init (same architecture, mean of {len(randoms)} seeds "
+                             f"{', '.join(f'{r:.3f}' for r in randoms)}): {results[f'{prefix}random_init_acc']:.3f}")
+                results[f"{prefix}pixels_acc"] = counted(f"{target}: raw pixels", probe_pixels, train_set, test_set,
+                                                         args.weight_decay, train_repeats=args.train_repeats,
+                                                         seed=args.seed, target=target)
+                lines.append(f"  raw pixels, no encoder (the floor): {results[f'{prefix}pixels_acc']:.3f}")
+                margin = pretrained - results[f"{prefix}random_init_acc"]
+                half_width = margin_ci95(pretrained, results[f"{prefix}random_init_acc"], len(test_set))
+                results[f"{prefix}margin_over_random"], results[f"{prefix}margin_ci95"] = margin, half_width
+                verdict = "clear" if margin > half_width else "not clear"
+                lines.append(f"  margin, pretrained - random init: {margin:+.3f} +/- {half_width:.3f} (95%, "
+                             f"{len(test_set)} clips): {verdict}")
+                if ablation_ckpt is not None:
+                    results[f"{prefix}no_causality_acc"] = counted(
+                        f"{target}: without the causality loss", probe_encoder, encoder_cfg, train_set, test_set,
+                        ablation_ckpt, args.checkpoint_key, seed=args.seed, target=target, **common)
+                    lines.append(f"  pretrained without the causality loss ({os.path.relpath(ablation_ckpt)}): "
+                                 f"{results[f'{prefix}no_causality_acc']:.3f}")
     except (AegisError, FileNotFoundError) as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

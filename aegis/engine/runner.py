@@ -14,7 +14,7 @@ from aegis.errors import AegisError, CheckpointError, ConfigError
 
 from .checkpoint import check_state_dict_shapes, safe_load, to_plain
 from .divergence import DivergenceHook, check_finite_state
-from .hooks import MetricsJsonHook
+from .hooks import MetricsJsonHook, ProgressHook
 from .result import RunResultHook
 from .stop import StopCheckHook
 
@@ -45,10 +45,10 @@ class AegisRunner(Runner):
     """mmengine ``Runner`` whose checkpoints are plain data written atomically and read with ``weights_only=True``.
 
     ``resume=True`` with no ``load_from`` resumes from the newest *good* checkpoint in the work dir (a truncated or
-    corrupt one is reported by path and skipped). Every run writes ``metrics.json`` and tracks its logged metrics for
-    ``result.json`` (``result_hook``); a stop request (SIGTERM) saves a checkpoint after the current iteration and
-    raises ``RunStopped``; a non-finite loss, gradient norm or weight raises ``RunDiverged`` before anything is
-    saved. ``train_cfg=dict(by_epoch=True)`` builds :class:`ResumableEpochBasedTrainLoop`, which continues such a
+    corrupt one is reported by path and skipped). Every run writes ``metrics.json``, tracks its logged metrics for
+    ``result.json`` (``result_hook``) and shows a live progress bar on a terminal (``ProgressHook``); a stop request
+    (SIGTERM) saves a checkpoint after the current iteration and raises ``RunStopped``; a non-finite loss, gradient
+    norm or weight raises ``RunDiverged`` before anything is saved. ``train_cfg=dict(by_epoch=True)`` builds :class:`ResumableEpochBasedTrainLoop`, which continues such a
     mid-epoch checkpoint exactly. ``dry_run()`` builds everything and runs one training iteration. Subclasses for
     other training styles (RL) override ``train`` and ``dry_run``.
     """
@@ -66,6 +66,8 @@ class AegisRunner(Runner):
         self.register_hook(StopCheckHook(), "VERY_LOW")
         if not any(isinstance(hook, DivergenceHook) for hook in self.hooks):  # one, unless custom_hooks set its own
             self.register_hook(DivergenceHook(), "HIGH")
+        if not any(isinstance(hook, ProgressHook) for hook in self.hooks):  # a live bar on a terminal, else nothing
+            self.register_hook(ProgressHook())
 
     # --- a constructor's error is the only thing printed --------------------------------------------------------
     def _log_env(self, env_cfg: dict) -> None:

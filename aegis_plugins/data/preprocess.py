@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from mmengine.logging import print_log
 
+from aegis.engine.progress import track
 from aegis.errors import ConfigError, DataError
 
 from .datasets import VIDEO_EXTENSIONS
-from .transforms import _resize
+from .transforms import resize_frames
 from .video_io import write_video
 
 __all__ = ["preprocess_videos", "iter_resampled_frames", "find_videos"]
@@ -43,7 +44,7 @@ def _square(frame: np.ndarray, size: int) -> np.ndarray:
     h, w = frame.shape[:2]
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    out = _resize(frame[None], nh, nw)[0]
+    out = resize_frames(frame[None], nh, nw)[0]
     top, left = (nh - size) // 2, (nw - size) // 2
     return out[top:top + size, left:left + size]
 
@@ -84,7 +85,8 @@ def preprocess_videos(input_dir: str, output_dir: str, size: int = 224, fps: flo
     """Write clips to ``output_dir/clips/`` and ``output_dir/captions.json``; returns the JSON's path.
 
     ``captioner`` is any callable ``video_path -> caption`` (a built CAPTIONERS entry). ``on_error='skip'`` logs
-    an unreadable input and goes on; 'raise' stops at it with a :class:`DataError`.
+    an unreadable input and goes on; 'raise' stops at it with a :class:`DataError`. On a terminal, live bars count
+    the videos (with the clips written so far) and the captions (nothing elsewhere).
     """
     if size < 2 or size % 2 or fps <= 0 or clip_frames < 1:
         raise ConfigError(f"size={size} (even, >= 2), fps={fps} (> 0), clip_frames={clip_frames} (>= 1) expected")
@@ -97,7 +99,7 @@ def preprocess_videos(input_dir: str, output_dir: str, size: int = 224, fps: flo
     if not videos:
         raise DataError(f"{input_dir}: no videos with extensions {VIDEO_EXTENSIONS}")
     entries, failed = [], 0
-    for rel in videos:
+    for rel in track(videos, "videos", unit="videos", status=lambda: f"{len(entries)} clips, {failed} skipped"):
         src = os.path.join(input_dir, rel)
         stem = os.path.splitext(rel)[0]
         window: deque[np.ndarray] = deque(maxlen=clip_frames)  # the last clip_frames output frames
@@ -120,7 +122,7 @@ def preprocess_videos(input_dir: str, output_dir: str, size: int = 224, fps: flo
             failed += 1
             print_log(f"skipped {src}: {exc}", logger="current", level=logging.WARNING)
     if captioner is not None:
-        for e in entries:
+        for e in track(entries, "captions", unit="clips"):
             text = captioner(os.path.join(output_dir, e["video_path"]))
             e["caption"], e["captions"] = text, [text] if text else []
     os.makedirs(output_dir, exist_ok=True)

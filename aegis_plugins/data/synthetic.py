@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from aegis.engine.progress import track
 from aegis.errors import ConfigError
 
 from .video_io import write_video
@@ -362,7 +363,7 @@ def generate_dataset(out_dir: str, num_videos: int, seed: int, size: int = 64, f
     hold the same entries filtered by split. ``captions.json`` is written last and atomically, so its presence means
     the set is complete. ``scenes="motion"`` writes the motion-only scenes of ``synthetic_motion.py`` instead (labels
     index ``MOTION_CLASSES``), ``scenes="flow"`` the flow scenes of ``synthetic_flow.py`` (``FLOW_CLASSES``).
-    Returns the path of ``captions.json``.
+    A live bar counts the videos on a terminal (nothing elsewhere). Returns the path of ``captions.json``.
     """
     classes = scene_classes(scenes)
     if num_videos < 1:
@@ -381,7 +382,9 @@ def generate_dataset(out_dir: str, num_videos: int, seed: int, size: int = 64, f
         seen[lab] += 1
     splits = _assign_splits(labels, master)
     entries = []
-    for i, (label, fast, split) in enumerate(zip(labels, fast_flags, splits)):
+    scenes_done = track(enumerate(zip(labels, fast_flags, splits)), f"{scenes} videos", total=num_videos,
+                        unit="videos")
+    for i, (label, fast, split) in scenes_done:
         name = classes[label]
         rng = np.random.default_rng([seed, i])
         video, params, direction, obj = render_video(name, rng, size=size, frames=frames, fps=fps, fast=fast,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from aegis.engine.progress import ProgressBar
 from aegis.errors import ConfigError, DataError
 
 __all__ = ["list_videos", "load_encoder_config", "build_clip_pipeline", "extract_features", "check_output_path",
@@ -91,17 +92,21 @@ def build_clip_pipeline(encoder: torch.nn.Module, video_length: int | None = Non
 @torch.no_grad()
 def extract_features(encoder: torch.nn.Module, video_paths: Sequence[str], pipeline,
                      batch_size: int = 8) -> np.ndarray:
-    """Encode every video's clip: (V, N, D) tokens or (V, D) pooled float32, in the order of ``video_paths``."""
+    """Encode every video's clip: (V, N, D) tokens or (V, D) pooled float32, in the order of ``video_paths``.
+
+    On a terminal a live bar counts the videos encoded (nothing elsewhere)."""
     encoder.eval()
     device = next(encoder.parameters()).device
     out = []
-    for start in range(0, len(video_paths), batch_size):
-        clips = []
-        for path in video_paths[start:start + batch_size]:
-            if not os.path.isfile(path):
-                raise DataError(f"video {path!r} does not exist.")
-            clips.append(pipeline(dict(video_path=path, test_mode=True))["inputs"])  # (C, T, H, W)
-        out.append(encoder(torch.stack(clips).to(device)).float().cpu())  # (b, N, D) or (b, D)
+    with ProgressBar(len(video_paths), "features", unit="videos") as bar:
+        for start in range(0, len(video_paths), batch_size):
+            clips = []
+            for path in video_paths[start:start + batch_size]:
+                if not os.path.isfile(path):
+                    raise DataError(f"video {path!r} does not exist.")
+                clips.append(pipeline(dict(video_path=path, test_mode=True))["inputs"])  # (C, T, H, W)
+            out.append(encoder(torch.stack(clips).to(device)).float().cpu())  # (b, N, D) or (b, D)
+            bar.advance(len(clips))
     return torch.cat(out).numpy()
 
 

@@ -156,11 +156,15 @@ class DecodedClips(torch.utils.data.Dataset):
     """Every sample of a deterministic (evaluation-pipeline) dataset, decoded once and kept in memory.
 
     The probe reads the same clips for every encoder and both targets (about 14 passes); decoding them once makes
-    those passes compute only. ``classes`` is carried over from the wrapped dataset (or its first part).
+    those passes compute only. ``classes`` is carried over from the wrapped dataset (or its first part). On a
+    terminal a live bar counts the clips decoded (removed when done; nothing elsewhere).
     """
 
     def __init__(self, dataset) -> None:
-        self.samples = [dataset[i] for i in range(len(dataset))]
+        from aegis.engine.progress import track
+
+        self.samples = [dataset[i] for i in track(range(len(dataset)), "decoding clips", unit="clips",
+                                                  transient=True)]
         parts = getattr(dataset, "datasets", [dataset])
         self.classes = getattr(dataset, "classes", None) or getattr(parts[0], "classes", None)
 

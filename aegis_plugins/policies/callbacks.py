@@ -6,6 +6,7 @@ the PPO update after it; :class:`IterationCallback` adds that missing event (``_
 start, or the end of training) and ``_on_run_end`` (the end of a run no callback stopped).
 
 - :class:`EpisodeStatsCallback` keeps the finished episodes (Monitor's return/length, the env's success, SPL, ...).
+- :class:`ProgressCallback` draws a live bar in env steps with the episode return and success rate (a terminal only).
 - :class:`RunnerLogCallback` counts iterations, refuses non-finite losses and logs to the runner's message hub,
   visualizer (TensorBoard; the result/progress files read it) and log.
 - :class:`SafeCheckpointCallback` writes AEGIS's safe checkpoints every N env steps and at the end, and stops
@@ -29,8 +30,8 @@ from .rl_eval import compare_with_random
 if TYPE_CHECKING:
     from .rl_loop import RLTrainLoop
 
-__all__ = ["EpisodeStatsCallback", "IterationCallback", "RunnerLogCallback", "SafeCheckpointCallback",
-           "RandomBaselineEvalCallback"]
+__all__ = ["EpisodeStatsCallback", "IterationCallback", "ProgressCallback", "RunnerLogCallback",
+           "SafeCheckpointCallback", "RandomBaselineEvalCallback"]
 
 
 class EpisodeStatsCallback(BaseCallback):
@@ -67,6 +68,45 @@ class EpisodeStatsCallback(BaseCallback):
             if values:
                 out[name] = float(np.mean(values))
         return out
+
+
+class ProgressCallback(BaseCallback):
+    """A live bar over the run's env steps (``loop.total_timesteps``, from the resumed step count) with the PPO
+    iteration and the means of the kept episodes (return, success rate), through :mod:`aegis.engine.progress`: on
+    a terminal only, so a piped, CI or sweep run logs its ordinary lines alone. The status is read only when the
+    bar is redrawn (a few times a second), so a step costs a counter update."""
+
+    def __init__(self, loop: RLTrainLoop) -> None:
+        super().__init__()
+        self.loop = loop
+        self.bar = None
+
+    def _on_training_start(self) -> None:
+        from aegis.engine.progress import ProgressBar
+
+        self.bar = ProgressBar(self.loop.total_timesteps, "RL", unit="steps", completed=self.model.num_timesteps,
+                               status=self._status)
+
+    def _status(self) -> str:
+        loop = self.loop
+        means = loop.stats.means()
+        parts = [f"iter {loop.iter}/{loop.max_iters}"]
+        if "ep_return" in means:
+            parts.append(f"return {means['ep_return']:.3g}")
+        if "success_rate" in means:
+            parts.append(f"success {means['success_rate']:.2f}")
+        return " ".join(parts)
+
+    def _on_step(self) -> bool:
+        if self.bar is not None:
+            self.bar.update(self.model.num_timesteps)
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.model.num_timesteps)
+            self.bar.close()
+            self.bar = None
 
 
 class IterationCallback(BaseCallback):

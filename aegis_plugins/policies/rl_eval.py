@@ -18,6 +18,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
+from aegis.engine.progress import ProgressBar
+
 from .agent_io import load_agent
 from .vec_env import EnvFactory
 
@@ -73,14 +75,16 @@ class _SeededEpisodes(gym.Wrapper):
 
 
 def run_episodes(env_cfg: dict, policy: Any | None, episodes: int, seed: int, frame_stack: int = 1,
-                 deterministic: bool = False, record_first: bool = False) -> tuple[list[dict], list[np.ndarray]]:
+                 deterministic: bool = False, record_first: bool = False,
+                 description: str = "episodes") -> tuple[list[dict], list[np.ndarray]]:
     """Play ``episodes`` episodes (episode i reset with seed + i) with SB3's ``evaluate_policy``.
 
     ``policy`` is anything with SB3's ``predict(observation, state, episode_start, deterministic)`` (a
     ``stable_baselines3.PPO``, an SB3 policy, :class:`RandomPolicy`); None plays uniformly random actions. It sees
     batches of one observation (1, ...), stacked ``frame_stack`` deep by VecFrameStack as in training. Returns one
     dict per episode (return and length as SB3's Monitor records them, plus the env's rescued, lost, success, spl
-    when its final ``info`` has them) and, with ``record_first``, the RGB frames of the first episode.
+    when its final ``info`` has them) and, with ``record_first``, the RGB frames of the first episode. On a
+    terminal a live bar named ``description`` counts the finished episodes (see :mod:`aegis.engine.progress`).
     """
     env = _SeededEpisodes(EnvFactory(env_cfg, monitor=False, render_mode="rgb_array" if record_first else None)(),
                           seed, record_first)
@@ -89,16 +93,24 @@ def run_episodes(env_cfg: dict, policy: Any | None, episodes: int, seed: int, fr
         envs = VecFrameStack(envs, n_stack=frame_stack)
     finished: list[dict] = []
 
+    def status() -> str:  # the success rate so far, when the env reports success (read only when the bar redraws)
+        successes = [r["success"] for r in finished if "success" in r]
+        return f"success {np.mean(successes):.2f}" if successes else ""
+
+    bar = ProgressBar(episodes, description, unit="episodes", status=status)
+
     def keep_info(local_vars: dict, _globals: dict) -> None:  # called after every step of every env
         info = local_vars["info"]
         if local_vars["done"] and "episode" in info:
             finished.append({k: float(info[k]) for k in _INFO_KEYS if k in info})
+            bar.advance()
 
     try:
         returns, lengths = evaluate_policy(RandomPolicy(envs.action_space) if policy is None else policy, envs,
                                            n_eval_episodes=episodes, deterministic=deterministic,
                                            callback=keep_info, return_episode_rewards=True)
     finally:
+        bar.close()
         envs.close()
     results = [dict(episode_return=float(r), length=int(n), **extra)
                for r, n, extra in zip(returns, lengths, finished)]
@@ -130,8 +142,8 @@ def compare_with_random(env_cfg: dict, policy: Any, episodes: int, seed: int, fr
                         deterministic: bool = False, video_path: str | None = None) -> dict[str, float]:
     """Summaries of ``policy`` (plain keys) and of :class:`RandomPolicy` (``random_`` keys) on the same seeds."""
     trained, frames = run_episodes(env_cfg, policy, episodes, seed, frame_stack, deterministic,
-                                   record_first=video_path is not None)
-    random_results, _ = run_episodes(env_cfg, None, episodes, seed, frame_stack)
+                                   record_first=video_path is not None, description="eval: trained policy")
+    random_results, _ = run_episodes(env_cfg, None, episodes, seed, frame_stack, description="eval: random policy")
     metrics = summarize(trained)
     metrics.update({f"random_{k}": v for k, v in summarize(random_results).items() if k != "episodes"})
     if video_path is not None and frames:

@@ -31,7 +31,7 @@ from aegis.engine.random_state import capture_random_states, restore_random_stat
 from aegis.errors import ConfigError
 
 from .agent_io import CHECKPOINT_KIND, build_agent, read_checkpoint
-from .callbacks import (EpisodeStatsCallback, RandomBaselineEvalCallback, RunnerLogCallback,
+from .callbacks import (EpisodeStatsCallback, ProgressCallback, RandomBaselineEvalCallback, RunnerLogCallback,
                         SafeCheckpointCallback)
 
 __all__ = ["RLTrainLoop"]
@@ -226,8 +226,9 @@ class RLTrainLoop(BaseLoop):
                 self.env_cfg, self.eval_episodes, self.eval_seed, self.frame_stack, self.eval_deterministic,
                 video_path=osp.join(runner.work_dir, "episode.mp4") if self.eval_video else None)
         # order matters: episodes are counted before the log reads them, the log refuses a diverged update before
-        # the checkpoint would save it, and the evaluation comes after the final checkpoint
-        callbacks = [self.stats, RunnerLogCallback(self), checkpoints] + ([evaluation] if evaluation else [])
+        # the checkpoint would save it, and the evaluation comes after the final checkpoint (and the closed live bar)
+        callbacks = [self.stats, RunnerLogCallback(self), ProgressCallback(self), checkpoints] \
+            + ([evaluation] if evaluation else [])
         start = time.perf_counter()
         self.agent.learn(self.total_timesteps, callback=CallbackList(callbacks))
         train_seconds = time.perf_counter() - start
