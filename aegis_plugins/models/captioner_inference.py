@@ -26,6 +26,7 @@ def show_alerts(experiment: str, checkpoint: str | None = None, split: str = "te
     ``test_dataloader`` or ``val_dataloader`` of the experiment. Returns the printed (video, reference, generated,
     class_name) dicts.
     """
+    from aegis.build import build_component
     from aegis.registry import DATASETS, FUNCTIONS
 
     model, cfg = load_captioner(experiment, checkpoint, cfg_options)
@@ -33,7 +34,7 @@ def show_alerts(experiment: str, checkpoint: str | None = None, split: str = "te
     key = f"{split}_dataloader"
     if key not in cfg or cfg[key] is None:
         raise ConfigError(f"{experiment}: has no {key}; expected split 'val' or 'test'.")
-    dataset = DATASETS.build(cfg[key]["dataset"])
+    dataset = build_component(cfg[key]["dataset"], DATASETS, f"{key}.dataset")
     collate = cfg[key].get("collate_fn")
     collate_fn = FUNCTIONS.get(collate["type"]) if collate else None
     rows: list[dict] = []
@@ -79,19 +80,21 @@ def load_captioner(experiment: str, checkpoint: str | None = None, cfg_options: 
     """Build the experiment's ``VideoCaptioner`` in eval mode with ``checkpoint`` (default: the newest checkpoint of
     the experiment's work dir). Returns ``(model, cfg)``."""
     from aegis import plugins
+    from aegis.build import build_component
     from aegis.config import load_experiment
     from aegis.registry import MODELS
 
     plugins.load()
     cfg = load_experiment(experiment, cfg_options=cfg_options)
-    model = MODELS.build(cfg.model)
+    model = build_component(cfg.model, MODELS, "model")
     load_captioner_weights(model, checkpoint or latest_checkpoint(cfg.work_dir))
     return model.eval(), cfg
 
 
 def clip_from_file(cfg, video: str) -> torch.Tensor:
     """The (C, T, H, W) evaluation clip of ``video`` through the experiment's test (else val) pipeline."""
-    from aegis.registry import TRANSFORMS
+    from aegis.build import build_component
+    from aegis.contracts import Transform
 
     path = Path(video)
     if not path.is_file():
@@ -100,7 +103,8 @@ def clip_from_file(cfg, video: str) -> torch.Tensor:
     pipeline = loader["dataset"].get("pipeline") if loader else None
     if pipeline is None:
         raise ConfigError("the experiment's dataloaders have no dataset.pipeline to read a video with.")
-    steps = [TRANSFORMS.build(dict(t)) for t in (pipeline if isinstance(pipeline, (list, tuple)) else [pipeline])]
+    steps = [build_component(dict(t), Transform, f"dataset.pipeline[{i}]")
+             for i, t in enumerate(pipeline if isinstance(pipeline, (list, tuple)) else [pipeline])]
     results = dict(video_path=str(path), test_mode=True, params={}, caption="", captions=[])
     try:
         for step in steps:
