@@ -8,6 +8,7 @@ for their sub-components.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import os
@@ -15,7 +16,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import AegisError, ConfigError, UnknownComponentError, closest
+from .errors import AegisError, ConfigError, MissingInputsError, UnknownComponentError, closest
 from .annotations import MustExist
 
 __all__ = ["build_component", "construct", "validate", "validate_component", "find_registry", "constructor_parameters",
@@ -205,6 +206,25 @@ def _check_value(value: Any, hint, where: str, component: str) -> None:
         raise ConfigError(f"{where}={value!r} does not fit {component}'s argument type: expected {expected}.") from None
 
 
+# While validate() runs: what the run needs and this machine lacks (files, weights, packages, a GPU), so that all of it
+# is reported together before anything heavy starts. None outside validate(): the first problem raises.
+_MISSING_INPUTS: contextvars.ContextVar[list | None] = contextvars.ContextVar("aegis_missing_inputs", default=None)
+
+
+def _is_run_path(path: str) -> bool:
+    """True for a component the run builds (under the model, the dataloaders, the runner's env and policy), not a
+    fragment's spare top-level variable such as ``llama31_8b_4bit``."""
+    root = path.split(".")[0].split("[")[0]
+    return root in RUNNER_KEYS or root in ("train_dataloader", "val_dataloader", "test_dataloader", "env", "policy")
+
+
+def _missing_input(message: str) -> None:
+    collected = _MISSING_INPUTS.get()
+    if collected is None:
+        raise ConfigError(message)
+    collected.append(message)
+
+
 def _literal_in(hint):
     """The Literal of ``hint`` itself or of its ``Literal[...] | None``, else None."""
     if typing.get_origin(hint) is typing.Literal:
@@ -254,9 +274,8 @@ def validate_component(cfg: Mapping, path: str, registry=None, injected: tuple[s
         hint = hints.get(arg, params[arg].annotation)
         _check_value(value, hint, where, name)
         if _must_exist(hint) and isinstance(value, (str, os.PathLike)) and not os.path.exists(value):
-            raise ConfigError(f"{where}: file {str(value)!r} does not exist (relative paths resolve against the "
-                              f"working directory, {os.getcwd()}).\n"
-                              f"  Set {where} to an existing path, or create it first.")
+            _missing_input(f"{where}: file {str(value)!r} does not exist (relative paths resolve against the "
+                           f"working directory, {os.getcwd()}).\n  Set {where} to an existing path, or create it first.")
         family = argument_family(hint)
         if family is not None:
             _validate_tree(value, where, _registries()[family.constant], family.injected)
@@ -264,6 +283,10 @@ def validate_component(cfg: Mapping, path: str, registry=None, injected: tuple[s
             _validate_tree(value, where)
     if not inspect.isclass(obj):  # a registered function (collate_fn, ...) gets its data when called
         return
+    preflight = vars(obj).get("preflight")
+    if _MISSING_INPUTS.get() is not None and isinstance(preflight, classmethod) and _is_run_path(path):
+        for problem in obj.preflight({k: v for k, v in cfg.items() if k != "type"}):
+            _missing_input(f"{path}: {problem}")
     supplied = set(injected) | set(_INJECTED_BY_RUNNER.get(runner_key or "", ()))
     missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in cfg
                and n not in supplied]
@@ -307,7 +330,24 @@ def _runner_tree(value: Any, path: str, key: str) -> None:
 
 
 def validate(cfg: Mapping) -> None:
-    """Validate every component dict in an experiment config; raises :class:`ConfigError` on the first problem."""
+    """Validate every component dict in an experiment config; raises :class:`ConfigError` on the first mistake.
+
+    Inputs the run needs and this machine lacks — ``ExistingPath`` files, and what a component class's
+    ``preflight(cfg) -> list[str]`` classmethod reports (LLM weights, packages, a GPU) — are collected over the
+    whole config and reported together in one :class:`MissingInputsError` (a ConfigError), so a user fixes them in
+    one go.
+    """
+    token = _MISSING_INPUTS.set([])
+    try:
+        _validate_all(cfg)
+        missing = _MISSING_INPUTS.get()
+    finally:
+        _MISSING_INPUTS.reset(token)
+    if missing:
+        raise MissingInputsError(missing)
+
+
+def _validate_all(cfg: Mapping) -> None:
     for key in ("model", "train_dataloader", "val_dataloader", "test_dataloader", "optim_wrapper", "train_cfg",
                 "val_cfg", "test_cfg", "default_hooks", "env_cfg"):
         value = cfg.get(key)

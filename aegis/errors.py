@@ -10,6 +10,7 @@ __all__ = [
     "AegisError",
     "ConfigError",
     "UnknownComponentError",
+    "MissingInputsError",
     "PluginError",
     "CheckpointError",
     "DataError",
@@ -32,6 +33,18 @@ class UnknownComponentError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would wrap the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+class MissingInputsError(ConfigError):
+    """What a run needs and this machine lacks (files, weights, packages, a GPU), all of it, before anything runs.
+
+    ``problems`` holds one message per missing input, each starting with its config path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        text = problems[0] if len(problems) == 1 else (f"{len(problems)} inputs this run needs are missing:\n"
+                                                       + "\n".join(problems))
+        super().__init__(text)
 
 
 class PluginError(AegisError, RuntimeError):

@@ -8,6 +8,7 @@ Hugging Face cache, or (with ``allow_download=True``) a hub id to fetch.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -29,6 +30,22 @@ class HFCausalLM(CausalLMBackend):
     GPU. ``lora`` (e.g. ``dict(r=8, alpha=16, dropout=0.05, target_modules=["q_proj", "v_proj"])``) adds trainable
     adapters through peft; everything else stays frozen when ``frozen`` (default).
     """
+
+    @classmethod
+    def preflight(cls, cfg: Mapping) -> list[str]:
+        """What this machine lacks for ``cfg`` (weights, bitsandbytes, a GPU), known without loading anything;
+        ``aegis.build.validate`` reports it with every other missing input before the run starts."""
+        problems = []
+        name_or_path = cfg.get("name_or_path")
+        if isinstance(name_or_path, str):
+            try:
+                resolve_hf_weights(name_or_path, bool(cfg.get("allow_download", False)))
+            except CheckpointError as exc:
+                problems.append(str(exc))
+        for key in ("load_in_4bit", "load_in_8bit"):
+            if cfg.get(key):
+                problems += [f"{key}=True needs {need}" for need in _quantization_problems()]
+        return problems
 
     def __init__(self, name_or_path: str, dtype: str = "float32", load_in_4bit: bool = False,
                  load_in_8bit: bool = False, compute_dtype: str = "float16", frozen: bool = True,
@@ -131,21 +148,27 @@ def _require(module: str, what: str, install: str) -> None:
                                      f"{install}.")
 
 
+def _quantization_problems() -> list[str]:
+    """What 4-/8-bit loading needs and this machine lacks: the bitsandbytes package, a CUDA GPU."""
+    import importlib.util
+
+    problems = []
+    if importlib.util.find_spec("bitsandbytes") is None:
+        problems.append("the 'bitsandbytes' package, which is not installed (pip install 'aegis[quant]' or "
+                        "pip install bitsandbytes)")
+    if not torch.cuda.is_available():
+        problems.append("a CUDA GPU, and none is visible (torch.cuda.is_available() is False; this torch is "
+                        f"{torch.__version__}): run on a GPU machine")
+    return problems
+
+
 def _quantization_config(load_in_4bit: bool, load_in_8bit: bool, compute_dtype: str):
     if not (load_in_4bit or load_in_8bit):
         return None
     key = "model.llm.load_in_4bit" if load_in_4bit else "model.llm.load_in_8bit"
-    problems = []
-    import importlib.util
-
-    if importlib.util.find_spec("bitsandbytes") is None:
-        problems.append("the 'bitsandbytes' package is not installed (pip install 'aegis[quant]' or "
-                        "pip install bitsandbytes)")
-    if not torch.cuda.is_available():
-        problems.append("no CUDA GPU is visible (torch.cuda.is_available() is False; this torch is "
-                        f"{torch.__version__}) - run on a GPU machine")
+    problems = _quantization_problems()
     if problems:
-        raise MissingDependencyError(f"{key}=True needs bitsandbytes and a CUDA GPU, but " + "; and ".join(problems)
+        raise MissingDependencyError(f"{key}=True needs " + "; and ".join(problems)
                                      + f". Or set {key}=False to load unquantised weights (much more memory); to "
                                      "check a recipe on CPU, swap in TinyCausalLM (experiments/vlm_t4_cpu_dryrun.py).")
     from transformers import BitsAndBytesConfig

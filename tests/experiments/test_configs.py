@@ -12,7 +12,7 @@ import pytest
 
 from aegis.build import validate
 from aegis.config import load_experiment
-from aegis.errors import ConfigError
+from aegis.errors import ConfigError, MissingInputsError
 from aegis.sweep.space import load_sweep_file
 from aegis.upstream import missing_upstream, missing_upstream_error
 
@@ -27,28 +27,36 @@ SWEEPS = sorted((REPO / "experiments" / "sweeps").glob("*.py"))
 MISSING_FILES = {
     "rl_disaster_vjepa_ppo.py": {"policy.features_extractor.checkpoint": "work_dirs/vjepa_pretrain_tiny"},
     "vlm_t4.py": {"train_dataloader.dataset.ann_file": "data/video_caption_pairs.json",
-                  "val_dataloader.dataset.ann_file": "data/video_caption_pairs_val.json"},
+                  "val_dataloader.dataset.ann_file": "data/video_caption_pairs_val.json",
+                  "model.llm": "machine: LLM weights for model.llm.name_or_path="},  # and, here, bitsandbytes and a GPU
     "vlm_tiny_cpu_from_stage1.py": {"model.connector.checkpoint": "work_dirs/vlm_stage1_tiny_cpu"},
 }
 _MISSING = re.compile(r"^(\S+): file '([^']+)' does not exist", re.MULTILINE)
 
 
 def _validate_collecting_missing(cfg, sandbox: Path) -> dict[str, str]:
-    """``validate(cfg)`` to the end, in the empty working directory ``sandbox``: each missing input is recorded and
-    replaced by an empty file, then validation starts again. Any other problem raises."""
+    """``validate(cfg)`` in the empty working directory ``sandbox``: every missing input file is recorded and replaced
+    by an empty file, then validation starts again; what else the machine lacks (LLM weights, a GPU: problems a
+    component's preflight reports) is recorded under its config path. Any other problem raises."""
     missing: dict[str, str] = {}
     while True:
         try:
             validate(cfg)
             return missing
-        except ConfigError as exc:
-            found = _MISSING.search(str(exc))
-            if found is None or found.group(1) in missing or Path(found.group(2)).is_absolute():
+        except MissingInputsError as exc:
+            files = [_MISSING.match(p) for p in exc.problems]
+            new = [m for m in files if m is not None and m.group(1) not in missing]
+            if any(m is not None and Path(m.group(2)).is_absolute() for m in new):
                 raise
-            missing[found.group(1)] = found.group(2)
-            stand_in = sandbox / found.group(2)
-            stand_in.parent.mkdir(parents=True, exist_ok=True)
-            stand_in.touch()
+            if not new:  # only what no stand-in file can provide
+                for problem in exc.problems:
+                    missing.setdefault(problem.split(": ", 1)[0], "machine: " + problem.split(": ", 1)[1][:39])
+                return missing
+            for found in new:
+                missing[found.group(1)] = found.group(2)
+                stand_in = sandbox / found.group(2)
+                stand_in.parent.mkdir(parents=True, exist_ok=True)
+                stand_in.touch()
 
 
 def _name(path: Path) -> str:
@@ -81,8 +89,20 @@ def test_a_typo_behind_a_missing_input_is_still_found(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_experiment(REPO / "experiments" / "vlm_t4.py", {"val_dataloader.dataset.test_mod": True})
     with pytest.raises(ConfigError, match="got unknown argument 'test_mod'. Did you mean 'test_mode'"):
-        _validate_collecting_missing(cfg, tmp_path)
-    assert (tmp_path / "data" / "video_caption_pairs.json").is_file()  # it went past the first missing file
+        validate(cfg)  # missing inputs are collected while validation goes on: they do not hide the typo
+
+
+def test_every_missing_input_is_reported_in_one_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_experiment(REPO / "experiments" / "vlm_t4.py")
+    with pytest.raises(ConfigError) as error:
+        validate(cfg)
+    message = str(error.value)
+    assert "inputs this run needs are missing" in message
+    assert "train_dataloader.dataset.ann_file: file 'data/video_caption_pairs.json' does not exist" in message
+    assert "val_dataloader.dataset.ann_file: file 'data/video_caption_pairs_val.json' does not exist" in message
+    assert "model.llm: " in message and "meta-llama/Llama-3.1-8B-Instruct" in message  # weights, before any load
+    assert "bitsandbytes" in message or "CUDA" in message  # load_in_4bit needs both; this machine lacks at least one
 
 
 def _epochs(path: Path, **overrides):

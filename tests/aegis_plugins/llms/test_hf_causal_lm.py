@@ -45,8 +45,16 @@ def test_missing_weights_name_path_and_key(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_4bit_without_cuda_says_what_to_install_or_change():
-    with pytest.raises(MissingDependencyError, match=r"load_in_4bit=True needs bitsandbytes and a CUDA GPU.*"
+    with pytest.raises(MissingDependencyError, match=r"load_in_4bit=True needs .*a CUDA GPU, and none is visible.*"
                                                      r"TinyCausalLM"):
         build_component(dict(type="HFCausalLM", name_or_path=FOLDER, load_in_4bit=True), LLMS)
     with pytest.raises(CheckpointError, match=r"\(1\) LLM weights.*\n\(2\) model\.llm\.load_in_8bit"):
         build_component(dict(type="HFCausalLM", name_or_path="/nonexistent/llama", load_in_8bit=True), LLMS)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_preflight_names_missing_weights_and_the_gpu_before_anything_loads():
+    problems = LLMS.get("HFCausalLM").preflight(dict(name_or_path="/nonexistent/llama", load_in_4bit=True))
+    assert any("LLM weights for model.llm.name_or_path='/nonexistent/llama' not found" in p for p in problems)
+    assert any(p.startswith("load_in_4bit=True needs a CUDA GPU") for p in problems)
+    assert LLMS.get("HFCausalLM").preflight(dict(name_or_path=FOLDER)) == []  # a local model folder: nothing missing
