@@ -467,4 +467,4 @@ def build_from_registry(cfg, registry, default_args=None):
     except Exception as exc:
         type_value = cfg.get("type") if isinstance(cfg, Mapping) else None
         name = type_value if isinstance(type_value, str) else getattr(type_value, "__name__", registry.name)
-        raise ConfigError(f"{registry.name} {name}: {type(exc).__name__}: {exc}") from exc
+        raise ConfigError(f"{registry.name}: {name} rejected its arguments: {type(exc).__name__}: {exc}") from exc

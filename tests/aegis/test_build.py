@@ -134,7 +134,8 @@ def test_the_runners_model_build_reports_a_constructor_exception_by_name():
 
     MODELS.register_module(name="_ExplodingForTest", module=Exploding)
     try:
-        with pytest.raises(ConfigError, match="model _ExplodingForTest: RuntimeError: width 0 leaves no room"):
+        with pytest.raises(ConfigError, match="^model: _ExplodingForTest rejected its arguments: RuntimeError: width 0 "
+                                              "leaves no room$"):
             MODELS.build(dict(type="_ExplodingForTest"))
     finally:
         MODELS._module_dict.pop("_ExplodingForTest")
