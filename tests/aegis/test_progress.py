@@ -223,3 +223,26 @@ def test_advancing_is_cheap_and_the_status_is_read_only_when_the_bar_redraws(ter
     assert elapsed / steps < 5e-6  # a few hundred nanoseconds per step on a loaded 2-core machine
     assert len(calls) <= 4 * elapsed + 3  # first draw, one per quarter second, the final one
     assert "200000/200000" in terminal.output()
+
+
+def test_an_iteration_based_run_draws_its_iterations_and_validation(terminal, tmp_path):
+    from mmengine.logging import MMLogger
+
+    from aegis import api
+
+    overrides = {"train_cfg": {"_delete_": True, "type": "IterBasedTrainLoop", "max_iters": 12, "val_interval": 6},
+                 "log_processor.by_epoch": False, "default_hooks.checkpoint.by_epoch": False,
+                 "default_hooks.checkpoint.interval": 6, "param_scheduler": None}
+    try:
+        with terminal.attached():
+            result = api.train(VAL_TOY, overrides=overrides, work_dir=str(tmp_path / "run"))
+    finally:  # the run's logger printed to this terminal: give it pytest's stdout before the terminal closes
+        for logger in MMLogger._instance_dict.values():
+            for handler in logger.handlers:
+                if getattr(handler, "stream", None) is terminal.stream:
+                    handler.setStream(sys.stdout)
+    assert result["status"] == "finished"
+    bars = [line for line in terminal.output().replace("\r", "\n").split("\n") if "━" in line]
+    assert bars and "train" in bars[-1] and "12/12" in bars[-1] and "loss" in bars[-1], bars[-1:]
+    assert "val mse" in bars[-1]
+    assert any("val " in line and "batches" in line for line in bars)  # the validation pass had its own line

@@ -1,9 +1,15 @@
-"""tools/make_synthetic_data.py writes the set from the command line, deterministically from the seed."""
+"""tools/make_synthetic_data.py writes the set from the command line, deterministically from the seed, with a live
+bar on a terminal and nothing extra in a pipe."""
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,3 +38,40 @@ def test_writes_videos_captions_and_splits(tmp_path):
 def test_bad_size_is_reported_with_exit_code_2(tmp_path):
     result = _run("--out", str(tmp_path / "x"), "--num-videos", "2", "--size", "15")
     assert result.returncode == 2 and "even frame size" in result.stderr
+
+
+def _run_on_a_terminal(*args) -> tuple[int, str]:
+    """The tool with stdout and stderr on a pseudo-terminal: (exit status, what it showed)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    env = dict(os.environ, TERM="xterm-256color")
+    env.pop("AEGIS_PROGRESS", None)
+    process = subprocess.Popen([sys.executable, str(ROOT / "tools" / "make_synthetic_data.py"), *args], env=env,
+                               stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the tool has exited and closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return process.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_is_a_bar_on_a_terminal_and_nothing_in_a_pipe(tmp_path):
+    args = ("--num-videos", "6", "--seed", "5", "--size", "16", "--frames", "8")
+    piped = _run("--out", str(tmp_path / "piped"), *args)
+    assert piped.returncode == 0, piped.stderr
+    output = piped.stdout + piped.stderr
+    assert output.startswith("wrote 6 videos") and output.count("\n") == 1  # the one summary line, nothing else
+    assert "\r" not in output and "\x1b[" not in output and "━" not in output
+
+    status, shown = _run_on_a_terminal("--out", str(tmp_path / "terminal"), *args)
+    assert status == 0, shown
+    bars = [line for line in shown.replace("\r", "\n").split("\n") if "━" in line]
+    assert bars and "disaster videos" in bars[-1] and "6/6" in bars[-1], shown
+    assert "wrote 6 videos" in shown
