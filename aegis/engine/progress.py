@@ -265,7 +265,12 @@ class ProgressBar:
 
     def _status_text(self) -> str:
         status = self._status
-        return status() if callable(status) else status
+        if not callable(status):
+            return status
+        try:
+            return status()
+        except Exception as exc:  # noqa: BLE001 (a status is decoration: it must never stop the work it shows)
+            return f"(status unavailable: {type(exc).__name__}: {exc})"
 
     def _push(self, now: float) -> None:
         self._next_push = now + self._interval

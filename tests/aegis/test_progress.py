@@ -246,3 +246,12 @@ def test_an_iteration_based_run_draws_its_iterations_and_validation(terminal, tm
     assert bars and "train" in bars[-1] and "12/12" in bars[-1] and "loss" in bars[-1], bars[-1:]
     assert "val mse" in bars[-1]
     assert any("val " in line and "batches" in line for line in bars)  # the validation pass had its own line
+
+
+def test_a_failing_status_is_shown_as_unavailable_and_never_stops_the_work(terminal):
+    def status() -> str:
+        raise KeyError("train/loss")
+
+    with terminal.attached(), ProgressBar(2, "work", status=status) as bar:
+        bar.advance(2)
+    assert "status unavailable: KeyError" in terminal.output()
