@@ -132,6 +132,8 @@ def run_experiment(cfg, *, experiment: str, overrides: dict, resume: str | None 
         message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     finally:
         restore_stop_handlers(previous)
+        from .engine.progress import close_all
+        close_all()  # a crashed or stopped run takes its bar down before the closing lines
     options = dict(resume=resume, launcher=launcher, amp=amp, seed=seed, deterministic=deterministic)
     result = _result(cfg, runner, experiment, overrides, options, status, message, time.time() - start)
     if _is_main_process():
