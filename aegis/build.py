@@ -20,7 +20,7 @@ from .errors import AegisError, ConfigError, MissingInputsError, UnknownComponen
 from .annotations import MustExist
 
 __all__ = ["build_component", "construct", "validate", "validate_component", "find_registry", "constructor_parameters",
-           "argument_family", "injected_arguments", "build_from_registry", "RUNNER_KEYS"]
+           "argument_family", "injected_arguments", "RUNNER_KEYS"]
 
 # mmengine's own config schema: the registry a Runner-level key's component dicts come from. Sub-components of
 # AEGIS components are not listed here: their family comes from the constructor's ``Component[Contract]`` annotation.
@@ -451,20 +451,3 @@ def construct(obj, kwargs: Mapping, path: str):
         raise
     except Exception as exc:
         raise ConfigError(f"{path}: {obj.__name__} rejected its arguments: {type(exc).__name__}: {exc}") from exc
-
-
-def build_from_registry(cfg, registry, default_args=None):
-    """The ``build_func`` of AEGIS's children of mmengine's registries: mmengine's own build, with an exception
-    from a component's constructor reported as a ConfigError naming the component (not a deep traceback)."""
-    from mmengine.registry import build_from_cfg, build_model_from_cfg
-    from mmengine.registry import MODELS as MMENGINE_MODELS
-
-    builder = build_model_from_cfg if registry.parent is MMENGINE_MODELS else build_from_cfg
-    try:
-        return builder(cfg, registry, default_args)
-    except AegisError:
-        raise
-    except Exception as exc:
-        type_value = cfg.get("type") if isinstance(cfg, Mapping) else None
-        name = type_value if isinstance(type_value, str) else getattr(type_value, "__name__", registry.name)
-        raise ConfigError(f"{registry.name}: {name} rejected its arguments: {type(exc).__name__}: {exc}") from exc

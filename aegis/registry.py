@@ -3,8 +3,7 @@
 mmengine resolves ``default_scope='aegis'`` by importing ``aegis.registry``, so this path is fixed.
 Registries the Runner builds from are children of mmengine's roots (one child per scope is allowed);
 the component families are standalone registries of the same scope. ``FAMILIES`` gives each family its contract
-(``aegis.contracts``). The Runner's builds of models, datasets, transforms, hooks and metrics go through
-``aegis.build.build_from_registry``, so a constructor's exception is reported with the component's name.
+(``aegis.contracts``).
 """
 from __future__ import annotations
 
@@ -30,7 +29,6 @@ from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZER
 from mmengine.registry import Registry
 
 from . import contracts
-from .build import build_from_registry
 from .contracts import Family
 
 __all__ = [
@@ -43,12 +41,12 @@ __all__ = [
 SCOPE = "aegis"
 
 # --- children of mmengine's roots: what the Runner builds --------------------------------------------------
-MODELS = Registry("model", parent=MMENGINE_MODELS, scope=SCOPE, build_func=build_from_registry)  # composite models the Runner trains
-DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope=SCOPE, build_func=build_from_registry)  # datasets yielding dict samples
-TRANSFORMS = Registry("transform", parent=MMENGINE_TRANSFORMS, scope=SCOPE, build_func=build_from_registry)  # pipeline steps on samples
-HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope=SCOPE, build_func=build_from_registry)  # Runner hooks (EMA target, metrics.json, ...)
+MODELS = Registry("model", parent=MMENGINE_MODELS, scope=SCOPE)  # composite models the Runner trains
+DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope=SCOPE)  # datasets yielding dict samples
+TRANSFORMS = Registry("transform", parent=MMENGINE_TRANSFORMS, scope=SCOPE)  # pipeline steps on samples
+HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope=SCOPE)  # Runner hooks (EMA target, metrics.json, ...)
 LOOPS = Registry("loop", parent=MMENGINE_LOOPS, scope=SCOPE)  # train/val loops (e.g. one that drives SB3)
-METRICS = Registry("metric", parent=MMENGINE_METRICS, scope=SCOPE, build_func=build_from_registry)  # evaluator metrics
+METRICS = Registry("metric", parent=MMENGINE_METRICS, scope=SCOPE)  # evaluator metrics
 RUNNERS = Registry("runner", parent=MMENGINE_RUNNERS, scope=SCOPE)  # Runner classes (AegisRunner)
 FUNCTIONS = Registry("function", parent=MMENGINE_FUNCTIONS, scope=SCOPE)  # collate functions and the like
 DATA_SAMPLERS = Registry("data sampler", parent=MMENGINE_DATA_SAMPLERS, scope=SCOPE)  # dataloader samplers

@@ -10,7 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
-from aegis.errors import CheckpointError
+from aegis.errors import AegisError, CheckpointError, ConfigError
 
 from .checkpoint import check_state_dict_shapes, safe_load, to_plain
 from .divergence import DivergenceHook, check_finite_state
@@ -85,9 +85,16 @@ class AegisRunner(Runner):
             super()._log_env(env_cfg)
 
     def build_model(self, model):
-        """mmengine's (an exception from the model's constructor arrives as a ConfigError naming ``model``: MODELS
-        builds through ``aegis.build.build_from_registry``); then the held banner is logged."""
-        built = super().build_model(model)
+        """mmengine's, with any exception from a constructor turned into a :class:`ConfigError` naming ``model``
+        (AEGIS's own errors, which name their config path already, pass unchanged); then the held banner is logged."""
+        try:
+            built = super().build_model(model)
+        except AegisError:
+            raise
+        except Exception as exc:  # the component's own message is what the user needs, not mmengine's stack
+            name = model.get("type") if isinstance(model, dict) else type(model).__name__
+            name = name if isinstance(name, str) else getattr(name, "__name__", str(name))
+            raise ConfigError(f"model: {name} rejected its arguments: {type(exc).__name__}: {exc}") from exc
         self._release_env_log()
         return built
 

@@ -125,22 +125,6 @@ def test_a_constructor_exception_is_one_config_error_with_the_path():
         RUNNERS._module_dict.pop("_FussyForTest")
 
 
-def test_the_runners_model_build_reports_a_constructor_exception_by_name():
-    from aegis.registry import MODELS
-
-    class Exploding:
-        def __init__(self, width: int = 0) -> None:
-            raise RuntimeError("width 0 leaves no room")
-
-    MODELS.register_module(name="_ExplodingForTest", module=Exploding)
-    try:
-        with pytest.raises(ConfigError, match="^model: _ExplodingForTest rejected its arguments: RuntimeError: width 0 "
-                                              "leaves no room$"):
-            MODELS.build(dict(type="_ExplodingForTest"))
-    finally:
-        MODELS._module_dict.pop("_ExplodingForTest")
-
-
 def test_a_sub_components_family_comes_from_its_annotation_not_from_the_key_name():
     from aegis.annotations import Component
     from aegis.contracts import Connector
