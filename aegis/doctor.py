@@ -5,7 +5,12 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 
-__all__ = ["Check", "core_checks", "run_checks", "format_report"]
+__all__ = ["Check", "core_checks", "run_checks", "format_report", "cpu_bf16_support", "CPU_BF16_SLOWDOWN"]
+
+# Measured for issue 17 on a 2-core AVX2 CPU without AVX512-BF16/AMX: the tiny V-JEPA step under CPU bf16 autocast
+# ran at 0.47 clips/s against 12-14 clips/s in fp32 (benchmarks/vjepa_step.py --precision fp32 bf16).
+CPU_BF16_SLOWDOWN = "about 20-36x slower than fp32 (tiny V-JEPA step: 0.47 vs 12-14 clips/s)"
+CPUINFO = "/proc/cpuinfo"  # where the CPU's feature flags are read from (Linux)
 
 
 @dataclass
@@ -27,6 +32,26 @@ def _module_check(name: str, module: str, fix: str, attr: str = "__version__") -
     return Check(name, True, f"{module} {getattr(mod, attr, '(version unknown)')}")
 
 
+def cpu_bf16_support(cpuinfo: str | None = None) -> tuple[bool, str]:
+    """(whether this CPU computes bf16 natively, the flags found) from ``/proc/cpuinfo`` (or the text given):
+    AVX512-BF16 or AMX-BF16. Without either, CPU bf16 autocast (``--amp`` without a GPU) is emulated and slow."""
+    if cpuinfo is None:
+        try:
+            with open(CPUINFO, encoding="utf-8") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return False, f"unknown (no {CPUINFO})"
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags |= set(line.split(":", 1)[-1].split())
+    native = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    if native:
+        return True, "native bf16: " + ", ".join(native)
+    widest = next((f for f in ("avx512f", "avx2", "avx") if f in flags), "no AVX")
+    return False, f"no native bf16 (widest vector unit: {widest})"
+
+
 def core_checks() -> list[Check]:
     """The checks the core knows about: torch and CUDA, quantisation, LoRA, video backends, RL libraries."""
     checks = [_module_check("torch", "torch", "pip install torch==2.13.0  (CPU) or a CUDA build from pytorch.org")]
@@ -39,6 +64,9 @@ def core_checks() -> list[Check]:
                             "LLMs and fp16 --amp; without one --amp uses bf16 autocast on CPU)"))
     except Exception as exc:
         checks.append(Check("CUDA", False, f"torch unavailable: {exc}", "install torch first"))
+    native, found = cpu_bf16_support()
+    checks.append(Check("CPU bf16 (--amp without a GPU)", native, found,
+                        f"train in fp32 on this CPU (drop --amp): bf16 autocast here is {CPU_BF16_SLOWDOWN}"))
     checks += [
         _module_check("bitsandbytes (4/8-bit LLMs)", "bitsandbytes", "pip install 'aegis[quant]' (needs a CUDA GPU)"),
         _module_check("peft (LoRA)", "peft", "pip install 'aegis[lora]'"),

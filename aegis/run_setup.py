@@ -5,6 +5,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 
 from .errors import ConfigError
 
@@ -41,6 +42,13 @@ def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none",
         else:  # mmengine's AmpOptimWrapper asserts a GPU; bf16 autocast needs no loss scaling
             optim.type = "BF16AutocastOptimWrapper"
             optim.pop("loss_scale", None)
+            from .doctor import CPU_BF16_SLOWDOWN, cpu_bf16_support
+
+            native, found = cpu_bf16_support()
+            if not native:
+                warnings.warn(f"--amp without a GPU uses bf16 autocast, but this CPU has {found}: it is emulated, "
+                              f"{CPU_BF16_SLOWDOWN}. Drop --amp to train in fp32 (`aegis doctor` checks this).",
+                              RuntimeWarning, stacklevel=2)
     if launcher != "none":
         _prepare_distributed(cfg)
     return cfg
