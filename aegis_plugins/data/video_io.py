@@ -33,7 +33,11 @@ __all__ = ["VideoReader", "PyAVReader", "DecordReader", "open_video", "resolve_b
 
 BACKENDS = ("auto", "pyav", "decord")
 # Order tried by backend="auto". PyAV comes first: it was faster than decord in benchmarks/data_throughput.py on
-# every setting measured (docs/data.md), and it has wheels for every platform.
+# every setting measured (docs/data.md), and it has wheels for every platform. torchcodec is not a backend: its CPU
+# decoder returned the same frames and was faster there (2026-11-30, bare reader kept open: 121 vs 56 clips/s on
+# 320x240, 9.0 vs 7.9 on 720p), but `pip install torchcodec` gives a CUDA build that does not import beside the CPU
+# torch this project installs (nor without system FFmpeg libraries); it was measured through the benchmark's
+# --torchcodec-cpu-shim.
 AUTO_ORDER = ("pyav", "decord")
 MAX_PIXELS = 7680 * 4320  # the largest declared frame (H * W) a reader accepts by default: 8K UHD
 DECODE_TIMEOUT = 60.0  # seconds one demux pass or one PyAV get_frames call may take by default
