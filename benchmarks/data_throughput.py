@@ -97,7 +97,9 @@ def importable(backend: str) -> str | None:
     try:
         __import__(module)
     except (ImportError, OSError, RuntimeError) as exc:  # torchcodec raises RuntimeError when its libraries fail
-        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        chain = [exc] + ([exc.__cause__] if exc.__cause__ else [])  # torch names the library, its cause the reason
+        return ": ".join(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+                         for e in chain)
     return None
 
 
