@@ -3,11 +3,12 @@
 
 1. synthetic disaster videos; 2. phase 1: tiny V-JEPA pretraining, then a frozen-feature probe against a random
 encoder of the same size and raw pixels, on the disaster scenes (where pixels already name the type) and on the flow
-scenes (where they do not, so the probe shows what pretraining adds over a random encoder); 3. phase 2: tiny LM text pretraining, then the
-video captioner, then generated alerts for held-out videos beside their references; 4. phase 3: PPO on the easy
-disaster environment against a random policy. Steps whose outputs exist are reused (``--fresh`` redoes them);
-outputs go to data/ and work_dirs/. The summary prints each phase's result beside its control and ends with the path
-of one figure of all three phases (work_dirs/demo_summary.png): training curves, results beside controls.
+scenes (where they do not, so the probe shows what pretraining adds over a random encoder); 3. phase 2: tiny LM text
+pretraining, then the video captioner, then generated alerts for held-out videos beside their references; 4. phase 3:
+PPO on the easy disaster environment against a random policy. Steps whose outputs exist are reused (``--fresh``
+redoes them); outputs go to data/ and work_dirs/. The summary prints each phase's result beside its control and ends
+with the path of one figure of all three phases (work_dirs/demo_summary.png): training curves, results beside
+controls.
 """
 import argparse
 import sys
