@@ -95,9 +95,14 @@ def _curve_keys(runs: list[dict], limit: int, extra: tuple[str, ...]) -> list[st
             for key in line:
                 if key != "step" and (metric_mode(key) or key in extra):
                     present[key] = present.get(key, 0) + 1
-    ordered = sorted(present, key=lambda k: (not k.startswith(("val/", "test/", "eval/")), k != "train/loss",
+    ordered = sorted(present, key=lambda k: (present[k] < 2 * len(runs),  # curves before one-off end-of-run scores
+                                              not (k.startswith(("val/", "test/", "eval/")) or k in _HEADLINE),
                                               k in extra, k))
     return ordered[:limit]
+
+
+# Training curves a reader looks for first: the loss, and an RL run's return, success rate and episode length.
+_HEADLINE = ("train/loss", "train/ep_return", "train/success_rate", "train/ep_length")
 
 
 def draw_curve(ax, scalars: list[dict], key: str, label: str) -> int:

@@ -50,3 +50,21 @@ def test_draw_curve_plots_only_the_lines_that_logged_the_key():
     assert list(ax.lines[0].get_xdata()) == [10, 30] and list(ax.lines[0].get_ydata()) == [0.9, 0.5]
     assert ax.lines[0].get_label() == "run a"
     assert draw_curve(ax, scalars, "val/acc", "run a") == 0 and len(ax.lines) == 1
+
+
+def test_an_rl_runs_curves_show_return_success_and_length_before_one_off_end_scores(tmp_path):
+    """curves.png's panels: an RL run's training curves (return, success rate, episode length against env steps)
+    come before the end-of-run evaluation scores, which are single points."""
+    import json
+
+    from aegis.compare import _curve_keys
+
+    vis = tmp_path / "20260101_000000" / "vis_data"
+    vis.mkdir(parents=True)
+    lines = [dict(step=512 * i, **{"train/ep_return": 0.1 * i, "train/success_rate": 0.2 * i,
+                                   "train/ep_length": 18.0 - i, "train/approx_kl": 0.01})
+             for i in range(1, 5)]
+    lines.append({"step": 2048, "eval/success_rate": 1.0, "eval/random_success_rate": 0.25, "eval/spl": 0.9})
+    (vis / "scalars.json").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    keys = _curve_keys([dict(name="rl", path=tmp_path)], 4, ("train/ep_length",))
+    assert keys == ["train/ep_return", "train/success_rate", "train/ep_length", "train/approx_kl"]
