@@ -92,6 +92,7 @@ def test_timed_checkpoints_inside_epochs_resume_exactly_after_sigkill(uninterrup
     _assert_identical(_params(tmp_path / "w" / "epoch_3.pth"), expected)
 
 
+@pytest.mark.slow  # slow (about 30 s, torchrun): the one-process exact-resume tests above run in make test
 def test_two_processes_keep_one_random_state_each_and_resume_exactly(tmp_path):
     def torchrun(*args):
         return run_tool("--nproc_per_node=2", "--master_port=29643", str(ASSETS.parents[2] / "tools" / "run.py"),

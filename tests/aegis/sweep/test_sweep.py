@@ -303,6 +303,7 @@ def test_slurm_submits_one_job_array_of_workers(tmp_path):
 
 
 # --- ablations across phases -------------------------------------------------------------------------------------
+@pytest.mark.slow  # slow (about 45 s): upstream sharing itself is covered fast in tests/aegis/test_upstream.py
 def test_a_cross_phase_ablation_builds_each_shared_upstream_run_once(tmp_path):
     """Vary the upstream run's learning rate x 2 seeds of the downstream run: 4 runs, 2 upstream builds."""
     downstream = str(ASSETS / "toy_downstream.py")

@@ -202,6 +202,7 @@ def _wait_for_checkpoint(work_dir, process, newer_than=0, timeout=120.0):
     raise AssertionError(f"no checkpoint past {newer_than} steps in {timeout} s")
 
 
+@pytest.mark.slow  # slow (about 30 s, subprocesses): a stop inside learn() and its exact resume run fast above
 def test_sigterm_then_sigkill_through_tools_run_resume_exactly(tmp_path):
     """rl_disaster_ppo.py through tools/run.py, shrunk: SIGTERM after the first checkpoint (exit 3, saved at the end
     of the iteration), --resume, SIGKILL wherever that run is after its next checkpoint, --resume to the end. The
