@@ -168,9 +168,6 @@ def test_the_experiment_trains_and_resumes_through_tools_run_options(tmp_path):
     assert resumed.train_loop.iter == 3
     metrics = read_metrics_json(tmp_path)
     assert metrics["total_timesteps"] == 192 and "eval/random_success_rate" in metrics
-    from PIL import Image
-    with Image.open(tmp_path / "curves.png") as curves:  # return, success rate, episode length against env steps
-        assert curves.format == "PNG" and curves.width >= 1000 and curves.height >= 200
 
 
 def test_vjepa_experiment_loads_the_frozen_encoder_from_the_phase1_work_dir(tmp_path):
