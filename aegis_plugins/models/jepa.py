@@ -38,8 +38,9 @@ class JEPAPretrainer(BaseModel):
     frozen copy of the encoder, run once per batch on the full clip, under ``no_grad``). Terms are averaged over
     the mask groups and returned under their ``loss_name`` (mmengine sums them into ``loss`` and logs each as
     ``train/<loss_name>``). ``mode="tensor"`` returns the target encoder's tokens (B, N, D) and ``"predict"`` one
-    dict per clip with its mean-pooled target features ``features`` (D,). ``update_target(momentum)`` performs the
-    EMA step; ``JEPATargetEMAHook`` calls it after every optimiser step.
+    dict per clip with its mean-pooled target features ``features`` (D,), or, for videos longer than the clip
+    length, its surprise curve and scores (:meth:`predict`; the VoE validation metric reads them).
+    ``update_target(momentum)`` performs the EMA step; ``JEPATargetEMAHook`` calls it after every optimiser step.
     """
 
     def __init__(self, encoder: Component[VideoEncoder],
@@ -53,8 +54,10 @@ class JEPAPretrainer(BaseModel):
                      dict(type="LatentReconstructionLoss", norm="l1", loss_weight=1.0),
                      dict(type="TemporalCausalityLoss", loss_weight=0.1),
                  ),
+                 surprise_future_steps: int = 1, surprise_stride: int = 1,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.surprise_future_steps, self.surprise_stride = int(surprise_future_steps), int(surprise_stride)
         self.encoder = build_component(encoder, VideoEncoder, path="model.encoder")
         if self.encoder.grid_size is None:
             raise ConfigError(f"model.encoder: JEPAPretrainer predicts tokens on a fixed (T', H', W') grid; "
@@ -100,10 +103,26 @@ class JEPAPretrainer(BaseModel):
         if mode == "tensor":
             return self.target_encoder(inputs)  # (B, N, D)
         if mode == "predict":
-            with torch.no_grad():
-                pooled = self.target_encoder(inputs).mean(dim=1)  # (B, D)
-            return [dict(features=p) for p in pooled]
+            return self.predict(inputs, data_samples)
         raise ConfigError(f"JEPAPretrainer.forward: mode={mode!r}; expected 'loss', 'tensor' or 'predict'.")
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor, data_samples: list | None = None) -> list[dict]:
+        """One dict per video, with the sample's own keys: for clips of the model's length, the mean-pooled target
+        features ``features`` (D,); for longer videos (B, C, T > window, H, W), the surprise curve ``surprise``
+        (W,) of ``aegis_plugins.models.surprise.latent_surprise`` (``surprise_future_steps`` predicted time steps,
+        windows every ``surprise_stride`` frames) with its ``surprise_max`` and ``surprise_mean``."""
+        from .surprise import clip_scores, latent_surprise
+
+        samples = list(data_samples) if data_samples else [{} for _ in range(inputs.shape[0])]
+        window = self.encoder.grid_size[0] * getattr(self.encoder, "tubelet_size", 1)  # frames per clip
+        if inputs.ndim == 5 and inputs.shape[2] > window:
+            curves = latent_surprise(self, inputs, self.surprise_future_steps, self.surprise_stride)  # (B, W)
+            scores = clip_scores(curves)
+            return [dict(sample, surprise=curve, surprise_max=float(top), surprise_mean=float(mean))
+                    for sample, curve, top, mean in zip(samples, curves, scores["max"], scores["mean"])]
+        pooled = self.target_encoder(inputs).mean(dim=1)  # (B, D)
+        return [dict(sample, features=p) for sample, p in zip(samples, pooled)]
 
     def _check_grid(self, inputs: Tensor) -> tuple[int, int, int]:
         grid = self.encoder.grid_of(inputs.shape) if inputs.ndim == 5 else None
