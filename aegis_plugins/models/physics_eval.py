@@ -1,0 +1,98 @@
+"""Score a V-JEPA checkpoint on violation-of-expectation pairs beside its two controls (``tools/eval_physics.py``).
+
+The three scorers see the same decoded pair videos (the experiment's ``val_dataloader`` dataset, whole videos):
+- ``pretrained``: the checkpoint's latent surprise (``aegis_plugins.models.surprise.latent_surprise``);
+- ``random_init``: the same architecture at random initialisation (one or more seeds), the latent control;
+- ``pixels``: linear extrapolation of pixels over the same windows (``pixel_surprise``), the pixel control.
+Each gives per-video records (kind, pair, possible, surprise max/mean) and a :func:`voe_report`.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+
+from aegis.errors import ConfigError
+from aegis_plugins.metrics.physics import voe_report
+
+from .surprise import clip_scores, latent_surprise, load_pretrainer, pixel_surprise
+
+__all__ = ["pair_dataset", "score_videos", "evaluate_physics", "format_physics_table"]
+
+
+def pair_dataset(cfg, split: str = "pairs"):
+    """The experiment's VoE pair videos, decoded once: its ``val_dataloader`` dataset with ``split`` (whole videos)."""
+    from aegis.build import build_component
+    from aegis.registry import DATASETS
+
+    from .probe import decode_once
+
+    loader = cfg.get("val_dataloader")
+    if not loader or "dataset" not in loader:
+        raise ConfigError("eval_physics: the experiment has no val_dataloader.dataset with the VoE pairs; see "
+                          "experiments/vjepa_pretrain_tiny_physics.py.")
+    dataset_cfg = copy.deepcopy(dict(loader["dataset"]))
+    if "split" in dataset_cfg:
+        dataset_cfg["split"] = split
+    return decode_once(build_component(dataset_cfg, DATASETS, "val_dataloader.dataset"))
+
+
+def score_videos(dataset, curve_fn: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 16) -> list[dict]:
+    """Per-video records ``{class_name, pair, possible, surprise_max, surprise_mean}``; ``curve_fn`` maps videos
+    (B, C, T, H, W) to surprise curves (B, W)."""
+    records = []
+    for start in range(0, len(dataset), batch_size):
+        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        videos = torch.stack([item["inputs"] for item in items]).float()  # (B, C, T, H, W)
+        scores = clip_scores(curve_fn(videos))
+        for item, top, mean in zip(items, scores["max"], scores["mean"]):
+            sample = item["data_samples"]
+            records.append(dict(class_name=sample["class_name"], pair=sample["pair"], possible=sample["possible"],
+                                surprise_max=float(top), surprise_mean=float(mean)))
+    return records
+
+
+def evaluate_physics(experiment: str, checkpoint: str | None = None, random_seeds: Sequence[int] = (0,),
+                     score: str = "max", num_bootstrap: int = 1000, cfg_options: Mapping | None = None,
+                     dataset=None) -> dict[str, dict[str, float]]:
+    """``{"pretrained": report, "random_init": report, "pixels": report}`` (:func:`voe_report` dicts); the random
+    control pools the records of every seed in ``random_seeds`` (its pairs counted once per seed)."""
+    from mmengine.runner import set_random_seed
+
+    model, cfg = load_pretrainer(experiment, checkpoint, cfg_options)
+    dataset = dataset if dataset is not None else pair_dataset(cfg)
+    steps, stride = model.surprise_future_steps, model.surprise_stride
+    reports = dict(pretrained=voe_report(score_videos(dataset, lambda v: latent_surprise(model, v, steps, stride)),
+                                         score, num_bootstrap))
+    random_records = []
+    for seed in random_seeds:
+        set_random_seed(int(seed))
+        control, _ = load_pretrainer(experiment, "random", cfg_options)
+        records = score_videos(dataset, lambda v: latent_surprise(control, v, steps, stride))
+        random_records += [dict(r, pair=int(seed) * 1_000_000 + int(r["pair"])) for r in records]  # pairs per seed
+    reports["random_init"] = voe_report(random_records, score, num_bootstrap)
+    window = model.encoder.grid_size[0] * model.encoder.tubelet_size
+    future_frames = steps * model.encoder.tubelet_size
+    reports["pixels"] = voe_report(score_videos(dataset, lambda v: pixel_surprise(v, window, future_frames, stride)),
+                                   score, num_bootstrap)
+    return reports
+
+
+def format_physics_table(reports: Mapping[str, Mapping[str, float]], metric: str = "pairwise_acc") -> str:
+    """A text table: one row per violation kind (and ``all``), one column per scorer, ``value [low, high]``."""
+    scorers = list(reports)
+    kinds = sorted({key.split("/")[0] for report in reports.values() for key in report} - {"all"}) + ["all"]
+    width = max(len(k) for k in kinds) + 2
+    lines = [f"{'kind':<{width}}" + "".join(f"{name:>22}" for name in scorers)]
+    for kind in kinds:
+        cells = []
+        for name in scorers:
+            report = reports[name]
+            value = report.get(f"{kind}/{metric}")
+            low, high = report.get(f"{kind}/{metric}_low"), report.get(f"{kind}/{metric}_high")
+            cells.append("-" if value is None else
+                         f"{value:.2f} [{low:.2f}, {high:.2f}]" if low is not None else f"{value:.2f}")
+        pairs = int(reports[scorers[0]].get(f"{kind}/num_pairs", 0))
+        lines.append(f"{kind:<{width}}" + "".join(f"{c:>22}" for c in cells) + f"   ({pairs} pairs)")
+    return "\n".join(lines)
