@@ -5,7 +5,8 @@ from aegis.plugins import hookimpl
 @hookimpl
 def aegis_register(registries):
     """Register the JEPA pretraining hooks."""
-    from .jepa import CollapseWatchHook, JEPATargetEMAHook
+    from .jepa import CollapseWatchHook, JEPATargetEMAHook, LossWeightScheduleHook
 
     registries.HOOKS.register_module(module=JEPATargetEMAHook)
     registries.HOOKS.register_module(module=CollapseWatchHook)
+    registries.HOOKS.register_module(module=LossWeightScheduleHook)

@@ -1,4 +1,4 @@
-"""Runner hooks of JEPA pretraining: the EMA target update and the collapse watch.
+"""Runner hooks of JEPA pretraining: the EMA target update, the collapse watch and a loss-weight schedule.
 
 The target encoder of I-JEPA/V-JEPA (Assran et al., 2023; Bardes et al., 2024) is an exponential moving average of
 the context encoder whose momentum rises linearly over training (V-JEPA: 0.998 -> 1.0; this issue's recipe 0.996 ->
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,8 @@ from torch import Tensor
 
 from aegis.errors import ConfigError
 
-__all__ = ["JEPATargetEMAHook", "CollapseWatchHook", "CollapseWarning", "collapse_statistics"]
+__all__ = ["JEPATargetEMAHook", "CollapseWatchHook", "CollapseWarning", "collapse_statistics",
+           "LossWeightScheduleHook"]
 
 
 def _unwrap(model):
@@ -146,3 +148,61 @@ class CollapseWatchHook(Hook):
                        "warm-up, and the mask ratio.")
             runner.logger.warning(message)
             warnings.warn(message, CollapseWarning, stacklevel=2)
+
+
+class LossWeightScheduleHook(Hook):
+    """Before every training iteration, set the ``loss_weight`` of the model's loss term ``loss_name`` by schedule.
+
+    The weight at iteration i (0-based) is ``final * factor(i)``, where ``final`` is the term's configured
+    ``loss_weight`` (read once in ``before_train``) and ``factor`` is 0 while ``i < start_iter``, then rises to 1
+    over ``ramp_iters`` iterations (``ramp="linear"``: ``p = (i - start_iter) / ramp_iters``; ``"cosine"``:
+    ``(1 - cos(pi p)) / 2``) and stays 1; ``ramp_iters=0`` is a step at ``start_iter``. The weight is logged as
+    ``train/<loss_name>_weight``; the term's logged value (``train/<loss_name>``) is already weighted, so it reads
+    0 before ``start_iter``. The schedule depends only on ``runner.iter``, so resuming continues it exactly; after
+    training the term gets its configured weight back. The term is any submodule of the model whose ``loss_name``
+    matches (``JEPAPretrainer.losses``).
+    """
+
+    priority = "NORMAL"
+
+    def __init__(self, loss_name: str = "causality_loss", start_iter: int = 0, ramp_iters: int = 0,
+                 ramp: Literal["linear", "cosine"] = "linear") -> None:
+        if start_iter < 0 or ramp_iters < 0:
+            raise ConfigError(f"LossWeightScheduleHook: start_iter={start_iter} and ramp_iters={ramp_iters} must be "
+                              ">= 0 (e.g. start_iter=max_iters // 4, ramp_iters=max_iters // 4).")
+        if ramp not in ("linear", "cosine"):
+            raise ConfigError(f"LossWeightScheduleHook.ramp={ramp!r}: expected 'linear' or 'cosine'.")
+        self.loss_name, self.start_iter, self.ramp_iters, self.ramp = loss_name, int(start_iter), int(ramp_iters), ramp
+        self._term = None  # the scheduled loss module, found in before_train
+        self.final_weight: float | None = None
+
+    def factor_at(self, iteration: int) -> float:
+        """The fraction of the configured weight used at iteration ``iteration`` (0-based): 0 to 1."""
+        if iteration < self.start_iter:
+            return 0.0
+        if self.ramp_iters == 0:
+            return 1.0
+        progress = min((iteration - self.start_iter) / self.ramp_iters, 1.0)
+        return progress if self.ramp == "linear" else (1.0 - math.cos(math.pi * progress)) / 2.0
+
+    def before_train(self, runner) -> None:
+        model = _unwrap(runner.model)
+        terms = [m for m in model.modules() if isinstance(getattr(m, "loss_name", None), str)
+                 and hasattr(m, "loss_weight")]
+        matching = [m for m in terms if m.loss_name == self.loss_name]
+        if len(matching) != 1:
+            names = sorted({m.loss_name for m in terms})
+            raise ConfigError(f"custom_hooks: LossWeightScheduleHook.loss_name={self.loss_name!r} matches "
+                              f"{len(matching)} loss terms of {type(model).__name__}; expected exactly one. Its terms "
+                              f"with a loss_weight: {names or 'none'}.")
+        self._term = matching[0]
+        self.final_weight = float(self._term.loss_weight)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        weight = self.final_weight * self.factor_at(runner.iter)
+        self._term.loss_weight = weight
+        runner.message_hub.update_scalar(f"train/{self.loss_name}_weight", weight)
+
+    def after_train(self, runner) -> None:
+        if self._term is not None:
+            self._term.loss_weight = self.final_weight

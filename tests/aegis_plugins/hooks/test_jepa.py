@@ -1,4 +1,5 @@
-"""JEPATargetEMAHook and CollapseWatchHook inside a real AegisRunner: schedule, EMA effect, logged names, warnings."""
+"""JEPATargetEMAHook, CollapseWatchHook and LossWeightScheduleHook inside a real AegisRunner: schedules, EMA effect,
+logged names, warnings, resume."""
 import glob
 import json
 import os
@@ -30,7 +31,8 @@ class _Clips(Dataset):
         return dict(inputs=self.clips[i])
 
 
-def _run(tmp_path, max_iters=4, collapse=None):
+def _run(tmp_path, max_iters=4, collapse=None, extra_hooks=(), checkpoint=None, resume=None):
+    """Train the tiny JEPA model for ``max_iters`` in a real AegisRunner; ``resume``: a checkpoint to continue."""
     from aegis.engine import AegisRunner
 
     model = build_component(dict(type="JEPAPretrainer", encoder=ENCODER,
@@ -42,9 +44,10 @@ def _run(tmp_path, max_iters=4, collapse=None):
                               num_workers=0, collate_fn=dict(type="default_collate")),
         optim_wrapper=dict(optimizer=dict(type="AdamW", lr=1e-3)),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        default_hooks=dict(logger=dict(type="LoggerHook", interval=1), checkpoint=None),
+        default_hooks=dict(logger=dict(type="LoggerHook", interval=1), checkpoint=checkpoint),
         custom_hooks=[dict(type="JEPATargetEMAHook", momentum=0.5, end_momentum=1.0),
-                      collapse or dict(type="CollapseWatchHook", interval=2)],
+                      collapse or dict(type="CollapseWatchHook", interval=2), *extra_hooks],
+        load_from=resume or None, resume=bool(resume),
         log_processor=dict(type="AegisLogProcessor", window_size=1, by_epoch=False),
         visualizer=dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend"),
                                                          dict(type="TensorboardVisBackend")]),
@@ -103,3 +106,49 @@ def test_momentum_schedule_and_bad_configs():
         build_component(dict(type="JEPATargetEMAHook", momentum=0.999, end_momentum=0.99), HOOKS)
     with pytest.raises(ConfigError, match="interval"):
         build_component(dict(type="CollapseWatchHook", interval=0), HOOKS)
+
+
+def _logged(work_dir, key):
+    """{iteration (1-based): value} of one scalar from the run's scalars.json (LoggerHook interval 1)."""
+    scalars = glob.glob(os.path.join(str(work_dir), "*", "vis_data", "scalars.json"))
+    assert len(scalars) == 1, scalars
+    rows = [json.loads(line) for line in open(scalars[0])]
+    return {row["step"]: row[key] for row in rows if key in row}
+
+
+SCHEDULE = dict(type="LossWeightScheduleHook", loss_name="causality_loss", start_iter=1, ramp_iters=4)
+
+
+def test_loss_weight_schedule_reaches_the_loss_and_resumes_exactly(tmp_path):
+    torch.manual_seed(0)
+    runner, model, _ = _run(tmp_path / "full", max_iters=6, extra_hooks=[SCHEDULE])
+    weights = _logged(tmp_path / "full", "train/causality_loss_weight")
+    # TemporalCausalityLoss is configured with 0.1 (JEPAPretrainer's default losses): 0 before iteration 1, then
+    # a linear ramp over 4 iterations to the full weight
+    assert [weights[i] for i in range(1, 7)] == pytest.approx([0.0, 0.0, 0.025, 0.05, 0.075, 0.1])
+    causality = _logged(tmp_path / "full", "train/causality_loss")
+    assert causality[1] == 0.0 and causality[2] == 0.0 and causality[3] > 0.0  # the weight reaches the loss term
+    assert model.losses[1].loss_weight == pytest.approx(0.1)  # configured weight back after training
+
+    torch.manual_seed(0)
+    _run(tmp_path / "first", max_iters=3, extra_hooks=[SCHEDULE],
+         checkpoint=dict(type="CheckpointHook", interval=3, by_epoch=False))
+    checkpoint = tmp_path / "first" / "iter_3.pth"
+    assert checkpoint.exists()
+    resumed_runner, _, _ = _run(tmp_path / "resumed", max_iters=6, extra_hooks=[SCHEDULE], resume=str(checkpoint))
+    resumed = _logged(tmp_path / "resumed", "train/causality_loss_weight")
+    assert sorted(resumed) == [4, 5, 6]
+    assert [resumed[i] for i in (4, 5, 6)] == pytest.approx([weights[i] for i in (4, 5, 6)])
+
+
+def test_loss_weight_schedule_shapes_and_bad_configs(tmp_path):
+    linear = build_component(dict(type="LossWeightScheduleHook", start_iter=2, ramp_iters=4), HOOKS)
+    assert [linear.factor_at(i) for i in range(8)] == pytest.approx([0, 0, 0, 0.25, 0.5, 0.75, 1, 1])
+    cosine = build_component(dict(type="LossWeightScheduleHook", start_iter=2, ramp_iters=4, ramp="cosine"), HOOKS)
+    assert [cosine.factor_at(i) for i in range(2, 7)] == pytest.approx([0, 0.1464466, 0.5, 0.8535534, 1])
+    step = build_component(dict(type="LossWeightScheduleHook", start_iter=3), HOOKS)
+    assert [step.factor_at(i) for i in range(5)] == [0.0, 0.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ConfigError, match="ramp_iters=-1"):
+        build_component(dict(type="LossWeightScheduleHook", ramp_iters=-1), HOOKS)
+    with pytest.raises(ConfigError, match="causality_loss"):  # the message lists the model's loss terms
+        _run(tmp_path, max_iters=1, extra_hooks=[dict(type="LossWeightScheduleHook", loss_name="causal_loss")])

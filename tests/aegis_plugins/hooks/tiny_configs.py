@@ -1,4 +1,5 @@
-"""Tiny configs of the JEPA hooks for the contract test: the momentum schedule and the collapse statistics."""
+"""Tiny configs of the JEPA hooks for the contract test: the momentum schedule, the collapse statistics and the
+loss-weight schedule."""
 import torch
 
 
@@ -22,5 +23,12 @@ TINY = {
         cfg=dict(type="CollapseWatchHook", interval=2),
         run=_collapse_stats,
         expect_shape=(3,),
+    ),
+    "LossWeightScheduleHook": dict(
+        registry="HOOKS",
+        cfg=dict(type="LossWeightScheduleHook", loss_name="causality_loss", start_iter=2, ramp_iters=4),
+        run=lambda hook: torch.tensor([hook.factor_at(i) for i in range(8)]),
+        expect_shape=(8,),
+        expect=lambda factors: factors.tolist() == [0.0, 0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0],
     ),
 }
