@@ -21,3 +21,11 @@ def aegis_register(registries):
     from .qformer_pretrainer import QFormerPretrainer  # BLIP-2 stage 1 (issue #6)
 
     registries.MODELS.register_module(module=QFormerPretrainer)
+
+
+@hookimpl
+def aegis_add_commands(subparsers):
+    """Add ``aegis surprise VIDEO --checkpoint ...`` (a V-JEPA model's surprise curve and its sudden changes)."""
+    from .surprise_report import add_commands
+
+    add_commands(subparsers)
