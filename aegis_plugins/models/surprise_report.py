@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from torch import Tensor
 from aegis.errors import ConfigError, DataError
 
 __all__ = ["Preprocessing", "SurpriseReport", "Jump", "preprocessing_of", "read_video_frames", "video_surprise",
-           "find_jumps", "format_time", "write_surprise_csv", "write_surprise_png", "add_commands",
+           "find_jumps", "format_time", "write_surprise_csv", "write_surprise_png", "surprise_alert", "add_commands",
            "DEFAULT_MAX_FRAMES"]
 
 DEFAULT_MAX_FRAMES = 10_000  # sampled frames read at most (uint8 at the model's size: 30 MB at 32 px, 1.5 GB at 224)
@@ -382,35 +381,48 @@ def add_commands(subparsers) -> None:
     parser.set_defaults(func=_surprise_command)
 
 
-def _surprise_command(args) -> int:
+def surprise_alert(video: str, checkpoint: str | None = None,
+                   experiment: str = "experiments/vjepa_pretrain_tiny.py", out: str | os.PathLike | None = None,
+                   frame_step: int | None = None, future_steps: int = 1, stride: int = 1,
+                   max_frames: int = DEFAULT_MAX_FRAMES, device: str = "cpu", cfg_options: dict | None = None,
+                   echo=print) -> tuple[SurpriseReport, list[Jump]]:
+    """What ``aegis surprise`` does (and ``tools/infer.py --surprise`` can call): check ``video`` opens, build the
+    experiment's pretrainer from ``checkpoint`` (:func:`aegis_plugins.models.surprise.load_pretrainer`), score the
+    video (:func:`video_surprise`), find its jumps, write ``surprise.csv`` and ``surprise.png`` into ``out``
+    (default ``surprise_<video name>``) and pass the summary lines to ``echo``. Returns ``(report, jumps)``."""
     from .surprise import load_pretrainer
 
-    _open_readable(args.video).close()  # a bad file fails before the model is built
-    model, cfg = load_pretrainer(args.experiment, args.checkpoint, args.cfg_options or None)
+    _open_readable(video).close()  # a bad file fails before the model is built
+    model, cfg = load_pretrainer(experiment, checkpoint, cfg_options or None)
     try:
-        model = model.to(args.device)
+        model = model.to(device)
     except (RuntimeError, AssertionError) as exc:
-        raise ConfigError(f"--device {args.device!r} cannot be used: {exc}") from None
-    label = args.checkpoint or cfg.work_dir
-    report = video_surprise(model, cfg, args.video, args.frame_step, args.future_steps, args.stride,
-                            args.max_frames, checkpoint=label)
+        raise ConfigError(f"--device {device!r} cannot be used: {exc}") from None
+    label = checkpoint or cfg.work_dir
+    report = video_surprise(model, cfg, video, frame_step, future_steps, stride, max_frames, checkpoint=label)
     jumps = find_jumps(report.times, report.values, merge_within=report.window_values)
-    out = Path(args.out or f"surprise_{Path(args.video).stem}")
-    csv_path = write_surprise_csv(report, out / "surprise.csv")
-    png_path = write_surprise_png(report, jumps, out / "surprise.png")
+    folder = Path(out or f"surprise_{Path(video).stem}")
+    csv_path = write_surprise_csv(report, folder / "surprise.csv")
+    png_path = write_surprise_png(report, jumps, folder / "surprise.png")
     stats = report.summary()
-    print(f"surprise of {args.video} under {label}: {len(report.values)} windows of {report.window_frames} frames, "
-          f"{_every(report.frame_step)} at {report.fps:.3g} fps")
+    echo(f"surprise of {video} under {label}: {len(report.values)} windows of {report.window_frames} frames, "
+         f"{_every(report.frame_step)} at {report.fps:.3g} fps")
     if report.truncated:
-        print(f"note: only the first {report.frames_read} sampled frames (to {format_time(report.times[-1])}) were "
-              f"scored (the video has {report.frames_in_video} frames, {_every(report.frame_step)} read); raise "
-              "--max-frames to score all of it", file=sys.stderr)
-    print(f"max {stats['max']:.4g} at {format_time(stats['max_time'])}, mean {stats['mean']:.4g}, "
-          f"median {stats['median']:.4g}")
+        echo(f"note: only the first {report.frames_read} sampled frames (to {format_time(report.times[-1])}) were "
+             f"scored (the video has {report.frames_in_video} frames, {_every(report.frame_step)} read); raise "
+             "--max-frames to score all of it")
+    echo(f"max {stats['max']:.4g} at {format_time(stats['max_time'])}, mean {stats['mean']:.4g}, "
+         f"median {stats['median']:.4g}")
     for jump in jumps:
-        print(jump.describe())
+        echo(jump.describe())
     if not jumps:
-        print("no sudden change")
-    print(f"wrote {csv_path}")
-    print(f"wrote {png_path}")
+        echo("no sudden change")
+    echo(f"wrote {csv_path}")
+    echo(f"wrote {png_path}")
+    return report, jumps
+
+
+def _surprise_command(args) -> int:
+    surprise_alert(args.video, args.checkpoint, args.experiment, args.out, args.frame_step, args.future_steps,
+                   args.stride, args.max_frames, args.device, args.cfg_options)
     return 0

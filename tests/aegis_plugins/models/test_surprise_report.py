@@ -201,6 +201,9 @@ def test_command_reads_every_training_step_frame_by_default_and_reports_no_chang
     with open(out / "surprise.csv", newline="") as handle:
         frames = [int(r["frame"]) for r in csv.DictReader(handle)]
     assert frames == list(range(24, 57, 4))  # 16 frames every 4th: 9 windows of 8, each reported at its 7th
+    assert _command(trained, trained["repeat"], tmp_path / "first", "--frame-step", "1", "--max-frames", "20") == 0
+    assert "note: only the first 20 sampled frames" in capsys.readouterr().out
+    assert len((tmp_path / "first" / "surprise.csv").read_text().splitlines()) == 1 + 20 - 8 + 1
 
 
 def test_command_names_a_file_that_is_not_a_video(trained, tmp_path, capsys):
