@@ -8,10 +8,11 @@ def aegis_register(registries):
     from . import transforms as t
     from .captioners import CheckpointCaptioner, OpenAIChatCaptioner
     from .collate import video_collate
-    from .datasets import SyntheticDisasterDataset, VideoCaptionDataset, VideoFolderDataset
+    from .datasets import PhysicsVoEDataset, SyntheticDisasterDataset, VideoCaptionDataset, VideoFolderDataset
     from .disaster_csv import DisasterCSVDataset
 
-    for cls in (VideoCaptionDataset, VideoFolderDataset, SyntheticDisasterDataset, DisasterCSVDataset):
+    for cls in (VideoCaptionDataset, VideoFolderDataset, SyntheticDisasterDataset, PhysicsVoEDataset,
+                DisasterCSVDataset):
         registries.DATASETS.register_module(module=cls)
     for cls in (t.VideoInit, t.SampleFrames, t.VideoDecode, t.ResizeShorterSide, t.RandomResizedCrop, t.CenterCrop,
                 t.RandomHorizontalFlip, t.ToTensorVideo, t.NormalizeVideo, t.VideoClipPipeline):

@@ -1,4 +1,5 @@
-"""Video datasets: caption JSON files (the training guide's format), class folders, and the synthetic disaster set.
+"""Video datasets: caption JSON files (the training guide's format), class folders, the synthetic disaster set and
+the violation-of-expectation (VoE) pairs.
 
 A sample is ``dict(inputs=Tensor(C, T, H, W), data_samples=dict(video_path, label, class_name, caption, captions,
 params, ...))`` (docs/concepts.md); ``sample_keys`` and ``data_sample_keys`` on each class name the keys every sample
@@ -22,7 +23,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -35,8 +36,9 @@ from aegis.annotations import ExistingPath
 
 from .transforms import build_pipeline
 
-__all__ = ["VideoCaptionDataset", "VideoFolderDataset", "SyntheticDisasterDataset", "load_annotations",
-           "normalize_entry", "VIDEO_EXTENSIONS", "ON_ERROR"]
+__all__ = ["VideoCaptionDataset", "VideoFolderDataset", "SyntheticDisasterDataset", "PhysicsVoEDataset",
+           "ensure_synthetic", "ensure_generated", "load_annotations", "normalize_entry", "VIDEO_EXTENSIONS",
+           "ON_ERROR"]
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 ON_ERROR = ("raise", "skip")
@@ -348,24 +350,67 @@ class SyntheticDisasterDataset(VideoCaptionDataset):
                          on_error=on_error, classes=scene_classes(scenes), sample_all_captions=sample_all_captions)
 
 
+class PhysicsVoEDataset(VideoCaptionDataset):
+    """The violation-of-expectation set (aegis_plugins.data.synthetic_voe) of one split, for intuitive-physics
+    probes as in Garrido et al. 2025: 'pairs' holds the test pairs (two videos per pair, same start, one physically
+    possible, one impossible from ``diverge_frame`` on); 'train' and 'val' hold possible-only videos of the same
+    scene families for pretraining and probes (never the pairs). Generated in ``data_root`` on first use,
+    deterministically from ``seed``, under the same file lock as :class:`SyntheticDisasterDataset`.
+
+    Items as in :class:`VideoCaptionDataset`, with ``label`` indexing ``VOE_KINDS`` and data_samples carrying
+    ``pair`` (shared by a pair's two videos; -1 outside 'pairs'), ``possible`` (bool), ``diverge_frame`` (-1 outside
+    'pairs'), ``variant``, ``params`` and the per-frame ``track``. Score pairs with every frame in order and no random
+    crop or flip, so both videos of a pair see the same view.
+    """
+
+    data_sample_keys = VideoCaptionDataset.data_sample_keys + ("pair", "possible", "diverge_frame")
+
+    def __init__(self, data_root: str = "data/synthetic_voe", split: Literal["train", "val", "pairs"] = "train",
+                 pipeline: list[dict] | dict | None = None, num_pairs: int = 20, num_train: int = 700,
+                 seed: int = 0, size: int = 32, frames: int = 16, fps: float = 8.0, test_mode: bool | None = None,
+                 on_error: str = "raise") -> None:
+        from .synthetic_voe import VOE_KINDS, VOE_SPLITS, generate_voe_dataset
+        if split not in VOE_SPLITS:
+            raise ConfigError(f"split={split!r}; expected one of {', '.join(VOE_SPLITS)}")
+        wanted = dict(scenes="voe", num_pairs=num_pairs, num_train=num_train, seed=seed, size=size, frames=frames,
+                      fps=float(fps))
+        ensure_generated(data_root, wanted, lambda: generate_voe_dataset(
+            data_root, num_pairs=num_pairs, num_train=num_train, seed=seed, size=size, frames=frames, fps=fps),
+            f"violation-of-expectation set ({num_pairs} pairs per kind, {num_train} possible-only videos, seed {seed})")
+        super().__init__(os.path.join(data_root, f"{split}.json"), pipeline,
+                         test_mode=(split != "train") if test_mode is None else test_mode, on_error=on_error,
+                         classes=VOE_KINDS)
+
+
 def ensure_synthetic(data_root: str, num_videos: int = 200, seed: int = 0, size: int = 64, frames: int = 32,
                      fps: float = 8.0, scenes: str = "disaster") -> str:
-    """Generate the synthetic set in ``data_root`` unless it is there with the same settings; returns captions.json.
+    """Generate the synthetic set in ``data_root`` unless it is there with the same settings; returns captions.json
+    (:func:`ensure_generated`)."""
+    from .synthetic import generate_dataset
+    wanted = dict(num_videos=num_videos, seed=seed, size=size, frames=frames, fps=float(fps), scenes=scenes)
+    return ensure_generated(data_root, wanted, lambda: generate_dataset(
+        data_root, num_videos, seed, size=size, frames=frames, fps=fps, scenes=scenes),
+        f"synthetic {scenes} set ({num_videos} videos, seed {seed})")
+
+
+def ensure_generated(data_root: str, wanted: Mapping, generate: Callable[[], str], what: str) -> str:
+    """Run ``generate()`` (which writes a generated set into ``data_root``, ``captions.json`` last) unless the set is
+    there with the settings ``wanted``; returns the path of ``captions.json``. Shared by every generated set.
 
     Safe under concurrency: an exclusive ``flock`` on ``data_root/.generate.lock`` serialises generators, and
-    ``captions.json`` (written last, atomically) marks a complete set. A set made with other settings is an error.
+    ``captions.json`` (written last, atomically) marks a complete set. A set whose ``synthetic_meta.json`` differs
+    from ``wanted`` in any key is a :class:`ConfigError` naming each difference; a folder without that file is a
+    hand-made set in the same format and is used as it is. ``what`` names the set in the log line.
     """
-    from .synthetic import generate_dataset
     captions = os.path.join(data_root, "captions.json")
     meta_path = os.path.join(data_root, "synthetic_meta.json")
-    wanted = dict(num_videos=num_videos, seed=seed, size=size, frames=frames, fps=float(fps), scenes=scenes)
 
     def check_meta() -> None:
         if not os.path.exists(meta_path):
             return  # a hand-made set in the same format: use it as it is
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
-        meta.setdefault("scenes", "disaster")  # sets written before scene sets existed
+        meta.setdefault("scenes", "disaster")  # disaster sets written before scene sets existed
         diff = {k: (meta.get(k), v) for k, v in wanted.items() if meta.get(k) != v}
         if diff:
             detail = ", ".join(f"{k}={old!r} there, {new!r} asked" for k, (old, new) in diff.items())
@@ -380,9 +425,8 @@ def ensure_synthetic(data_root: str, num_videos: int = 200, seed: int = 0, size:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not os.path.exists(captions):
-                print_log(f"generating the synthetic {scenes} set in {data_root} ({num_videos} videos, seed {seed})",
-                          logger="current", level=logging.INFO)
-                generate_dataset(data_root, num_videos, seed, size=size, frames=frames, fps=fps, scenes=scenes)
+                print_log(f"generating the {what} in {data_root}", logger="current", level=logging.INFO)
+                generate()
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     check_meta()

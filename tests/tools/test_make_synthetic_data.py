@@ -75,3 +75,19 @@ def test_progress_is_a_bar_on_a_terminal_and_nothing_in_a_pipe(tmp_path):
     bars = [line for line in shown.replace("\r", "\n").split("\n") if "━" in line]
     assert bars and "disaster videos" in bars[-1] and "6/6" in bars[-1], shown
     assert "wrote 6 videos" in shown
+
+
+def test_voe_scenes_write_pairs_and_possible_only_splits(tmp_path):
+    out = tmp_path / "voe"
+    result = _run("--scenes", "voe", "--out", str(out), "--num-pairs", "1", "--num-train", "14", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("wrote 28 videos")
+    pairs = json.loads((out / "pairs.json").read_text())
+    assert len(pairs) == 14 and sorted(e["possible"] for e in pairs) == [False] * 7 + [True] * 7
+    assert len(json.loads((out / "train.json").read_text())) + len(json.loads((out / "val.json").read_text())) == 14
+    meta = json.loads((out / "synthetic_meta.json").read_text())
+    assert (meta["scenes"], meta["num_pairs"], meta["num_train"], meta["seed"], meta["size"], meta["frames"]) == (
+        "voe", 1, 14, 3, 32, 16)
+    assert all((out / e["video_path"]).stat().st_size > 0 for e in json.loads((out / "captions.json").read_text()))
+    bad = _run("--scenes", "voe", "--out", str(tmp_path / "bad"), "--num-train", "3")
+    assert bad.returncode == 2 and "num_train=3" in bad.stderr

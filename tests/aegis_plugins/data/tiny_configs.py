@@ -69,6 +69,11 @@ TINY = {
                                               pipeline=PIPE)),
     "SyntheticDisasterDataset": _dataset_case(dict(type="SyntheticDisasterDataset", data_root=ROOT, split="all",
                                                    num_videos=6, size=16, frames=4, pipeline=PIPE)),
+    # the VoE set generates itself on first build (1 pair per kind and 14 possible-only videos, 32x32x16: ~0.3 s)
+    "PhysicsVoEDataset": _dataset_case(dict(type="PhysicsVoEDataset", split="pairs", num_pairs=1, num_train=14,
+                                            data_root=os.path.join(tempfile.gettempdir(),
+                                                                   f"aegis_tiny_voe_{os.getuid()}"),
+                                            pipeline=PIPE)),
     "VideoFolderDataset": _dataset_case(dict(type="VideoFolderDataset", data_root=os.path.join(ROOT, "by_class"),
                                              pipeline=PIPE)),
     "DisasterCSVDataset": _dataset_case(dict(type="DisasterCSVDataset", csv_file=CSV, pipeline=PIPE,
