@@ -53,5 +53,7 @@ param_scheduler = [
     dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=True, begin=0, end="${max_epochs}",
          convert_to_iter_based=True),
 ]
-custom_hooks = [dict(type="CaptionSamplesHook", num_samples=6, test_at_end=True)]
+# after training: alert_trust.json beside the last checkpoint (OOD reference = train split, thresholds = val split),
+# read by tools/infer.py and tools/show_alerts.py to withhold alerts on unfamiliar footage (docs/vlm.md)
+custom_hooks = [dict(type="CaptionSamplesHook", num_samples=6, test_at_end=True), dict(type="AlertCalibrationHook")]
 default_hooks = dict(checkpoint=dict(type="CheckpointHook", interval=10, max_keep_ckpts=2, save_last=True))

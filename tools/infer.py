@@ -3,6 +3,10 @@
 
     python tools/infer.py --video clip.mp4 --checkpoint work_dirs/vlm_tiny_cpu/epoch_20.pth \
         [--experiment experiments/vlm_tiny_cpu.py] [--out annotated.mp4] [--num-beams 3]
+
+With the checkpoint's alert calibration (alert_trust.json beside it) the alert is raised only when the footage is
+like the training data and the caption confident: `ALERT: ... (confidence c >= t; OOD score s <= t)`, otherwise
+`NO ALERT: ...; nothing raised`. Without one the alert is printed marked unchecked, with how to calibrate.
 """
 import argparse
 import os
@@ -27,19 +31,27 @@ def main(argv=None) -> int:
     try:
         import torch
 
+        from aegis_plugins.models.alert_trust import load_alert_trust, trust_file_for
         from aegis_plugins.models.alert_video import write_annotated_video
-        from aegis_plugins.models.captioner_inference import caption_video_file, load_captioner
+        from aegis_plugins.models.captioner_inference import judge_video_file, load_captioner
         from aegis.engine.checkpoint import resolve_checkpoint
 
         torch.set_num_threads(min(2, torch.get_num_threads()))
         if not os.path.isfile(args.video):  # before building anything
             raise DataError(f"--video {args.video!r}: no such file.")
         checkpoint = resolve_checkpoint(args.checkpoint, "--checkpoint")
+        trust = load_alert_trust(checkpoint)  # None when the checkpoint has no calibration
         model, cfg = load_captioner(args.experiment, checkpoint, args.cfg_options or None)
-        alert = caption_video_file(model, cfg, args.video, num_beams=args.num_beams)
-        print(f"ALERT: {alert}")
-        if args.out:
-            print(f"annotated video: {write_annotated_video(args.video, args.out, alert)}")
+        verdict = judge_video_file(model, cfg, args.video, trust, num_beams=args.num_beams)
+        print(verdict.line())
+        if trust is None:
+            print(f"note: {trust_file_for(checkpoint)} not found, so footage unlike the training data is not "
+                  "detected; write it with: python tools/calibrate_alerts.py --experiment "
+                  f"{args.experiment} --checkpoint {checkpoint}", file=sys.stderr)
+        if args.out and verdict.raised:
+            print(f"annotated video: {write_annotated_video(args.video, args.out, verdict.caption)}")
+        elif args.out:
+            print(f"no annotated video written to {args.out}: no alert was raised")
         return 0
     except AegisError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)

@@ -3,7 +3,8 @@ Li et al., 2023, "BLIP-2: Bootstrapping Language-Image Pre-training with Frozen 
 Models").
 
 A backend wraps a transformers causal LM (``self.model``) and a tokenizer and exposes: ``hidden_size``,
-``embed_tokens(ids)``, ``forward(inputs_embeds, attention_mask, labels)``, ``generate(inputs_embeds, ...)``,
+``embed_tokens(ids)``, ``forward(inputs_embeds, attention_mask, labels)``, ``generate(inputs_embeds, ...)``
+(and ``generate_with_scores``, which adds each generated token's log-probability),
 ``encode(text)``/``decode(ids)`` and the special token ids. Frozen backends stay in eval mode and never require grad.
 """
 from __future__ import annotations
@@ -65,12 +66,37 @@ class CausalLMBackend(nn.Module):
     def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int = 30,
                  num_beams: int = 1, length_penalty: float = 1.0, repetition_penalty: float = 1.0) -> torch.Tensor:
         """Greedy (``num_beams=1``) or beam search from (B, L, D) embeddings; returns (B, L_new) new token ids."""
-        out = self.model.generate(
-            inputs_embeds=inputs_embeds.to(self.embed_dtype), attention_mask=attention_mask,
-            max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False, length_penalty=length_penalty,
-            repetition_penalty=repetition_penalty, eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id,
-            bos_token_id=self.bos_token_id, early_stopping=num_beams > 1)
+        out = self.model.generate(**self._generate_kwargs(inputs_embeds, attention_mask, max_new_tokens, num_beams,
+                                                          length_penalty, repetition_penalty))
         return out[:, -max_new_tokens:] if out.shape[1] > max_new_tokens else out  # (B, L_new)
+
+    @torch.no_grad()
+    def generate_with_scores(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                             max_new_tokens: int = 30, num_beams: int = 1, length_penalty: float = 1.0,
+                             repetition_penalty: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`generate` plus the model's log-probability of every generated token.
+
+        Returns the (B, L_new) new token ids and (B, L_new) float32 ``log p(token | prefix, earlier tokens)``, the
+        log-softmax of the model's raw logits at each step (before a repetition penalty; along each returned beam with
+        beam search), so their mean over a caption is its mean token log-likelihood. Positions after a sequence's
+        ``</s>`` are padding and their values mean nothing.
+        """
+        out = self.model.generate(**self._generate_kwargs(inputs_embeds, attention_mask, max_new_tokens, num_beams,
+                                                          length_penalty, repetition_penalty),
+                                  return_dict_in_generate=True, output_logits=True)
+        beam_indices = out.beam_indices if num_beams > 1 else None
+        log_probs = self.model.compute_transition_scores(out.sequences, tuple(step.float() for step in out.logits),
+                                                         beam_indices, normalize_logits=True)  # (B, L_new)
+        sequences = out.sequences[:, out.sequences.shape[1] - log_probs.shape[1]:]  # (B, L_new): the new tokens
+        return sequences, log_probs.float()
+
+    def _generate_kwargs(self, inputs_embeds, attention_mask, max_new_tokens, num_beams, length_penalty,
+                         repetition_penalty) -> dict:
+        return dict(inputs_embeds=inputs_embeds.to(self.embed_dtype), attention_mask=attention_mask,
+                    max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
+                    length_penalty=length_penalty, repetition_penalty=repetition_penalty,
+                    eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id, bos_token_id=self.bos_token_id,
+                    early_stopping=num_beams > 1)
 
     def _freeze(self) -> None:
         for p in self.model.parameters():

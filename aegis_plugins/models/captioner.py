@@ -200,16 +200,44 @@ class VideoCaptioner(BaseModel):
     def generate(self, inputs: torch.Tensor, max_new_tokens: int | None = None, num_beams: int | None = None,
                  prompt: str | None = None) -> list[str]:
         """(B, C, T, H, W) clips -> B generated captions (greedy when ``num_beams == 1``, else beam search)."""
-        prompt_ids = None if prompt is None else (self.llm.encode(prompt) if prompt else [])
-        embeds, mask, _ = self.assemble(self.visual_prefix(inputs), prompt_ids=prompt_ids)
+        embeds, mask = self._generation_inputs(inputs, prompt)
         ids = self.llm.generate(embeds, mask, max_new_tokens=max_new_tokens or self.max_new_tokens,
                                 num_beams=num_beams or self.num_beams)  # (B, L_new)
-        texts = []
-        for row in ids.tolist():
-            if self.llm.eos_token_id in row:
-                row = row[: row.index(self.llm.eos_token_id)]
-            texts.append(self.llm.decode(row))
-        return texts
+        return [self.llm.decode(row[: _caption_length(row, self.llm.eos_token_id)]) for row in ids.tolist()]
+
+    @torch.no_grad()
+    def generate_with_confidence(self, inputs: torch.Tensor, max_new_tokens: int | None = None,
+                                 num_beams: int | None = None,
+                                 prompt: str | None = None) -> tuple[list[str], torch.Tensor]:
+        """:meth:`generate` plus each caption's confidence: (B,) ``exp(mean log p)`` over its generated tokens and the
+        ``</s>`` that ended it (all tokens when it ran to ``max_new_tokens``), i.e. the geometric-mean probability the
+        LLM gave the tokens it chose. Needs a backend with ``generate_with_scores`` (every ``CausalLMBackend``)."""
+        scorer = getattr(self.llm, "generate_with_scores", None)
+        if scorer is None:
+            raise ConfigError(f"model.llm: {type(self.llm).__name__} has no generate_with_scores(), so its captions "
+                              "carry no confidence; derive the backend from aegis_plugins.llms.base.CausalLMBackend "
+                              "or add that method (it returns the new ids and their log-probabilities).")
+        embeds, mask = self._generation_inputs(inputs, prompt)
+        ids, log_probs = scorer(embeds, mask, max_new_tokens=max_new_tokens or self.max_new_tokens,
+                                num_beams=num_beams or self.num_beams)  # (B, L_new) each
+        texts, confidences = [], []
+        for row, row_log_probs in zip(ids.tolist(), log_probs):
+            length = _caption_length(row, self.llm.eos_token_id)
+            texts.append(self.llm.decode(row[:length]))
+            scored = min(length + 1, len(row))  # the caption's tokens and the </s> that ended it
+            confidences.append(row_log_probs[:scored].mean().exp() if scored else row_log_probs.new_tensor(0.0))
+        return texts, torch.stack(confidences)  # (B,)
+
+    def _generation_inputs(self, inputs: torch.Tensor, prompt: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (B, L, Dllm) embeddings and (B, L) mask that generation starts from."""
+        prompt_ids = None if prompt is None else (self.llm.encode(prompt) if prompt else [])
+        embeds, mask, _ = self.assemble(self.visual_prefix(inputs), prompt_ids=prompt_ids)
+        return embeds, mask
+
+
+def _caption_length(row: Sequence[int], eos_token_id: int) -> int:
+    """How many of ``row``'s generated ids are the caption: those before its first ``</s>``."""
+    return row.index(eos_token_id) if eos_token_id in row else len(row)
 
 
 def _drop_external_weights(module: VideoCaptioner, state_dict, prefix: str, local_metadata) -> None:

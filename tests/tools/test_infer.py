@@ -1,5 +1,9 @@
-"""tools/infer.py: prints the alert for a real video file, writes the annotated video, explains bad input."""
+"""tools/infer.py: prints the alert for a real video file, writes the annotated video, explains bad input; with the
+checkpoint's alert calibration (tools/calibrate_alerts.py) it raises the alert for familiar footage and withholds it,
+naming score and threshold, for footage unlike the training data."""
 import importlib.util
+import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -23,11 +27,15 @@ MODEL = dict(
 )
 
 
-def _infer():
-    spec = importlib.util.spec_from_file_location("infer_tool", ROOT / "tools" / "infer.py")
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_tool", ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main
+
+
+def _infer():
+    return _tool("infer")
 
 
 @pytest.fixture()
@@ -58,15 +66,18 @@ def test_prints_alert_and_writes_annotated_video(trained, tmp_path, capsys):
     out = tmp_path / "annotated.mp4"
     code = _infer()(["--video", str(video), "--checkpoint", str(checkpoint), "--experiment", str(experiment),
                      "--out", str(out)])
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert code == 0
-    alert = printed.splitlines()[0]
-    assert alert.startswith("ALERT: ")
+    alert = captured.out.splitlines()[0]
     from aegis_plugins.models.captioner_inference import clip_from_file
     from aegis.config import load_experiment
     clip = clip_from_file(load_experiment(str(experiment)), str(video))
     assert clip.shape == (3, 2, 16, 16)
-    assert alert == "ALERT: " + model.eval().generate(clip.unsqueeze(0))[0]  # the checkpoint's weights were used
+    caption = model.eval().generate(clip.unsqueeze(0))[0]  # the checkpoint's weights were used
+    # no calibration beside the checkpoint: the alert is raised, marked unchecked, and stderr says how to calibrate
+    assert re.fullmatch(re.escape(f"ALERT: {caption} (confidence ") + r"0\.\d{3}"
+                        + re.escape("; unchecked: no alert calibration for this checkpoint)"), alert)
+    assert "alert_trust.json not found" in captured.err and "tools/calibrate_alerts.py" in captured.err
     reader = open_video(str(out))
     assert reader.num_frames == 6 and reader.width == 480 and reader.height > 480  # video plus the text bar
     reader.close()
@@ -82,7 +93,7 @@ def test_work_dir_as_checkpoint(trained, capsys):
     from aegis.config import load_experiment
     from aegis_plugins.models.captioner_inference import clip_from_file
     clip = clip_from_file(load_experiment(str(experiment)), str(video))
-    assert capsys.readouterr().out == "ALERT: " + model.eval().generate(clip.unsqueeze(0))[0] + "\n"
+    assert capsys.readouterr().out.startswith("ALERT: " + model.eval().generate(clip.unsqueeze(0))[0] + " (")
 
 
 def test_missing_and_bad_video(trained, tmp_path, capsys):
@@ -98,3 +109,58 @@ def test_missing_and_bad_video(trained, tmp_path, capsys):
     assert _infer()(["--video", str(junk), "--checkpoint", str(tmp_path / "none.pth"), "--experiment",
                      str(experiment)]) == 2
     assert "CheckpointError" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def calibrated(trained, tmp_path):
+    """The tiny checkpoint with an experiment over 36 real synthetic disaster videos (25 train, 5 val, 6 test),
+    calibrated by tools/calibrate_alerts.py."""
+    _, _, _, model = trained
+    data = dict(type="SyntheticDisasterDataset", data_root=str(tmp_path / "data"), num_videos=36, size=32, frames=8,
+                pipeline=dict(type="VideoClipPipeline", video_length=2, frame_sample_rate=1, img_size=16))
+    experiment = tmp_path / "tiny_vlm_data.py"
+    experiment.write_text(textwrap.dedent(f"""
+        model = {MODEL!r}
+        train_dataloader = dict(batch_size=8, num_workers=0, dataset=dict({data!r}, split="train"))
+        val_dataloader = dict(batch_size=8, num_workers=0, dataset=dict({data!r}, split="val"))
+        test_dataloader = dict(batch_size=8, num_workers=0, dataset=dict({data!r}, split="test"))
+    """))
+    checkpoint = tmp_path / "run" / "epoch_1.pth"
+    checkpoint.parent.mkdir()
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(epoch=1)), checkpoint)
+    return experiment, checkpoint, tmp_path / "data"
+
+
+def test_alert_for_familiar_footage_and_none_for_unfamiliar(calibrated, tmp_path, capsys):
+    from aegis_plugins.models.alert_trust import load_alert_trust
+    from aegis_plugins.models.alert_trust_report import render_unfamiliar
+
+    experiment, checkpoint, data = calibrated
+    assert _tool("calibrate_alerts")(["--experiment", str(experiment), "--checkpoint", str(checkpoint)]) == 0
+    assert "alert calibration written" in capsys.readouterr().out
+    trust = load_alert_trust(checkpoint)
+    assert trust.info["num_reference"] == 25 and trust.info["calibration_split"] == "val"
+    familiar = json.loads((data / "val.json").read_text())[  # the val video most like the training clips
+        int(np.argmin(trust.info["calibration_ood_scores"]))]["video_path"]
+    args = ["--checkpoint", str(checkpoint), "--experiment", str(experiment)]
+
+    assert _infer()(["--video", str(data / familiar), *args]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    found = re.fullmatch(r"ALERT: .+ \(confidence ([\d.]+) >= ([\d.]+); OOD score ([\d.]+) <= ([\d.]+)\)", line)
+    assert found, line
+    assert float(found.group(2)) == round(trust.confidence_threshold, 3)
+    assert float(found.group(4)) == round(trust.ood_threshold, 3)
+
+    static = tmp_path / "static.mp4"  # TV static: nothing like the synthetic scenes
+    write_video(str(static), render_unfamiliar("noise", np.random.default_rng(0), size=32, frames=8), fps=4)
+    assert _infer()(["--video", str(static), "--out", str(tmp_path / "annotated.mp4"), *args]) == 0
+    printed = capsys.readouterr().out
+    found = re.match(r"NO ALERT: this footage is not recognised \(OOD score ([\d.]+) > threshold ([\d.]+), "
+                     r"calibrated on the val split; confidence [\d.]+\); nothing raised", printed)
+    assert found, printed
+    assert float(found.group(1)) > float(found.group(2)) == round(trust.ood_threshold, 3)
+    assert "no annotated video written" in printed and not (tmp_path / "annotated.mp4").exists()
+
+    torch.save(dict(state_dict={}, meta=dict(epoch=2)), checkpoint)  # another checkpoint in the calibrated's place
+    assert _infer()(["--video", str(static), *args]) == 2
+    assert "was calibrated for 'epoch_1.pth'" in capsys.readouterr().err

@@ -79,3 +79,48 @@ TINY.update({
     "CaptionSamplesHook": dict(registry="HOOKS", cfg=dict(type="CaptionSamplesHook", num_samples=2),
                                run=_samples_hook_run, expect=lambda samples: len(samples) == 2),
 })
+
+# --- alert calibration (issue #14; owned by the alert-trust helper) ------------------------------------------------
+
+
+def _alert_calibration_run(hook):
+    """The hook after a minimal training run of a tiny captioner over 4 real 2-frame videos: the thresholds of the
+    alert_trust.json it wrote beside the final checkpoint."""
+    import json as _json
+    import tempfile as _tempfile
+    from pathlib import Path as _Path
+    from types import SimpleNamespace
+
+    import numpy as np
+    from mmengine.logging import MMLogger
+
+    from aegis.build import build_component
+    from aegis.registry import MODELS
+    from aegis_plugins.data.video_io import write_video
+    from aegis_plugins.models.alert_trust import load_alert_trust
+
+    model = build_component(TINY["VideoCaptioner"]["cfg"], MODELS).eval()
+    with _tempfile.TemporaryDirectory() as work_dir:
+        work = _Path(work_dir)
+        entries = []
+        for i in range(4):
+            write_video(str(work / f"{i}.mp4"), np.full((2, 16, 16, 3), 50 * i + 20, np.uint8), fps=4)
+            entries.append(dict(video_path=f"{i}.mp4", caption="Water."))
+        (work / "clips.json").write_text(_json.dumps(entries))
+        dataset = dict(type="VideoCaptionDataset", ann_file=str(work / "clips.json"),
+                       pipeline=dict(type="VideoClipPipeline", video_length=2, frame_sample_rate=1, img_size=16))
+        loader = dict(batch_size=2, num_workers=0, dataset=dataset)
+        torch.save(dict(state_dict=model.state_dict(), meta=dict(iter=3)), work / "iter_3.pth")
+        (work / "last_checkpoint").write_text(str(work / "iter_3.pth"))
+        runner = SimpleNamespace(work_dir=work_dir, iter=3, model=model, logger=MMLogger.get_instance("tiny_alerts"),
+                                 cfg=dict(train_dataloader=loader, val_dataloader=loader))
+        hook.after_train(runner)
+        trust = load_alert_trust(work / "iter_3.pth")
+        return torch.tensor([trust.ood_threshold, trust.confidence_threshold])
+
+
+TINY.update({
+    "AlertCalibrationHook": dict(registry="HOOKS", cfg=dict(type="AlertCalibrationHook", k=2),
+                                 run=_alert_calibration_run, expect_shape=(2,),
+                                 expect=lambda thresholds: bool(thresholds[0] > 0 and 0 < thresholds[1] <= 1)),
+})
