@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     parser.add_argument("--num-clips", type=int, default=60, help="clips per unfamiliar kind (default: 60)")
     parser.add_argument("--kinds", nargs="+", default=list(UNFAMILIAR_KINDS), choices=UNFAMILIAR_KINDS)
     parser.add_argument("--num-beams", type=int, default=None, help="beam width (default: the experiment's)")
+    parser.add_argument("--compare-scores", action="store_true",
+                        help="also compare k-NN and Mahalanobis OOD scores on mean or (mean, std) pooled features")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default=None, metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     try:
@@ -37,7 +39,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(min(2, torch.get_num_threads()))
         checkpoint = resolve_checkpoint(args.checkpoint, "--checkpoint") if args.checkpoint else None
         alert_trust_report(args.experiment, checkpoint, args.footage_root, args.num_clips, args.kinds,
-                           args.num_beams, args.cfg_options)
+                           args.num_beams, args.cfg_options, compare_scores=args.compare_scores)
     except AegisError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

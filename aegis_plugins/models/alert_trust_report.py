@@ -23,7 +23,7 @@ import numpy as np
 from aegis.errors import CheckpointError, ConfigError
 
 __all__ = ["UNFAMILIAR_KINDS", "unfamiliar_footage", "render_unfamiliar", "measure_abstention",
-           "alert_trust_report", "format_report"]
+           "alert_trust_report", "format_report", "compare_ood_scores"]
 
 UNFAMILIAR_KINDS = ("flow", "motion", "noise", "texture", "photo", "blank")
 
@@ -88,7 +88,8 @@ def unfamiliar_footage(footage_root: str, kind: str, num_clips: int = 60, seed: 
 def measure_abstention(model, trust, batches: Iterable, num_beams: int | None = None,
                        score_accuracy: bool = False) -> dict:
     """Judge every clip of ``batches`` ((inputs, data_samples) pairs) and count: ``clips``, ``unrecognised`` and
-    ``unsure`` (withheld for each reason), ``abstention`` (share withheld), ``median_ood``, and with
+    ``unsure`` (withheld for each reason; an unrecognised clip is not also counted unsure), ``abstention`` (share
+    withheld), ``confidence_alone`` (share the confidence threshold alone would withhold), ``median_ood``, and with
     ``score_accuracy`` the disaster-type and dynamics accuracy of all alerts and of the kept ones (None if none)."""
     from .alert_trust import judge_clips
 
@@ -101,6 +102,7 @@ def measure_abstention(model, trust, batches: Iterable, num_beams: int | None = 
     row = dict(clips=len(verdicts), unrecognised=sum(v.reason == "unrecognised" for v in verdicts),
                unsure=sum(v.reason == "unsure" for v in verdicts),
                abstention=sum(not v.raised for v in verdicts) / len(verdicts),
+               confidence_alone=sum(v.confidence < trust.confidence_threshold for v in verdicts) / len(verdicts),
                median_ood=float(np.median([v.ood_score for v in verdicts])))
     if score_accuracy:
         kept = [i for i, v in enumerate(verdicts) if v.raised]
@@ -122,10 +124,11 @@ def _accuracy(samples: Sequence[dict], captions: Sequence[str]) -> dict | None:
 def alert_trust_report(experiment: str, checkpoint: str | None = None,
                        footage_root: str = "data/alert_trust_footage", num_clips: int = 60,
                        kinds: Sequence[str] = UNFAMILIAR_KINDS, num_beams: int | None = None,
-                       cfg_options: dict | None = None, print_fn: Callable = print) -> dict[str, dict]:
+                       cfg_options: dict | None = None, print_fn: Callable = print,
+                       compare_scores: bool = False) -> dict[str, dict]:
     """Measure abstention on the in-distribution val and test splits and on ``num_clips`` clips of each unfamiliar
     ``kind``, with ``checkpoint``'s alert calibration; print the table (:func:`format_report`) and return the rows
-    by name."""
+    by name. With ``compare_scores`` also print :func:`compare_ood_scores` on the same footage."""
     from .alert_trust import evaluation_batches, load_alert_trust, trust_file_for
     from .captioner_inference import latest_checkpoint, load_captioner
 
@@ -144,6 +147,10 @@ def alert_trust_report(experiment: str, checkpoint: str | None = None,
         rows[kind] = measure_abstention(model, trust, evaluation_batches(cfg, "test", with_samples=True,
                                                                          dataset=dataset), num_beams)
     print_fn(format_report(rows, trust, checkpoint))
+    if compare_scores:
+        footage = {kind: unfamiliar_footage(footage_root, kind, num_clips) for kind in kinds}
+        print_fn(compare_ood_scores(model, cfg, footage, k=trust.k,
+                                    max_reference=int(trust.info.get("max_reference", 1024))))
     return rows
 
 
@@ -153,17 +160,80 @@ def format_report(rows: dict[str, dict], trust, checkpoint: str) -> str:
              f"{trust.confidence_threshold:.3f} (quantiles {trust.info.get('ood_quantile')} / "
              f"{trust.info.get('confidence_quantile')} of {trust.info.get('num_calibration')} "
              f"{trust.info.get('calibration_split', 'val')} clips)", "",
-             "| footage | clips | withheld: unrecognised | withheld: unsure | abstention | median OOD score | "
-             "type acc. all -> kept | dynamics acc. all -> kept |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+             "| footage | clips | withheld: unrecognised | withheld: unsure | abstention | confidence alone would "
+             "withhold | median OOD score | type acc. all -> kept | dynamics acc. all -> kept |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for name, row in rows.items():
         accuracy = ["-", "-"]
         if "all" in row:
             accuracy = [f"{_fmt(row['all'], key)} -> {_fmt(row['kept'], key)}" for key in ("type_acc", "dynamics_acc")]
         lines.append(f"| {name} | {row['clips']} | {row['unrecognised']} | {row['unsure']} | "
-                     f"{row['abstention']:.0%} | {row['median_ood']:.3f} | {accuracy[0]} | {accuracy[1]} |")
+                     f"{row['abstention']:.0%} | {row['confidence_alone']:.0%} | {row['median_ood']:.3f} | "
+                     f"{accuracy[0]} | {accuracy[1]} |")
     return "\n".join(lines)
 
 
 def _fmt(metrics: dict | None, key: str) -> str:
     return "n/a" if metrics is None or key not in metrics else f"{metrics[key]:.2f}"
+
+
+def compare_ood_scores(model, cfg, footage: dict[str, dict], k: int = 5, quantile: float = 0.95,
+                       max_reference: int = 1024) -> str:
+    """The OOD scores this module could use, side by side, as a Markdown table: k-NN distance (the one in use) and
+    a Mahalanobis distance with Ledoit-Wolf shrinkage of the covariance, on mean-pooled or (mean, std)-pooled
+    encoder tokens, each fitted on the train split with its threshold at the ``quantile`` of the val split's
+    scores. Per score: the abstention on the test split and on each ``footage`` kind (dataset configs), and the
+    margin, the smallest over kinds of (5th percentile of the kind's scores) / threshold: above 1 the kind is
+    separated, and the larger the margin the more room for footage a little closer to the training data."""
+    import torch
+
+    from .alert_trust import clip_features, evaluation_batches
+
+    def features(batches):
+        return torch.cat([clip_features(model, x) for x in batches])  # (n, 2 Dv)
+
+    sets = {"train": features(evaluation_batches(cfg, "train", max_reference)),
+            "val": features(evaluation_batches(cfg, "val")), "test": features(evaluation_batches(cfg, "test"))}
+    for kind, dataset in footage.items():
+        sets[kind] = features(evaluation_batches(cfg, "test", dataset=dataset))
+    width = sets["train"].shape[1] // 2
+    lines = [f"\nOOD scores compared (fitted on the train split, threshold = the {quantile:g} quantile of the val "
+             "split's; margin = min over kinds of the kind's 5th-percentile score / threshold):", "",
+             f"| OOD score | pooling | test abstention | {' | '.join(footage)} | margin |",
+             "| --- | --- | ---: | " + " | ".join("---:" for _ in footage) + " | ---: |"]
+    for pooling, dims in (("mean", slice(0, width)), ("mean, std", slice(None))):
+        for name, fit in ((f"k-NN (k={k})", lambda ref: _knn_score(ref, k)), ("Mahalanobis (LW)", _mahalanobis)):
+            score = fit(sets["train"][:, dims])
+            threshold = float(torch.quantile(score(sets["val"][:, dims]), quantile))
+            scored = {name_: score(x[:, dims]) for name_, x in sets.items() if name_ not in ("train", "val")}
+            margin = min(float(torch.quantile(scored[kind], 0.05)) / threshold for kind in footage)
+            rates = " | ".join(f"{float((scored[kind] > threshold).float().mean()):.0%}" for kind in footage)
+            lines.append(f"| {name} | {pooling} | {float((scored['test'] > threshold).float().mean()):.0%} | "
+                         f"{rates} | {margin:.2f} |")
+    return "\n".join(lines)
+
+
+def _knn_score(reference, k: int):
+    """The score in use: mean distance to the k nearest standardised reference features, over sqrt(F)."""
+    import torch
+
+    mean, std = reference.mean(0), reference.std(0).clamp_min(1e-6)
+    z_ref = (reference - mean) / std
+    return lambda x: torch.cdist((x - mean) / std, z_ref).topk(k, dim=1, largest=False).values.mean(1) / (
+        reference.shape[1] ** 0.5)
+
+
+def _mahalanobis(reference):
+    """Mahalanobis distance to the reference mean under a Ledoit-Wolf shrunk covariance (shrunk toward a scaled
+    identity; Ledoit & Wolf, 2004, "A well-conditioned estimator for large-dimensional covariance matrices")."""
+    import torch
+
+    n, width = reference.shape
+    mean = reference.mean(0)
+    centred = (reference - mean).double()
+    sample = centred.T @ centred / n  # (F, F)
+    target = torch.trace(sample) / width * torch.eye(width, dtype=torch.float64)
+    spread = sum(float(((row[:, None] * row[None, :] - sample) ** 2).sum()) for row in centred) / n ** 2
+    shrink = min(1.0, spread / float(((sample - target) ** 2).sum()))
+    precision = torch.linalg.inv((1 - shrink) * sample + shrink * target).float()
+    return lambda x: (((x - mean) @ precision) * (x - mean)).sum(1).clamp_min(0).sqrt()

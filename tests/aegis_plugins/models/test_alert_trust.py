@@ -231,7 +231,7 @@ def test_trust_report_measures_abstention_in_and_out_of_distribution(synthetic_e
     calibrate_checkpoint(model, cfg, str(checkpoint))
     printed = []
     rows = alert_trust_report(cfg.filename, str(checkpoint), footage_root=str(tmp_path / "footage"), num_clips=3,
-                              kinds=("noise", "blank"), print_fn=printed.append)
+                              kinds=("noise", "blank"), print_fn=printed.append, compare_scores=True)
     assert list(rows) == ["val split", "test split", "noise", "blank"]
     assert rows["test split"]["clips"] == 6 and rows["noise"]["clips"] == 3
     for kind in ("noise", "blank"):  # nothing like the synthetic disasters: every alert withheld as unrecognised
@@ -241,3 +241,7 @@ def test_trust_report_measures_abstention_in_and_out_of_distribution(synthetic_e
     assert set(test["all"]) >= {"type_acc", "dynamics_acc"}  # accuracy of all alerts beside the kept ones
     table = printed[0]
     assert "| noise | 3 | 3 | 0 | 100% |" in table and "| test split | 6 |" in table
+    compared = [line for line in printed[1].splitlines() if line.startswith(("| k-NN", "| Mahalanobis"))]
+    assert len(compared) == 4  # two scores x two poolings
+    in_use = next(line for line in compared if line.startswith("| k-NN (k=5) | mean, std |"))
+    assert in_use.split(" | ")[3:5] == ["100%", "100%"]  # the score in use withholds every noise and blank clip
