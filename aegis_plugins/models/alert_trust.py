@@ -148,7 +148,8 @@ class AlertTrust:
 
 def judge_clips(model, inputs: torch.Tensor, trust: AlertTrust | None,
                 num_beams: int | None = None) -> list[Verdict]:
-    """Caption (B, C, T, H, W) clips and judge each alert with ``trust`` (None: raised, unchecked)."""
+    """Caption (B, C, T, H, W) clips and judge each alert with ``trust`` (None: raised, unchecked). The features
+    come from a second pass of the frozen encoder (generation does not return its tokens), small beside decoding."""
     texts, confidences = model.generate_with_confidence(inputs.to(_device(model)).float(), num_beams=num_beams)
     if trust is None:
         return [Verdict(t, float(c)) for t, c in zip(texts, confidences)]
@@ -184,7 +185,7 @@ def fit_alert_trust(model, reference_batches: Iterable[torch.Tensor], calibratio
     trust.ood_threshold = math.ceil(float(torch.quantile(ood_scores, ood_quantile)) * 1e5) / 1e5
     trust.confidence_threshold = math.floor(float(torch.quantile(confidences, confidence_quantile)) * 1e5) / 1e5
     trust.info = dict(info or {}, k=k, ood_quantile=ood_quantile, confidence_quantile=confidence_quantile,
-                      num_beams=num_beams, num_reference=int(reference.shape[0]),
+                      num_beams=num_beams or model.num_beams, num_reference=int(reference.shape[0]),
                       num_calibration=int(ood_scores.numel()),
                       feature="mean and std over the encoder's tokens, standardised per feature",
                       calibration_ood_scores=[round(float(v), 5) for v in ood_scores],
