@@ -16,23 +16,23 @@ loader = dict(batch_size=16, num_workers=1)
 
 
 def _voe_dataset(split: str, video_length, flip: bool = False) -> dict:
-    return dict(_delete_=True, type="PhysicsVoEDataset", data_root="${data_root}", split=split,
+    return dict(type="PhysicsVoEDataset", data_root="${data_root}", split=split,
                 num_pairs="${voe.num_pairs}", num_train="${voe.num_train}", seed="${voe.seed}", size="${voe.size}",
                 frames="${voe.frames}",
                 pipeline=dict(type="VideoClipPipeline", video_length=video_length, frame_sample_rate=1,
                               img_size="${clip.img_size}", crop_scale=(1.0, 1.0), flip=flip))
 
 
-train_dataloader = dict(dataset=_voe_dataset("train", "${clip.video_length}", flip=True))
+train_dataloader = dict(dataset=dict(_voe_dataset("train", "${clip.video_length}", flip=True), _delete_=True))
 # Validation: every pair, whole videos (longer than the model's clip, so the model returns surprise curves).
 val_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
+    _delete_=True, batch_size=8, num_workers=0, persistent_workers=False,
     sampler=dict(type="DefaultSampler", shuffle=False),
     collate_fn=dict(type="aegis.video_collate"),
     dataset=_voe_dataset("pairs", "${voe.frames}"),
 )
-val_cfg = dict(type="ValLoop")
-val_evaluator = dict(type="VoEPairwiseMetric", score="max")
+val_cfg = dict(_delete_=True, type="ValLoop")
+val_evaluator = dict(_delete_=True, type="VoEPairwiseMetric", score="max")
 
 model = dict(
     mask_generators=[
@@ -45,7 +45,7 @@ model = dict(
 )
 
 max_epochs = 20
-train_cfg = dict(by_epoch=True, max_epochs="${max_epochs}", val_interval=5)
+train_cfg = dict(by_epoch=True, max_epochs="${max_epochs}", val_interval="${max_epochs}")  # VoE scores at the end
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
     dict(type="CosineAnnealingLR", by_epoch=True, begin=1, end="${max_epochs}", eta_min=1e-5,

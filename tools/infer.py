@@ -7,6 +7,10 @@
 With the checkpoint's alert calibration (alert_trust.json beside it) the alert is raised only when the footage is
 like the training data and the caption confident: `ALERT: ... (confidence c >= t; OOD score s <= t)`, otherwise
 `NO ALERT: ...; nothing raised`. Without one the alert is printed marked unchecked, with how to calibrate.
+
+`--surprise PHASE1_CHECKPOINT` also scores the video with a V-JEPA pretraining checkpoint (the second signal): the
+surprise curve goes to `--surprise-out DIR` (surprise.csv, surprise.png) and each sudden change is named, as
+`aegis surprise VIDEO --checkpoint ...` does. Without `--checkpoint` only the surprise is computed.
 """
 import argparse
 import os
@@ -20,14 +24,21 @@ from aegis.errors import AegisError, DataError
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Print the generated disaster alert for a video.")
     parser.add_argument("--video", required=True, help="the video file to caption")
-    parser.add_argument("--checkpoint", required=True, help="a VideoCaptioner checkpoint (.pth) or its work dir")
+    parser.add_argument("--checkpoint", help="a VideoCaptioner checkpoint (.pth) or its work dir")
     parser.add_argument("--experiment", default="experiments/vlm_tiny_cpu.py",
                         help="the experiment the checkpoint was trained with (default: %(default)s)")
     parser.add_argument("--out", default=None, help="also write the video with the alert drawn on it (.mp4)")
     parser.add_argument("--num-beams", type=int, default=None, help="beam search width (default: the experiment's)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
                         help="override experiment keys, e.g. model.max_new_tokens=30")
+    parser.add_argument("--surprise", metavar="CHECKPOINT", default=None,
+                        help="also write the surprise curve of a V-JEPA pretraining checkpoint (file or work dir)")
+    parser.add_argument("--surprise-experiment", default="experiments/vjepa_pretrain_tiny.py",
+                        help="the experiment of the --surprise checkpoint (default: %(default)s)")
+    parser.add_argument("--surprise-out", default=None, help="folder for surprise.csv/png (default: surprise_<video>)")
     args = parser.parse_args(argv)
+    if not args.checkpoint and not args.surprise:
+        parser.error("give --checkpoint (a captioner) and/or --surprise (a V-JEPA pretraining checkpoint)")
     try:
         import torch
 
@@ -39,6 +50,12 @@ def main(argv=None) -> int:
         torch.set_num_threads(min(2, torch.get_num_threads()))
         if not os.path.isfile(args.video):  # before building anything
             raise DataError(f"--video {args.video!r}: no such file.")
+        if args.surprise:
+            from aegis_plugins.models.surprise_report import surprise_alert
+
+            surprise_alert(args.video, args.surprise, args.surprise_experiment, args.surprise_out)
+        if not args.checkpoint:
+            return 0
         checkpoint = resolve_checkpoint(args.checkpoint, "--checkpoint")
         trust = load_alert_trust(checkpoint)  # None when the checkpoint has no calibration
         model, cfg = load_captioner(args.experiment, checkpoint, args.cfg_options or None)

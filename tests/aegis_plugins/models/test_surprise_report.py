@@ -229,3 +229,18 @@ def test_command_refuses_a_checkpoint_that_is_not_a_vjepa_pretrainer(trained, tm
                  "--out", str(tmp_path / "out")])
     assert code == 2
     assert capsys.readouterr().err.startswith("CheckpointError: ")
+
+
+def test_infer_tool_writes_the_surprise_curve_with_only_a_pretraining_checkpoint(trained, tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("infer_tool", REPO / "tools" / "infer.py")
+    infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer)
+    out = tmp_path / "infer_surprise"
+    assert infer.main(["--video", trained["cut"], "--surprise", trained["checkpoint"], "--surprise-experiment",
+                       trained["experiment"], "--surprise-out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"surprise of {trained['cut']}" in printed and (out / "surprise.csv").is_file()
+    assert len((out / "surprise.csv").read_text().splitlines()) > 2  # a header and one row per window
+    assert "ALERT" not in printed  # no captioner checkpoint: no caption
