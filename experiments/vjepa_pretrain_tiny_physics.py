@@ -44,15 +44,21 @@ model = dict(
     surprise_stride=1,
 )
 
-max_epochs = 20
+max_epochs = 40
+cooldown_epoch = 20  # epochs 21-40: the predictor cool-down (PredictorCooldownHook)
 train_cfg = dict(by_epoch=True, max_epochs="${max_epochs}", val_interval="${max_epochs}")  # VoE scores at the end
+# one cosine cycle for pretraining, a second, restarted one for the cool-down (the periods are computed when the file
+# loads: an override of max_epochs or cooldown_epoch needs an edit of this file, or the schedule fails to build)
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
-    dict(type="CosineAnnealingLR", by_epoch=True, begin=1, end="${max_epochs}", eta_min=1e-5,
+    dict(type="CosineRestartLR", by_epoch=True, begin=1, end="${max_epochs}", eta_min=1e-5,
+         periods=[cooldown_epoch - 1, max_epochs - cooldown_epoch], restart_weights=[1.0, 1.0],
          convert_to_iter_based=True),
 ]
 custom_hooks = [
     dict(type="JEPATargetEMAHook", momentum=0.996, end_momentum=1.0),
     dict(type="CollapseWatchHook", interval=50),
+    # then only the predictor learns, on the future-mask group: surprise needs a good forecaster (docs/physics.md)
+    dict(type="PredictorCooldownHook", start_epoch="${cooldown_epoch}", mask_group_weights=[0, 0, 1]),
 ]
 default_hooks = dict(logger=dict(type="LoggerHook", interval=25))

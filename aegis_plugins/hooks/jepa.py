@@ -22,7 +22,7 @@ from torch import Tensor
 from aegis.errors import ConfigError
 
 __all__ = ["JEPATargetEMAHook", "CollapseWatchHook", "CollapseWarning", "collapse_statistics",
-           "LossWeightScheduleHook"]
+           "LossWeightScheduleHook", "PredictorCooldownHook"]
 
 
 def _unwrap(model):
@@ -206,3 +206,43 @@ class LossWeightScheduleHook(Hook):
     def after_train(self, runner) -> None:
         if self._term is not None:
             self._term.loss_weight = self.final_weight
+
+
+class PredictorCooldownHook(Hook):
+    """From epoch ``start_epoch`` on, train only the predictor, on the mask groups ``mask_group_weights`` selects.
+
+    A JEPA predictor trained jointly with a moving encoder and EMA target can stay a poor forecaster of the next
+    time step (on the VoE scenes a tiny one stayed worse than copying the last step's latents); surprise needs a
+    good one. This hook freezes the context encoder and the EMA target (``JEPAPretrainer.freeze_encoders``) and
+    sets the model's ``mask_group_weights`` (e.g. ``[0, 0, 1]``: the future-mask group only), so the last epochs fit
+    the predictor to fixed features, as V-JEPA 2-AC fits its predictor to a frozen encoder. Which phase an epoch
+    belongs to depends only on ``runner.epoch``, so a resumed run freezes again where the first one did.
+    """
+
+    priority = "ABOVE_NORMAL"
+
+    def __init__(self, start_epoch: int, mask_group_weights: list[float] | None = None) -> None:
+        if int(start_epoch) < 0:
+            raise ConfigError(f"PredictorCooldownHook.start_epoch={start_epoch}: expected an epoch >= 0.")
+        self.start_epoch, self.mask_group_weights = int(start_epoch), mask_group_weights
+
+    def before_train(self, runner) -> None:
+        model = _unwrap(runner.model)
+        if not callable(getattr(model, "freeze_encoders", None)):
+            raise ConfigError(f"custom_hooks: PredictorCooldownHook needs a model with freeze_encoders() (e.g. "
+                              f"JEPAPretrainer); model.type is {type(model).__name__}.")
+        if self.mask_group_weights is not None:
+            model.check_group_weights(self.mask_group_weights)  # a wrong length fails now, not epochs later
+        if self.start_epoch >= runner.max_epochs:
+            raise ConfigError(f"PredictorCooldownHook.start_epoch={self.start_epoch} is not before max_epochs="
+                              f"{runner.max_epochs}: the cool-down would never start.")
+
+    def before_train_epoch(self, runner) -> None:
+        model = _unwrap(runner.model)
+        if runner.epoch < self.start_epoch or model.encoders_frozen:
+            return
+        model.freeze_encoders()
+        if self.mask_group_weights is not None:
+            model.mask_group_weights = model.check_group_weights(self.mask_group_weights)
+        runner.logger.info(f"predictor cool-down from epoch {runner.epoch + 1}: encoder and EMA target frozen, mask "
+                           f"group weights {model.mask_group_weights}")

@@ -36,7 +36,7 @@ class JEPAPretrainer(BaseModel):
     ``encoder`` runs on the visible tokens (B, Kc, D), the ``predictor`` predicts (B, Kt, D) latents at the masked
     tokens, and each term of ``losses`` compares them with the layer-normalised output of ``target_encoder`` (a
     frozen copy of the encoder, run once per batch on the full clip, under ``no_grad``). Terms are averaged over
-    the mask groups and returned under their ``loss_name`` (mmengine sums them into ``loss`` and logs each as
+    the mask groups (weighted by ``mask_group_weights``; equal by default) and returned under their ``loss_name`` (mmengine sums them into ``loss`` and logs each as
     ``train/<loss_name>``). ``mode="tensor"`` returns the target encoder's tokens (B, N, D) and ``"predict"`` one
     dict per clip with its mean-pooled target features ``features`` (D,), or, for videos longer than the clip
     length, its surprise curve and scores (:meth:`predict`; the VoE validation metric reads them).
@@ -54,6 +54,7 @@ class JEPAPretrainer(BaseModel):
                      dict(type="LatentReconstructionLoss", norm="l1", loss_weight=1.0),
                      dict(type="TemporalCausalityLoss", loss_weight=0.1),
                  ),
+                 mask_group_weights: Sequence[float] | None = None,
                  surprise_future_steps: int = 1, surprise_stride: int = 1,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -72,6 +73,8 @@ class JEPAPretrainer(BaseModel):
                               "[dict(type='LatentReconstructionLoss'), dict(type='TemporalCausalityLoss')].")
         self.mask_generators = [build_component(m, MaskGenerator, path=f"model.mask_generators[{i}]")
                                 for i, m in enumerate(mask_generators)]
+        self.mask_group_weights = self.check_group_weights(mask_group_weights)
+        self.encoders_frozen = False  # set by freeze_encoders() (PredictorCooldownHook): only the predictor trains
         self.losses = nn.ModuleList(build_component(loss, Loss, path=f"model.losses[{i}]")
                                     for i, loss in enumerate(losses))
         names = [loss.loss_name for loss in self.losses]
@@ -85,12 +88,33 @@ class JEPAPretrainer(BaseModel):
         self.capture_features = False  # set by CollapseWatchHook for the iterations it inspects
         self.captured: dict[str, Tensor] = {}
 
+    def check_group_weights(self, weights: Sequence[float] | None) -> list[float]:
+        """The per-mask-group loss weights (default: equal), checked against the groups; they are normalised to sum
+        to one in the loss, and a group of weight 0 is not computed."""
+        count = len(self.mask_generators)
+        if weights is None:
+            return [1.0] * count
+        weights = [float(w) for w in weights]
+        if len(weights) != count or min(weights) < 0 or sum(weights) <= 0:
+            raise ConfigError(f"model.mask_group_weights={weights}: expected {count} non-negative weights (one per "
+                              "mask generator) with a positive sum, e.g. " + str([1.0] * count) + ".")
+        return weights
+
+    def freeze_encoders(self) -> None:
+        """Stop training the context encoder and stop the EMA update: from now on only the predictor learns (the
+        predictor cool-down of ``PredictorCooldownHook``; targets and context features then stand still)."""
+        self.encoder.requires_grad_(False)
+        self.encoders_frozen = True
+
     # -- EMA target -----------------------------------------------------------------------------------------------
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
-        """target <- momentum * target + (1 - momentum) * encoder, for every parameter (one fused foreach op)."""
+        """target <- momentum * target + (1 - momentum) * encoder, for every parameter (one fused foreach op);
+        nothing once :meth:`freeze_encoders` was called."""
         if not 0.0 <= momentum <= 1.0:
             raise ConfigError(f"EMA momentum must be in [0, 1]; got {momentum}.")
+        if self.encoders_frozen:
+            return
         target = list(self.target_encoder.parameters())
         online = list(self.encoder.parameters())
         torch._foreach_mul_(target, momentum)
@@ -141,15 +165,18 @@ class JEPAPretrainer(BaseModel):
             raw_target = self.target_encoder(inputs).float()  # (B, N, D); fp32 also under bf16 autocast
             target = F.layer_norm(raw_target, (raw_target.shape[-1],))  # (B, N, D)
         terms = {loss.loss_name: inputs.new_zeros(()) for loss in self.losses}
-        groups = len(self.mask_generators)
+        total_weight = sum(self.mask_group_weights)
         captured_pred, captured_target = [], []
         for index, generator in enumerate(self.mask_generators):
+            weight = self.mask_group_weights[index] / total_weight
+            if weight == 0:
+                continue
             context_idx, target_idx = generator(batch, grid, device=inputs.device)  # (B, Kc), (B, Kt)
             context = self.encoder(inputs, context_idx)  # (B, Kc, D)
             pred = self.predictor(context, context_idx, target_idx, mask_index=index).float()  # (B, Kt, D)
             masked_target = _gather(target, target_idx)  # (B, Kt, D)
             for loss in self.losses:
-                terms[loss.loss_name] = terms[loss.loss_name] + loss(pred, masked_target, target_idx, grid) / groups
+                terms[loss.loss_name] = terms[loss.loss_name] + loss(pred, masked_target, target_idx, grid) * weight
             if self.capture_features:
                 captured_pred.append(pred.detach().flatten(0, 1))
                 captured_target.append(masked_target.flatten(0, 1))

@@ -152,3 +152,54 @@ def test_loss_weight_schedule_shapes_and_bad_configs(tmp_path):
         build_component(dict(type="LossWeightScheduleHook", ramp_iters=-1), HOOKS)
     with pytest.raises(ConfigError, match="causality_loss"):  # the message lists the model's loss terms
         _run(tmp_path, max_iters=1, extra_hooks=[dict(type="LossWeightScheduleHook", loss_name="causal_loss")])
+
+
+def _run_epochs(work_dir, max_epochs, cooldown, resume=None):
+    """The tiny JEPA model with a tube group and a future group, 2 iterations per epoch, a checkpoint per epoch."""
+    from aegis.engine import AegisRunner
+
+    torch.manual_seed(0)
+    model = build_component(dict(type="JEPAPretrainer", encoder=ENCODER,
+                                 predictor=dict(type="JEPAPredictor", embed_dim=16, depth=1, num_heads=2),
+                                 mask_generators=[dict(type="RandomTubeMaskGenerator", mask_ratio=0.5),
+                                                  dict(type="FutureMaskGenerator", future_steps=1)]), MODELS)
+    runner = AegisRunner(
+        model=model, work_dir=str(work_dir), default_scope="aegis",
+        train_dataloader=dict(dataset=_Clips(), sampler=dict(type="DefaultSampler", shuffle=False), batch_size=4,
+                              num_workers=0, collate_fn=dict(type="default_collate")),
+        optim_wrapper=dict(optimizer=dict(type="AdamW", lr=1e-2)),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1)),
+        custom_hooks=[dict(type="JEPATargetEMAHook", momentum=0.5, end_momentum=1.0), cooldown],
+        load_from=resume, resume=bool(resume),
+    )
+    runner.train()
+    return model
+
+
+def _weights(module_prefix, state):
+    return {k: v for k, v in state.items() if k.startswith(module_prefix)}
+
+
+def test_predictor_cooldown_freezes_encoder_and_target_and_trains_the_predictor_on_the_chosen_group(tmp_path):
+    from aegis.engine.checkpoint import safe_load
+
+    cooldown = dict(type="PredictorCooldownHook", start_epoch=1, mask_group_weights=[0, 1])
+    model = _run_epochs(tmp_path / "run", 3, cooldown)
+    assert model.encoders_frozen and model.mask_group_weights == [0.0, 1.0]
+    first, last = (safe_load(tmp_path / "run" / f"epoch_{e}.pth")["state_dict"] for e in (1, 3))
+    for prefix in ("encoder.", "target_encoder."):  # trained (and averaged) in epoch 1, still from epoch 2 on
+        assert all(torch.equal(v, last[k]) for k, v in _weights(prefix, first).items()), prefix
+    changed = [k for k, v in _weights("predictor.", first).items() if not torch.equal(v, last[k])]
+    assert "predictor.mask_tokens" in changed and "predictor.predictor_proj.weight" in changed
+    # resumed at epoch 2 (inside the cool-down), it freezes again: the encoder stays what it was
+    resumed = _run_epochs(tmp_path / "resumed", 3, cooldown, resume=str(tmp_path / "run" / "epoch_2.pth"))
+    assert resumed.encoders_frozen
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in _weights("encoder.", first).items())
+
+
+def test_predictor_cooldown_bad_configs(tmp_path):
+    with pytest.raises(ConfigError, match="expected 2 non-negative weights"):
+        _run_epochs(tmp_path / "a", 2, dict(type="PredictorCooldownHook", start_epoch=1, mask_group_weights=[1]))
+    with pytest.raises(ConfigError, match="is not before max_epochs=2"):
+        _run_epochs(tmp_path / "b", 2, dict(type="PredictorCooldownHook", start_epoch=2))

@@ -93,3 +93,28 @@ def test_bad_configs_and_inputs_raise_clear_errors():
         _model(losses=[dict(type="LatentReconstructionLoss"), dict(type="LatentReconstructionLoss", norm="l2")])
     with pytest.raises(DataError, match="token grid"):
         _model()(torch.randn(2, 3, 4, 16, 16), mode="loss")
+
+
+def test_mask_group_weights_weigh_the_groups_and_a_zero_group_is_not_computed():
+    torch.manual_seed(0)
+    model = _model(mask_group_weights=[0, 1])
+    model(torch.randn(2, 3, 6, 16, 16), mode="loss")["reconstruction_loss"].backward()
+    grad = model.predictor.mask_tokens.grad  # (2, D): one mask token per group
+    assert grad[0].abs().sum() == 0 and grad[1].abs().sum() > 0
+    with pytest.raises(ConfigError, match="expected 2 non-negative weights"):
+        _model(mask_group_weights=[1, -1])
+
+
+def test_frozen_encoders_get_no_gradient_and_no_ema_step():
+    torch.manual_seed(0)
+    model = _model()
+    model.freeze_encoders()
+    target = [p.clone() for p in model.target_encoder.parameters()]
+    sum(model(torch.randn(2, 3, 6, 16, 16), mode="loss").values()).backward()
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert model.predictor.predictor_proj.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        for p in model.encoder.parameters():
+            p.add_(1.0)
+    model.update_target(0.5)
+    assert all(torch.equal(a, b) for a, b in zip(target, model.target_encoder.parameters()))
