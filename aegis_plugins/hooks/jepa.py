@@ -233,9 +233,9 @@ class PredictorCooldownHook(Hook):
                               f"JEPAPretrainer); model.type is {type(model).__name__}.")
         if self.mask_group_weights is not None:
             model.check_group_weights(self.mask_group_weights)  # a wrong length fails now, not epochs later
-        if self.start_epoch >= runner.max_epochs:
-            raise ConfigError(f"PredictorCooldownHook.start_epoch={self.start_epoch} is not before max_epochs="
-                              f"{runner.max_epochs}: the cool-down would never start.")
+        if self.start_epoch >= runner.max_epochs:  # a shortened run (or --dry-run): say so, do not stop it
+            runner.logger.warning(f"PredictorCooldownHook.start_epoch={self.start_epoch} is not before max_epochs="
+                                  f"{runner.max_epochs}: the predictor cool-down will not start in this run.")
 
     def before_train_epoch(self, runner) -> None:
         model = _unwrap(runner.model)

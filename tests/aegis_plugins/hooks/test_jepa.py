@@ -201,5 +201,5 @@ def test_predictor_cooldown_freezes_encoder_and_target_and_trains_the_predictor_
 def test_predictor_cooldown_bad_configs(tmp_path):
     with pytest.raises(ConfigError, match="expected 2 non-negative weights"):
         _run_epochs(tmp_path / "a", 2, dict(type="PredictorCooldownHook", start_epoch=1, mask_group_weights=[1]))
-    with pytest.raises(ConfigError, match="is not before max_epochs=2"):
-        _run_epochs(tmp_path / "b", 2, dict(type="PredictorCooldownHook", start_epoch=2))
+    model = _run_epochs(tmp_path / "b", 2, dict(type="PredictorCooldownHook", start_epoch=2))  # warned, not fatal
+    assert not model.encoders_frozen
