@@ -83,8 +83,9 @@ def main(argv=None) -> int:
 
     keys = list(results.param_keys)
     header = "| " + " | ".join(keys + [f"{c}" for c in columns] + ["probe", "seeds"]) + " |"
-    lines = [f"VoE {args.metric} (mean ± 95% t-interval over seeds; chance 0.50); probe: linear probe accuracy of "
-             f"the frozen target encoder on {args.probe_experiment}", "", header,
+    probe_note = ("no probe" if probe_sets is None else
+                  f"probe: linear probe accuracy of the frozen target encoder on {args.probe_experiment}'s scenes")
+    lines = [f"VoE {args.metric} (mean ± 95% t-interval over seeds; chance 0.50); {probe_note}", "", header,
              "|" + "---|" * (len(keys) + len(columns) + 2)]
     for row in rows:
         cells = [str(row["params"].get(k)) for k in keys]
