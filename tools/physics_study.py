@@ -54,7 +54,7 @@ def main(argv=None) -> int:
             train_set, test_set = probe_datasets(probe_cfg.train_dataloader.dataset)
             probe_sets = decode_once(train_set), decode_once(test_set)
         rows, kinds = [], set()
-        for trial in sorted(results.trials, key=lambda t: t.number):
+        for trial in sorted(results.trials, key=lambda t: [str(t.params.get(k)) for k in results.param_keys]):
             per_seed, probes = [], []
             for run in trial.runs:
                 if not run.get("result") or run.get("status") not in (None, "finished", "complete", "COMPLETE"):
