@@ -4,7 +4,8 @@ The three scorers see the same decoded pair videos (the experiment's ``val_datal
 - ``pretrained``: the checkpoint's latent surprise (``aegis_plugins.models.surprise.latent_surprise``);
 - ``random_init``: the same architecture at random initialisation (one or more seeds), the latent control;
 - ``pixels``: linear extrapolation of pixels over the same windows (``pixel_surprise``), the pixel control.
-Each gives per-video records (kind, pair, possible, surprise max/mean) and a :func:`voe_report`.
+Each gives per-video records (kind, pair, possible, surprise max/mean) and a :func:`voe_report`. A sweep of such
+runs is tabulated by :func:`study_rows` and :func:`format_study_table` (``tools/physics_study.py``).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from aegis_plugins.metrics.physics import voe_report
 
 from .surprise import clip_scores, latent_surprise, load_pretrainer, pixel_surprise
 
-__all__ = ["pair_dataset", "score_videos", "evaluate_physics", "format_physics_table"]
+__all__ = ["pair_dataset", "score_videos", "evaluate_physics", "format_physics_table", "voe_by_kind", "study_rows",
+           "format_study_table"]
 
 
 def pair_dataset(cfg, split: str = "pairs"):
@@ -95,4 +97,56 @@ def format_physics_table(reports: Mapping[str, Mapping[str, float]], metric: str
                          f"{value:.2f} [{low:.2f}, {high:.2f}]" if low is not None else f"{value:.2f}")
         pairs = int(reports[scorers[0]].get(f"{kind}/num_pairs", 0))
         lines.append(f"{kind:<{width}}" + "".join(f"{c:>22}" for c in cells) + f"   ({pairs} pairs)")
+    return "\n".join(lines)
+
+
+def voe_by_kind(metrics: Mapping, metric: str = "pairwise_acc") -> dict[str, float]:
+    """``{kind: final value}`` of ``val/voe/<kind>/<metric>`` in a run's ``result.json`` metrics."""
+    out = {}
+    for key, entry in metrics.items():
+        parts = key.split("/")
+        if len(parts) == 4 and parts[:2] == ["val", "voe"] and parts[3] == metric and entry.get("final") is not None:
+            out[parts[2]] = float(entry["final"])
+    return out
+
+
+def study_rows(trials: Sequence, param_keys: Sequence[str], metric: str = "pairwise_acc",
+               probe: Callable[[dict], float] | None = None) -> list[dict]:
+    """One row per sweep trial (``aegis.sweep.report.TrialResult``), in the order of the swept values: its
+    ``params``, the VoE ``metric`` per kind of every finished seed run (``voe``: a list of ``{kind: value}``), and
+    ``probe(run)`` of each such run when a probe is given (``probe``: a list)."""
+    rows = []
+    for trial in sorted(trials, key=lambda t: [str(t.params.get(k)) for k in param_keys]):
+        per_seed, probes = [], []
+        for run in trial.runs:
+            values = voe_by_kind((run.get("result") or {}).get("metrics", {}), metric)
+            if not values:
+                continue  # a failed or unfinished run has no final validation
+            per_seed.append(values)
+            if probe is not None:
+                probes.append(probe(run))
+        rows.append(dict(params=dict(trial.params), runs=len(per_seed), voe=per_seed, probe=probes))
+    return rows
+
+
+def format_study_table(rows: Sequence[Mapping], param_keys: Sequence[str]) -> str:
+    """A markdown table of :func:`study_rows`: per kind (and ``all``) and for the probe, the mean ± 95%
+    t-interval over seeds (``aegis.sweep.report.t_interval``); the last column counts the seeds."""
+    from aegis.sweep.report import t_interval
+
+    kinds = sorted({kind for row in rows for seed in row["voe"] for kind in seed} - {"all"}) + ["all"]
+
+    def cell(values: list[float]) -> str:
+        if not values:
+            return "-"
+        mean, half = t_interval(values)
+        return f"{mean:.2f}" + (f" ± {half:.2f}" if half is not None else "")
+
+    lines = ["| " + " | ".join([*param_keys, *kinds, "probe", "seeds"]) + " |",
+             "|" + "---|" * (len(param_keys) + len(kinds) + 2)]
+    for row in rows:
+        cells = [str(row["params"].get(k)) for k in param_keys]
+        cells += [cell([seed[k] for seed in row["voe"] if k in seed]) for k in kinds]
+        cells += [cell(row["probe"]), str(row["runs"])]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -81,3 +81,4 @@ def test_pixel_control_is_exact_on_linear_change_and_surprised_by_a_jump():
 def test_clip_scores_are_max_and_mean_of_the_curve():
     scores = clip_scores(torch.tensor([[1.0, 3.0, 2.0]]))
     assert scores["max"].item() == 3.0 and scores["mean"].item() == 2.0
+
