@@ -37,9 +37,10 @@ class JEPAPretrainer(BaseModel):
     tokens, and each term of ``losses`` compares them with the layer-normalised output of ``target_encoder`` (a
     frozen copy of the encoder, run once per batch on the full clip, under ``no_grad``). Terms are averaged over
     the mask groups (weighted by ``mask_group_weights``; equal by default) and returned under their ``loss_name``
-    (mmengine sums them into ``loss`` and logs each as ``train/<loss_name>``). ``mode="tensor"`` returns the target encoder's tokens (B, N, D) and ``"predict"`` one
-    dict per clip with its mean-pooled target features ``features`` (D,), or, for videos longer than the clip
-    length, its surprise curve and scores (:meth:`predict`; the VoE validation metric reads them).
+    (mmengine sums them into ``loss`` and logs each as ``train/<loss_name>``). ``mode="tensor"`` returns the
+    target encoder's tokens (B, N, D) and ``"predict"`` one dict per clip with its mean-pooled target features
+    ``features`` (D,), or, for videos longer than the clip length, its surprise curve and scores
+    (:meth:`predict`; the VoE validation metric reads them).
     ``update_target(momentum)`` performs the EMA step; ``JEPATargetEMAHook`` calls it after every optimiser step.
     """
 
