@@ -195,6 +195,18 @@ def _permanence(geo: SceneGeometry, rng: np.random.Generator, d: int, variant: s
     return _feasible(draw_once, "permanence", geo, d)
 
 
+def _rolling_plan(geo: SceneGeometry, rng: np.random.Generator, obj: dict, east: bool, x_possible: np.ndarray,
+                  x_impossible: np.ndarray, params: dict) -> ScenePlan:
+    """The plan of one object rolling on the ground, always visible: its possible and impossible x tracks (in the
+    eastward frame, mirrored when it goes west) on the sky-and-ground background drawn from ``rng``."""
+    y = np.full(geo.frames, obj["ground_y"] - obj["radius"])
+    seen = np.ones(geo.frames, bool)
+    background = _sky_and_ground(geo, rng, obj["ground_y"])
+    return ScenePlan(params, _object_track(_mirror(geo, east, x_possible), y, seen),
+                     _object_track(_mirror(geo, east, x_impossible), y, seen),
+                     _draw_objects(geo, background, [("", obj)]))
+
+
 def _continuity(geo: SceneGeometry, rng: np.random.Generator, d: int, variant: str) -> ScenePlan:
     """An object rolls at constant velocity; in the impossible video it is 11-15 px further back from frame d on
     (it teleports, then rolls on at the same speed)."""
@@ -208,14 +220,9 @@ def _continuity(geo: SceneGeometry, rng: np.random.Generator, d: int, variant: s
         jumped = np.where(geo.t >= d, x - jump, x)
         if not (_in_view(geo, x, a["radius"]) and _in_view(geo, jumped, a["radius"])):
             return None
-        y = np.full(geo.frames, a["ground_y"] - a["radius"])
-        seen = np.ones(geo.frames, bool)
         params = dict(variant=variant, direction="east" if east else "west", speed=speed, jump_px=jump,
                       start_x=float(_mirror(geo, east, x0)), object=_public(a))
-        background = _sky_and_ground(geo, rng, a["ground_y"])
-        return ScenePlan(params, _object_track(_mirror(geo, east, x), y, seen),
-                         _object_track(_mirror(geo, east, jumped), y, seen),
-                         _draw_objects(geo, background, [("", a)]))
+        return _rolling_plan(geo, rng, a, east, x, jumped, params)
     return _feasible(draw_once, "continuity", geo, d)
 
 
@@ -312,15 +319,10 @@ def _inertia(geo: SceneGeometry, rng: np.random.Generator, d: int, variant: str)
         if not (_in_view(geo, x, a["radius"]) and _in_view(geo, changed, a["radius"])
                 and 4 <= x_change - a["radius"] and x_change + a["radius"] <= geo.size - 4):
             return None
-        y = np.full(geo.frames, a["ground_y"] - a["radius"])
-        seen = np.ones(geo.frames, bool)
         params = dict(variant=variant, direction="east" if east else "west", speed=speed,
                       speed_after=factor * speed, change_time=t_change, start_x=float(_mirror(geo, east, x0)),
                       object=_public(a))
-        background = _sky_and_ground(geo, rng, a["ground_y"])
-        return ScenePlan(params, _object_track(_mirror(geo, east, x), y, seen),
-                         _object_track(_mirror(geo, east, changed), y, seen),
-                         _draw_objects(geo, background, [("", a)]))
+        return _rolling_plan(geo, rng, a, east, x, changed, params)
     return _feasible(draw_once, "inertia", geo, d)
 
 

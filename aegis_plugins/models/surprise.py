@@ -58,8 +58,10 @@ def predicted_frames(model, num_frames: int, future_steps: int = 1, stride: int 
 def future_mask_index(model) -> int:
     """The mask-token index the predictor learned future prediction with: the model's ``FutureMaskGenerator``
     group when it has one, else 0 (the predictor then extrapolates with its first group's mask token)."""
+    from aegis_plugins.masks.future import FutureMaskGenerator
+
     for index, generator in enumerate(getattr(model, "mask_generators", ())):
-        if type(generator).__name__ == "FutureMaskGenerator":
+        if isinstance(generator, FutureMaskGenerator):
             return index
     return 0
 
