@@ -31,6 +31,14 @@ class _Clips(Dataset):
         return dict(inputs=self.clips[i])
 
 
+def _unique_name() -> str:
+    """A run name of its own: mmengine keys its Visualizer (and where scalars.json goes) by the run name, which
+    defaults to the start second, so two runners started in the same second would share one."""
+    import uuid
+
+    return f"jepa_hooks_{uuid.uuid4().hex}"
+
+
 def _run(tmp_path, max_iters=4, collapse=None, extra_hooks=(), checkpoint=None, resume=None):
     """Train the tiny JEPA model for ``max_iters`` in a real AegisRunner; ``resume``: a checkpoint to continue."""
     from aegis.engine import AegisRunner
@@ -39,7 +47,7 @@ def _run(tmp_path, max_iters=4, collapse=None, extra_hooks=(), checkpoint=None, 
                                  predictor=dict(type="JEPAPredictor", embed_dim=16, depth=1, num_heads=2),
                                  mask_generators=[dict(type="RandomTubeMaskGenerator", mask_ratio=0.5)]), MODELS)
     runner = AegisRunner(
-        model=model, work_dir=str(tmp_path), default_scope="aegis",
+        model=model, work_dir=str(tmp_path), default_scope="aegis", experiment_name=_unique_name(),
         train_dataloader=dict(dataset=_Clips(), sampler=dict(type="DefaultSampler", shuffle=False), batch_size=2,
                               num_workers=0, collate_fn=dict(type="default_collate")),
         optim_wrapper=dict(optimizer=dict(type="AdamW", lr=1e-3)),
@@ -164,7 +172,7 @@ def _run_epochs(work_dir, max_epochs, cooldown, resume=None):
                                  mask_generators=[dict(type="RandomTubeMaskGenerator", mask_ratio=0.5),
                                                   dict(type="FutureMaskGenerator", future_steps=1)]), MODELS)
     runner = AegisRunner(
-        model=model, work_dir=str(work_dir), default_scope="aegis",
+        model=model, work_dir=str(work_dir), default_scope="aegis", experiment_name=_unique_name(),
         train_dataloader=dict(dataset=_Clips(), sampler=dict(type="DefaultSampler", shuffle=False), batch_size=4,
                               num_workers=0, collate_fn=dict(type="default_collate")),
         optim_wrapper=dict(optimizer=dict(type="AdamW", lr=1e-2)),
