@@ -1,8 +1,9 @@
 """Painting DisasterRescueEnv frames: each cell gets a code (floor, wall, ash, fire, water depth, victim, agent), the
 palette gives each code a colour, and a precomputed pixel map scales the cell grid up to (obs_size, obs_size, 3).
 
-Rendering is vectorised: one palette lookup plus one ``np.take`` through the pixel map per frame. The egocentric
-view's rotation is folded into one pixel map per heading, so no frame is ever rotated.
+Rendering is vectorised and separable: the palette colours the small cell grid, one ``take`` widens each cell to
+its pixel columns and one ``take`` copies whole pixel rows. The egocentric view turns its (V, V) window of codes (a
+``rot90`` view, no copy) before painting, so no frame is ever rotated.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ PALETTE = np.array(
     + [(255, 230, 0), (200, 120, 200), (255, 255, 255), (0, 200, 80)],
     dtype=np.uint8,
 )  # (codes, 3)
+_NOSE_RGB = PALETTE[NOSE]
 
 
 def base_codes(walls: np.ndarray) -> np.ndarray:
@@ -30,11 +32,11 @@ def base_codes(walls: np.ndarray) -> np.ndarray:
 
 
 def cell_codes(base: np.ndarray, fire_t: np.ndarray | None, ash: np.ndarray | None, depth: np.ndarray | None,
-               victims: np.ndarray, waiting: np.ndarray, health: np.ndarray, full_health: int,
-               agent: np.ndarray) -> np.ndarray:
+               victims, waiting, health, full_health: int, agent) -> np.ndarray:
     """The code of every cell (G, G) int64: the static map `base` (from :func:`base_codes`), burn steps left
     `fire_t` and `ash` (None: no fire this episode), water `depth` (None: no flood), victims (K, 2) drawn where
-    `waiting` (K,) (pink at or below half of `full_health`), and the agent (2,) on top."""
+    `waiting` (K,) (pink at or below half of `full_health`), and the agent (row, col) on top. The victims' rows,
+    flags and health may be arrays or plain lists (the env passes lists: cheaper to loop over)."""
     codes = base.copy()
     if fire_t is not None:
         codes[ash] = ASH
@@ -42,17 +44,27 @@ def cell_codes(base: np.ndarray, fire_t: np.ndarray | None, ash: np.ndarray | No
     if depth is not None:
         wet = depth > 0
         codes[wet] = WATER - 1 + depth[wet]
-    for k in np.flatnonzero(waiting):
-        codes[victims[k, 0], victims[k, 1]] = VICTIM_WEAK if health[k] * 2 <= full_health else VICTIM
+    for (vy, vx), wait, left in zip(victims, waiting, health):
+        if wait:
+            codes[vy, vx] = VICTIM_WEAK if left * 2 <= full_health else VICTIM
     codes[agent[0], agent[1]] = AGENT
     return codes
 
 
-def _pixel_map(obs_size: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For an n x n cell grid: each pixel's flat cell index (H * W,) and each cell's first / last+1 pixel (n,)."""
-    pix = (np.arange(obs_size) * n) // obs_size  # (H,) cell row of each pixel row
-    flat = (pix[:, None] * n + pix[None, :]).ravel()  # (H * W,)
-    return flat, np.searchsorted(pix, np.arange(n), side="left"), np.searchsorted(pix, np.arange(n), side="right")
+class _Axis:
+    """How one axis of an n x n cell grid maps onto obs_size pixels (cells may get unequal sizes, or none): the cell
+    of each pixel `pix` (obs_size,), and per cell the slices of all its pixels, of its first and of its last third,
+    and whether it is at least 3 pixels wide (only then it gets a nose)."""
+
+    def __init__(self, obs_size: int, n: int) -> None:
+        self.pix = (np.arange(obs_size) * n) // obs_size  # (obs_size,) cell of each pixel row (and column)
+        start = np.searchsorted(self.pix, np.arange(n), side="left").tolist()
+        end = np.searchsorted(self.pix, np.arange(n), side="right").tolist()
+        third = [max(1, (e - s) // 3) for s, e in zip(start, end)]
+        self.full = [slice(s, e) for s, e in zip(start, end)]
+        self.low = [slice(s, s + t) for s, t in zip(start, third)]
+        self.high = [slice(e - t, e) for e, t in zip(end, third)]
+        self.big = [e - s >= 3 for s, e in zip(start, end)]
 
 
 class FrameRenderer:
@@ -62,45 +74,37 @@ class FrameRenderer:
 
     def __init__(self, obs_size: int, grid_size: int, view: str, view_size: int) -> None:
         self.obs_size, self.grid_size, self.view = obs_size, grid_size, view
-        n = grid_size if view == "global" else view_size
-        self._view_px = _pixel_map(obs_size, n)
-        # Egocentric: one pixel map per heading that reads the unrotated window as if rotated so the heading is up.
-        cell_ids = np.arange(n * n).reshape(n, n)
-        self._heading_px = [(np.rot90(cell_ids, k=k).ravel()[self._view_px[0]],) + self._view_px[1:]
-                            for k in range(4)]
-        self._global_px = _pixel_map(obs_size, grid_size)
+        self._global_axis = _Axis(obs_size, grid_size)
+        self._view_axis = self._global_axis if view == "global" else _Axis(obs_size, view_size)
         self._radius = view_size // 2
         r = self._radius
         self._padded = np.full((grid_size + 2 * r, grid_size + 2 * r), WALL, dtype=np.int64)  # (G + 2r, G + 2r)
 
-    def observation(self, codes: np.ndarray, agent: np.ndarray, heading: int) -> np.ndarray:
+    def observation(self, codes: np.ndarray, agent, heading: int) -> np.ndarray:
         """What the agent sees, from the cell codes (G, G), the agent's (row, col) and heading (0 north, clockwise)."""
         if self.view == "global":
-            return self._paint(codes, self._view_px, tuple(agent), heading)
+            return self._paint(codes, self._view_axis, agent[0], agent[1], heading)
         r, g = self._radius, self.grid_size
         self._padded[r:r + g, r:r + g] = codes
         y, x = agent
         window = self._padded[y:y + 2 * r + 1, x:x + 2 * r + 1]  # (V, V), agent at the centre
-        return self._paint(window, self._heading_px[heading], (r, r), 0)  # drawn rotated: heading up
+        return self._paint(np.rot90(window, k=heading), self._view_axis, r, r, 0)  # turned: the heading is up
 
-    def top_down(self, codes: np.ndarray, agent: np.ndarray, heading: int) -> np.ndarray:
+    def top_down(self, codes: np.ndarray, agent, heading: int) -> np.ndarray:
         """The whole map from above, whatever the observation's view."""
-        return self._paint(codes, self._global_px, tuple(agent), heading)
+        return self._paint(codes, self._global_axis, agent[0], agent[1], heading)
 
-    def _paint(self, codes: np.ndarray, pixel_map, agent: tuple[int, int], heading: int) -> np.ndarray:
-        flat, cell_start, cell_end = pixel_map
-        colours = PALETTE[codes.ravel()]  # (n * n, 3)
-        image = np.take(colours, flat, axis=0).reshape(self.obs_size, self.obs_size, 3)  # (H, W, 3)
-        y0, y1 = cell_start[agent[0]], cell_end[agent[0]]
-        x0, x1 = cell_start[agent[1]], cell_end[agent[1]]
-        th, tw = max(1, (y1 - y0) // 3), max(1, (x1 - x0) // 3)
-        if y1 - y0 >= 3 and x1 - x0 >= 3:  # a "nose" strip on the side the agent faces
+    def _paint(self, codes: np.ndarray, axis: _Axis, y: int, x: int, heading: int) -> np.ndarray:
+        # Colour the (n, n) cells, widen every cell to its pixel columns, then copy whole pixel rows: three small
+        # gathers instead of one per pixel.
+        image = PALETTE[codes].take(axis.pix, axis=1).take(axis.pix, axis=0)  # (n, n, 3) -> (n, W, 3) -> (H, W, 3)
+        if axis.big[y] and axis.big[x]:  # a "nose" strip on the side the agent faces
             if heading == 0:
-                image[y0:y0 + th, x0:x1] = PALETTE[NOSE]
+                image[axis.low[y], axis.full[x]] = _NOSE_RGB
             elif heading == 1:
-                image[y0:y1, x1 - tw:x1] = PALETTE[NOSE]
+                image[axis.full[y], axis.high[x]] = _NOSE_RGB
             elif heading == 2:
-                image[y1 - th:y1, x0:x1] = PALETTE[NOSE]
+                image[axis.high[y], axis.full[x]] = _NOSE_RGB
             else:
-                image[y0:y1, x0:x0 + tw] = PALETTE[NOSE]
+                image[axis.full[y], axis.low[x]] = _NOSE_RGB
         return image
