@@ -18,6 +18,10 @@ def aegis_register(registries):
                 t.RandomHorizontalFlip, t.ToTensorVideo, t.NormalizeVideo, t.VideoClipPipeline):
         registries.TRANSFORMS.register_module(module=cls)
     registries.FUNCTIONS.register_module(module=video_collate)
+
+    from .env_transitions import EnvTransitionDataset  # recorded env episodes for world models (issue #16)
+
+    registries.DATASETS.register_module(module=EnvTransitionDataset)
     registries.CAPTIONERS.register_module(module=OpenAIChatCaptioner)
     registries.CAPTIONERS.register_module(module=CheckpointCaptioner)
 

@@ -116,3 +116,15 @@ TINY = {
                                              dict(inputs=torch.ones(3, 2, 16, 16), data_samples=dict(caption="b"))]),
                           expect_shape=(2, 3, 2, 16, 16)),
 }
+
+# --- recorded env episodes for world models (issue #16; owned by the world-model helper) --------------------------
+# 12 random-action episodes of an 8-step 16x16 DisasterRescue map, recorded on first build (well under a second)
+TINY["EnvTransitionDataset"] = dict(
+    registry="DATASETS",
+    cfg=dict(type="EnvTransitionDataset", env=dict(type="DisasterRescueEnv", preset="easy", grid_size=6, max_steps=8,
+                                                   obs_size=16),
+             data_root=os.path.join(tempfile.gettempdir(), f"aegis_tiny_env_transitions_{os.getuid()}"),
+             episodes=12, val_episodes=2, frame_stack=2, rollout_steps=2),
+    run=lambda ds: torch.stack([ds[0]["inputs"], ds[1]["inputs"]]).float(),
+    expect_shape=(2, 4, 16, 16, 3),
+)
