@@ -31,6 +31,7 @@ __all__ = ["DisasterRescueEnv", "DisasterConfig", "PRESETS", "frames_to_clip"]
 
 # Directions, clockwise from north: (dy, dx). Headings and absolute actions index into this, as into DIR_NAMES.
 _DIRS = np.array([(-1, 0), (0, 1), (1, 0), (0, -1)], dtype=np.int64)
+_MOVES = tuple(tuple(int(v) for v in d) for d in _DIRS)  # the same as Python ints, for the per-step moves
 _HABITAT_ACTIONS = ("stop", "move_forward", "turn_left", "turn_right")
 _STATE_DIM = 10
 
@@ -80,6 +81,7 @@ class DisasterRescueEnv(gym.Env):
             self.observation_space = image_space
         self.action_space = spaces.Discrete(4)
         self.action_names = _HABITAT_ACTIONS if cfg.action_mode == "habitat" else DIR_NAMES
+        self._habitat = cfg.action_mode == "habitat"
 
         # Fire ignition probability per spreading direction (toward north/east/south/west), biased by the wind.
         probs = np.full(4, cfg.p_spread)
@@ -95,14 +97,21 @@ class DisasterRescueEnv(gym.Env):
 
     # ------------------------------------------------------------------ episode start
     def _setup(self, layout: Layout) -> None:
-        """Start the episode `layout` describes: the static map, the caches, and the moving parts at their start."""
+        """Start the episode `layout` describes: the static map, the caches, and the moving parts at their start.
+
+        The per-step state of the agent and the few victims is plain Python (ints, tuples, lists), which a step reads
+        and writes far faster than numpy scalars; the grids (fire, ash, water) stay numpy. get_state and set_state
+        convert at the boundary, so the stored state is the same int64 arrays either way.
+        """
         cfg, g = self.config, self.config.grid_size
         self._walls = layout.walls
-        self._agent = np.array(layout.agent, dtype=np.int64)
-        self._heading = layout.heading
+        self._agent = (int(layout.agent[0]), int(layout.agent[1]))  # (row, col)
+        self._heading = int(layout.heading)
         self._victims = layout.victims  # (K, 2)
-        self._status = np.zeros(cfg.num_victims, dtype=np.int64)  # 0 waiting, 1 rescued, 2 lost
-        self._health = np.full(cfg.num_victims, cfg.victim_health, dtype=np.int64)
+        self._victim_cells = [tuple(v) for v in layout.victims.tolist()]  # K (row, col) tuples
+        self._status = [0] * cfg.num_victims  # per victim: 0 waiting, 1 rescued, 2 lost
+        self._health = [cfg.victim_health] * cfg.num_victims
+        self._rescued = self._lost = 0  # counts of status 1 and 2
         self._fire_t = np.zeros((g, g), dtype=np.int64)  # burn steps left; > 0 is burning
         self._fire_t[layout.fires[:, 0], layout.fires[:, 1]] = cfg.burn_time
         self._ash = np.zeros((g, g), dtype=bool)
@@ -113,6 +122,7 @@ class DisasterRescueEnv(gym.Env):
         self._base_codes = base_codes(layout.walls)
         self._start = (int(layout.agent[0]), int(layout.agent[1]))
         self._dist_fields: np.ndarray | None = None  # computed on first use (shaping, state vector, SPL)
+        self._dist_rows: list[list[int]] | None = None  # the same fields as K flat lists, for per-step lookups
         self._optimal: float | None = None
         self._steps = 0
         self._path_length = 0
@@ -133,11 +143,16 @@ class DisasterRescueEnv(gym.Env):
             self._optimal = shortest_tour(first, pair)
         return self._optimal
 
+    def _distances_here(self) -> list[tuple[int, int]]:
+        """(distance from the agent's cell, k) for every waiting victim k, in victim order."""
+        if self._dist_rows is None:
+            self._dist_rows = [field.ravel().tolist() for field in self._dist]
+        here = self._agent[0] * self.config.grid_size + self._agent[1]
+        return [(row[here], k) for k, (row, status) in enumerate(zip(self._dist_rows, self._status)) if status == 0]
+
     def _nearest_distance(self) -> int:
-        waiting = self._status == 0
-        if not waiting.any():
-            return 0
-        return int(self._dist[waiting, self._agent[0], self._agent[1]].min())
+        distances = self._distances_here()
+        return min(distances)[0] if distances else 0
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -163,7 +178,7 @@ class DisasterRescueEnv(gym.Env):
         self._steps += 1
 
         move = True
-        if cfg.action_mode == "habitat":
+        if self._habitat:
             move = action == 1
             if action == 0:
                 terminated = True
@@ -179,11 +194,12 @@ class DisasterRescueEnv(gym.Env):
                 self._wading = True  # deep water: a move takes two steps
             else:
                 self._wading = False
-                ny, nx = y + _DIRS[self._heading, 0], x + _DIRS[self._heading, 1]
+                dy, dx = _MOVES[self._heading]
+                ny, nx = y + dy, x + dx
                 if self._walls[ny, nx]:
                     collided = True
                 else:
-                    self._agent[0], self._agent[1] = ny, nx
+                    self._agent = (ny, nx)
                     self._path_length += 1
                     if self._fire_t[ny, nx] > 0:
                         burned = True
@@ -193,11 +209,11 @@ class DisasterRescueEnv(gym.Env):
             self._spread_fire()
             self._rise_flood()
             reward -= cfg.loss_penalty * self._update_victims()
-            burned = self._fire_t[self._agent[0], self._agent[1]] > 0
+            burned = bool(self._fire_t[self._agent] > 0)
         if burned:
             reward -= cfg.fire_penalty
             terminated = True
-        if not (self._status == 0).any():
+        if self._rescued + self._lost == len(self._status):  # no victim waiting
             terminated = True
         if cfg.shaping:
             nearest = self._nearest_distance()
@@ -227,8 +243,9 @@ class DisasterRescueEnv(gym.Env):
                                      episode=None)
         if self._walls is not None:
             state["episode"] = dict(
-                walls=self._walls.copy(), agent=self._agent.copy(), heading=int(self._heading),
-                victims=self._victims.copy(), status=self._status.copy(), health=self._health.copy(),
+                walls=self._walls.copy(), agent=np.array(self._agent, dtype=np.int64), heading=int(self._heading),
+                victims=self._victims.copy(), status=np.array(self._status, dtype=np.int64),
+                health=np.array(self._health, dtype=np.int64),
                 fire_t=self._fire_t.copy(), ash=self._ash.copy(), depth=self._depth.copy(),
                 flood_sources=np.stack(self._flood_sources).copy(),  # (2, S) rows and columns
                 has_fire=bool(self._has_fire), has_flood=bool(self._has_flood), start=list(self._start),
@@ -256,9 +273,10 @@ class DisasterRescueEnv(gym.Env):
         start = tuple(int(v) for v in episode["start"])
         self._setup(Layout(walls, start, int(episode["heading"]), victims, np.zeros((0, 2), dtype=np.int64),
                            np.ascontiguousarray(sources.T)))
-        self._agent = np.asarray(episode["agent"], dtype=np.int64).copy()
-        self._status = np.asarray(episode["status"], dtype=np.int64).copy()
-        self._health = np.asarray(episode["health"], dtype=np.int64).copy()
+        self._agent = tuple(np.asarray(episode["agent"], dtype=np.int64).reshape(2).tolist())
+        self._status = np.asarray(episode["status"], dtype=np.int64).reshape(-1).tolist()
+        self._health = np.asarray(episode["health"], dtype=np.int64).reshape(-1).tolist()
+        self._rescued, self._lost = self._status.count(1), self._status.count(2)
         self._fire_t = np.asarray(episode["fire_t"], dtype=np.int64).copy()
         self._ash = np.asarray(episode["ash"], dtype=bool).copy()
         self._depth = np.asarray(episode["depth"], dtype=np.int64).copy()
@@ -268,15 +286,21 @@ class DisasterRescueEnv(gym.Env):
 
     # ------------------------------------------------------------------ dynamics
     def _rescue(self) -> float:
-        hit = (self._status == 0) & (self._victims[:, 0] == self._agent[0]) & (self._victims[:, 1] == self._agent[1])
-        if hit.any():
-            self._status[hit] = 1
-            return self.config.rescue_reward * int(hit.sum())
+        hits = 0
+        for k, cell in enumerate(self._victim_cells):
+            if cell == self._agent and self._status[k] == 0:
+                self._status[k] = 1
+                hits += 1
+        if hits:
+            self._rescued += hits
+            return self.config.rescue_reward * hits
         return 0.0
 
     def _spread_fire(self) -> None:
+        if not self._has_fire:
+            return
         burning = self._fire_t > 0
-        if not self._has_fire or not burning.any():
+        if not burning.any():
             return
         ignite = None
         if self.config.p_spread > 0:
@@ -307,37 +331,41 @@ class DisasterRescueEnv(gym.Env):
         self._fire_t[depth > 0] = 0  # water puts fire out
 
     def _update_victims(self) -> int:
-        waiting = self._status == 0
-        if not waiting.any():
-            return 0
-        vy, vx = self._victims[:, 0], self._victims[:, 1]
-        if self._has_flood:
-            self._health -= (waiting & (self._depth[vy, vx] >= self.config.deep_depth)).astype(np.int64)
-        lost = waiting & ((self._health <= 0) | (self._fire_t[vy, vx] > 0))
-        if lost.any():
-            self._status[lost] = 2
-            return int(lost.sum())
-        return 0
+        """Deep water costs each waiting victim 1 health; one at 0 health or on fire is lost. Returns how many."""
+        lost = 0
+        deep = self.config.deep_depth
+        for k, cell in enumerate(self._victim_cells):
+            if self._status[k] != 0:
+                continue
+            if self._has_flood and self._depth[cell] >= deep:
+                self._health[k] -= 1
+            if self._health[k] <= 0 or self._fire_t[cell] > 0:
+                self._status[k] = 2
+                lost += 1
+        self._lost += lost
+        return lost
 
     # ------------------------------------------------------------------ observations
     def _codes(self) -> np.ndarray:
         """The code of every cell (G, G), for the renderer."""
         return cell_codes(self._base_codes, self._fire_t if self._has_fire else None,
                           self._ash if self._has_fire else None, self._depth if self._has_flood else None,
-                          self._victims, self._status == 0, self._health, self.config.victim_health, self._agent)
+                          self._victim_cells, [status == 0 for status in self._status], self._health,
+                          self.config.victim_health, self._agent)
 
     def _state(self) -> np.ndarray:
         cfg = self.config
         g = cfg.grid_size - 1
         state = np.zeros(_STATE_DIM, dtype=np.float32)
-        state[0], state[1] = self._agent[0] / g, self._agent[1] / g
+        y, x = self._agent
+        state[0], state[1] = y / g, x / g
         state[2 + self._heading] = 1.0
-        waiting = np.flatnonzero(self._status == 0)
-        if len(waiting):
-            k = waiting[np.argmin(self._dist[waiting, self._agent[0], self._agent[1]])]
-            state[6] = (self._victims[k, 0] - self._agent[0]) / g
-            state[7] = (self._victims[k, 1] - self._agent[1]) / g
-        state[8] = len(waiting) / cfg.num_victims
+        distances = self._distances_here()  # (distance, k) per waiting victim
+        if distances:
+            k = min(distances)[1]  # the nearest; the first of equals, as argmin
+            state[6] = (self._victim_cells[k][0] - y) / g
+            state[7] = (self._victim_cells[k][1] - x) / g
+        state[8] = len(distances) / cfg.num_victims
         state[9] = min(1.0, self._steps / cfg.max_steps)
         return state
 
@@ -348,13 +376,13 @@ class DisasterRescueEnv(gym.Env):
         return image
 
     def _info(self, collided: bool, burned: bool, done: bool) -> dict:
-        rescued = int((self._status == 1).sum())
+        rescued = self._rescued
         success = rescued == self.config.num_victims
         spl = 0.0
         if success:  # SPL = S * l / max(l, p): shortest tour length l, path actually walked p
             optimal = self._optimal_length()
             spl = optimal / max(optimal, self._path_length) if optimal > 0 else 1.0
-        info = {"rescued": rescued, "lost": int((self._status == 2).sum()), "success": bool(success),
+        info = {"rescued": rescued, "lost": self._lost, "success": bool(success),
                 "is_success": bool(success), "spl": float(spl), "collided": bool(collided), "burned": bool(burned),
                 "steps": self._steps, "path_length": self._path_length}
         if done and success:
