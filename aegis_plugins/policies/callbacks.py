@@ -11,7 +11,8 @@ start, or the end of training) and ``_on_run_end`` (the end of a run no callback
   visualizer (TensorBoard; the result/progress files read it) and log.
 - :class:`SafeCheckpointCallback` writes AEGIS's safe checkpoints every N env steps and at the end, and stops
   ``learn()`` (``_on_step`` returns False) after saving when a stop was requested (SIGTERM/SIGINT).
-- :class:`RandomBaselineEvalCallback` compares the trained agent with a random policy at the end (``evaluate_policy``).
+- :class:`RandomBaselineEvalCallback` compares the trained agent with baselines (random, the scripted rescuer) and
+  reference checkpoints at the end, on the same seeded episodes (``evaluate_policy``).
 """
 from __future__ import annotations
 
@@ -232,22 +233,32 @@ class SafeCheckpointCallback(IterationCallback):
 
 
 class RandomBaselineEvalCallback(IterationCallback):
-    """At the end of a run no callback stopped: the trained agent and :class:`~.rl_eval.RandomPolicy` play the same
-    ``n_episodes`` episodes (episode i seeded ``seed + i``) through SB3's ``evaluate_policy``, on a fresh env built
-    from ``env_cfg`` with frames stacked ``frame_stack`` deep as in training. The summary (see
-    :func:`~.rl_eval.compare_with_random`) is kept in ``result`` and its wall-clock time in ``seconds``;
+    """At the end of a run no callback stopped: the trained agent, the named ``baselines`` (default
+    :class:`~.rl_eval.RandomPolicy` alone; ``"heuristic"`` adds the map-knowing
+    :class:`~.heuristic.ScriptedRescuePolicy`) and the ``references`` (name -> an RL checkpoint or a run's work
+    dir, each played with its own env observation and frame stack) play the same ``n_episodes`` episodes (episode
+    i seeded ``seed + i``) through SB3's ``evaluate_policy``, on a fresh env built from ``env_cfg`` with frames
+    stacked ``frame_stack`` deep as in training. The summary (see :func:`~.rl_eval.compare_with_random`: plain keys
+    for the agent, ``<name>_`` keys for the others) is kept in ``result`` and its wall-clock time in ``seconds``;
     ``video_path`` gets the agent's first episode."""
 
     def __init__(self, env_cfg: dict, n_episodes: int, seed: int, frame_stack: int = 1, deterministic: bool = False,
-                 video_path: str | None = None) -> None:
+                 video_path: str | None = None, baselines: tuple[str, ...] = ("random",),
+                 references: dict[str, str] | None = None) -> None:
         super().__init__()
         self.env_cfg, self.n_episodes, self.seed, self.frame_stack = dict(env_cfg), n_episodes, seed, frame_stack
         self.deterministic, self.video_path = deterministic, video_path
+        self.baselines, self.references = tuple(baselines), dict(references or {})
         self.result: dict | None = None
         self.seconds = 0.0
 
     def _on_run_end(self) -> None:
+        from .rl_eval import load_reference
+
         start = time.perf_counter()
+        references = {name: load_reference(path, where=f"train_cfg.eval_references.{name}")
+                      for name, path in self.references.items()}
         self.result = compare_with_random(self.env_cfg, self.model, self.n_episodes, self.seed, self.frame_stack,
-                                          self.deterministic, video_path=self.video_path)
+                                          self.deterministic, video_path=self.video_path,
+                                          baselines=self.baselines, references=references)
         self.seconds = time.perf_counter() - start

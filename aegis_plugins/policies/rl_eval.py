@@ -1,33 +1,37 @@
-"""Evaluate a policy and a uniformly random policy on the same seeded episodes, and write episode videos.
+"""Evaluate policies on the same seeded episodes: a trained agent against baselines (uniformly random, the
+map-knowing scripted rescuer) and other references (checkpoints, a planner), and write episode videos.
 
 Episodes are played by SB3's ``evaluate_policy`` on one env built from the ENVS config, wrapped in SB3's Monitor
 and stacked ``frame_stack`` deep by VecFrameStack exactly as in training. Episode i resets the env with
-``seed + i`` (and seeds its action space and torch alike), so the trained and the random policy face exactly the
-same maps. Reported per policy: mean return, success rate, victims rescued and SPL (Anderson et al., "On
-Evaluation of Embodied Navigation Agents", 2018), averaged over episodes.
+``seed + i`` (and seeds its action space and torch alike), so every policy faces exactly the same maps. Reported
+per policy: mean return, success rate, victims rescued and lost, SPL (Anderson et al., "On Evaluation of Embodied
+Navigation Agents", 2018), episode length and the policy's wall time per action, averaged over episodes.
 """
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack
 
 from aegis.engine.progress import ProgressBar
+from aegis.errors import ConfigError, closest
 
 from .agent_io import load_agent
 from .vec_env import EnvFactory
 
-__all__ = ["RandomPolicy", "run_episodes", "summarize", "compare_with_random", "write_video",
-           "evaluate_checkpoint", "format_report"]
+__all__ = ["RandomPolicy", "BASELINES", "Player", "make_baseline", "supported_baselines", "run_episodes",
+           "summarize", "compare_policies", "flat_metrics", "compare_with_random", "load_reference", "write_video",
+           "evaluate_checkpoint", "evaluate_players", "format_report"]
 
 _INFO_KEYS = ("rescued", "lost", "success", "spl")
-
 
 class RandomPolicy:
     """Uniformly random actions in SB3's ``predict`` form (what ``evaluate_policy`` calls): a baseline agent.
@@ -44,6 +48,70 @@ class RandomPolicy:
         """Actions (B,) or (B, A) for a batch of B observations; ``state`` is passed through (no recurrence)."""
         batch = len(next(iter(observation.values()))) if isinstance(observation, dict) else len(observation)
         return np.stack([self.action_space.sample() for _ in range(batch)]), state
+
+
+def _scripted_rescuer(envs: VecEnv):
+    from .heuristic import ScriptedRescuePolicy
+
+    return ScriptedRescuePolicy(envs)
+
+
+# Named baseline policies, each built on the evaluation's VecEnv: ``make(envs) -> policy in SB3's predict form``.
+BASELINES = {
+    "random": lambda envs: RandomPolicy(envs.action_space),  # uniform actions: the lower reference
+    "heuristic": _scripted_rescuer,  # ScriptedRescuePolicy, knows the map (get_state): the upper reference
+}
+
+
+def make_baseline(name: str, envs: VecEnv):
+    """The baseline policy ``name`` (a key of :data:`BASELINES`) acting in ``envs``."""
+    if name not in BASELINES:
+        near = closest(name, BASELINES)
+        raise ConfigError(f"baseline {name!r} is unknown; expected one of {sorted(BASELINES)}"
+                          + (f". Did you mean {near[0]!r}?" if near else "."))
+    return BASELINES[name](envs)
+
+
+def supported_baselines(env_cfg: Mapping, names: tuple[str, ...] = tuple(BASELINES)) -> tuple[str, ...]:
+    """Those of ``names`` that can play on ``env_cfg``'s env (the scripted rescuer needs DisasterRescueEnv's
+    ``get_state()`` and ``config``); found by building each on one reset env."""
+    envs = DummyVecEnv([EnvFactory(dict(env_cfg), monitor=False)])
+    try:
+        envs.reset()
+        ok = []
+        for name in names:
+            try:
+                make_baseline(name, envs)
+            except ConfigError:
+                continue
+            ok.append(name)
+    finally:
+        envs.close()
+    return tuple(ok)
+
+
+class Player(NamedTuple):
+    """A policy in SB3's ``predict`` form with the env it plays on: ``env_cfg`` (None: the evaluation's env) and
+    ``frame_stack`` (None: the evaluation's). A reference trained on another observation of the same world (say
+    ``state_obs=True``, or a larger ``obs_size``) keeps its own; ``note`` is shown next to its name."""
+    policy: Any
+    env_cfg: dict | None = None
+    frame_stack: int | None = None
+    note: str = ""
+
+
+class _TimedPolicy:
+    """Wraps a policy's ``predict`` and adds up its wall time and the actions it returned."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy, self.seconds, self.actions = policy, 0.0, 0
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        start = time.perf_counter()
+        actions, state = self.policy.predict(observation, state, episode_start, deterministic)
+        self.seconds += time.perf_counter() - start
+        self.actions += len(actions)
+        return actions, state
 
 
 class _SeededEpisodes(gym.Wrapper):
@@ -80,12 +148,22 @@ def run_episodes(env_cfg: dict, policy: Any | None, episodes: int, seed: int, fr
     """Play ``episodes`` episodes (episode i reset with seed + i) with SB3's ``evaluate_policy``.
 
     ``policy`` is anything with SB3's ``predict(observation, state, episode_start, deterministic)`` (a
-    ``stable_baselines3.PPO``, an SB3 policy, :class:`RandomPolicy`); None plays uniformly random actions. It sees
+    ``stable_baselines3.PPO``, an SB3 policy, :class:`RandomPolicy`), the name of a baseline (``"random"``,
+    ``"heuristic"``: :data:`BASELINES`, built on the evaluation env), or None (uniformly random actions). It sees
     batches of one observation (1, ...), stacked ``frame_stack`` deep by VecFrameStack as in training. Returns one
     dict per episode (return and length as SB3's Monitor records them, plus the env's rescued, lost, success, spl
     when its final ``info`` has them) and, with ``record_first``, the RGB frames of the first episode. On a
     terminal a live bar named ``description`` counts the finished episodes (see :mod:`aegis.engine.progress`).
     """
+    results, frames, _ = _play(env_cfg, policy, episodes, seed, frame_stack, deterministic, record_first,
+                               description)
+    return results, frames
+
+
+def _play(env_cfg: dict, policy: Any | None, episodes: int, seed: int, frame_stack: int = 1,
+          deterministic: bool = False, record_first: bool = False,
+          description: str = "episodes") -> tuple[list[dict], list[np.ndarray], float]:
+    """:func:`run_episodes`, plus the policy's mean wall time per action in seconds."""
     env = _SeededEpisodes(EnvFactory(env_cfg, monitor=False, render_mode="rgb_array" if record_first else None)(),
                           seed, record_first)
     envs = DummyVecEnv([lambda: Monitor(env)])
@@ -106,15 +184,17 @@ def run_episodes(env_cfg: dict, policy: Any | None, episodes: int, seed: int, fr
             bar.advance()
 
     try:
-        returns, lengths = evaluate_policy(RandomPolicy(envs.action_space) if policy is None else policy, envs,
-                                           n_eval_episodes=episodes, deterministic=deterministic,
+        if policy is None:
+            policy = "random"
+        timed = _TimedPolicy(make_baseline(policy, envs) if isinstance(policy, str) else policy)
+        returns, lengths = evaluate_policy(timed, envs, n_eval_episodes=episodes, deterministic=deterministic,
                                            callback=keep_info, return_episode_rewards=True)
     finally:
         bar.close()
         envs.close()
     results = [dict(episode_return=float(r), length=int(n), **extra)
                for r, n, extra in zip(returns, lengths, finished)]
-    return results, env.frames
+    return results, env.frames, timed.seconds / max(1, timed.actions)
 
 
 def _frame(env, obs) -> np.ndarray:
@@ -138,17 +218,101 @@ def summarize(results: list[dict]) -> dict[str, float]:
     return summary
 
 
-def compare_with_random(env_cfg: dict, policy: Any, episodes: int, seed: int, frame_stack: int = 1,
-                        deterministic: bool = False, video_path: str | None = None) -> dict[str, float]:
-    """Summaries of ``policy`` (plain keys) and of :class:`RandomPolicy` (``random_`` keys) on the same seeds."""
-    trained, frames = run_episodes(env_cfg, policy, episodes, seed, frame_stack, deterministic,
-                                   record_first=video_path is not None, description="eval: trained policy")
-    random_results, _ = run_episodes(env_cfg, None, episodes, seed, frame_stack, description="eval: random policy")
-    metrics = summarize(trained)
-    metrics.update({f"random_{k}": v for k, v in summarize(random_results).items() if k != "episodes"})
-    if video_path is not None and frames:
-        metrics["video"] = write_video(frames, video_path)
+# env arguments that change what a policy observes, not the world it acts in: references may differ in them
+_OBSERVATION_ARGS = ("obs_size", "state_obs", "render_mode", "view", "view_size")
+
+
+def compare_policies(env_cfg: dict, players: Mapping[str, Any], episodes: int, seed: int, frame_stack: int = 1,
+                     deterministic: bool = False, video_path: str | None = None) -> dict[str, dict[str, float]]:
+    """Summaries (:func:`summarize` plus ``seconds_per_action``) of every named policy on the same ``episodes``
+    seeded episodes, in the order given.
+
+    A value of ``players`` is a :class:`Player`, a policy in SB3's ``predict`` form, or a baseline name
+    (:data:`BASELINES`). Each plays on ``env_cfg`` stacked ``frame_stack`` deep unless its Player names its own; a
+    Player's env may differ from ``env_cfg`` only in what is observed (:data:`_OBSERVATION_ARGS`), so that every
+    policy faces the same maps. ``deterministic`` is passed to every ``predict`` (the baselines ignore it).
+    ``video_path`` gets the first policy's first episode (its summary's ``video``).
+    """
+    summaries: dict[str, dict[str, float]] = {}
+    for i, (name, value) in enumerate(players.items()):
+        player = value if isinstance(value, Player) else Player(value)
+        own_env = dict(env_cfg) if player.env_cfg is None else dict(player.env_cfg)
+        _check_same_world(env_cfg, own_env, name)
+        record = i == 0 and video_path is not None
+        results, frames, seconds = _play(own_env, player.policy, episodes, seed,
+                                         frame_stack if player.frame_stack is None else player.frame_stack,
+                                         deterministic, record_first=record, description=f"eval: {name}")
+        summary = summarize(results)
+        summary["seconds_per_action"] = seconds
+        if record and frames:
+            summary["video"] = write_video(frames, video_path)
+        summaries[name] = summary
+    return summaries
+
+
+def _check_same_world(env_cfg: Mapping, other: Mapping, name: str) -> None:
+    def world(cfg):
+        return {k: v for k, v in cfg.items() if k not in _OBSERVATION_ARGS}
+
+    if world(env_cfg) != world(other):
+        diff = sorted(k for k in set(world(env_cfg)) | set(world(other)) if env_cfg.get(k) != other.get(k))
+        raise ConfigError(f"{name!r} was trained on another world than the evaluated env: they differ in {diff} "
+                          f"({ {k: other.get(k) for k in diff} } vs { {k: env_cfg.get(k) for k in diff} }); "
+                          f"references may differ only in {list(_OBSERVATION_ARGS)}, so that all play the same "
+                          "episodes.")
+
+
+def flat_metrics(summaries: Mapping[str, Mapping], main: str | None = None) -> dict:
+    """One flat dict: the ``main`` policy's summary under plain keys (``success_rate``), every other policy's
+    under ``<name>_`` keys (``random_success_rate``, ``heuristic_spl``), and ``policies``: the names in order
+    (``main`` first). ``main`` None: the first policy."""
+    names = list(summaries)
+    main = names[0] if main is None else main
+    metrics: dict = dict(summaries[main])
+    for name in names:
+        if name != main:
+            metrics.update({f"{name}_{k}": v for k, v in summaries[name].items() if k != "episodes"})
+    metrics["policies"] = [main] + [n for n in names if n != main]
     return metrics
+
+
+def compare_with_random(env_cfg: dict, policy: Any, episodes: int, seed: int, frame_stack: int = 1,
+                        deterministic: bool = False, video_path: str | None = None,
+                        baselines: tuple[str, ...] = ("random",), references: Mapping[str, Any] | None = None
+                        ) -> dict:
+    """Summaries of ``policy`` (plain keys), of each baseline (``random_``, ``heuristic_`` keys) and of each
+    reference (a Player or policy; ``<name>_`` keys) on the same seeds: :func:`flat_metrics` of
+    :func:`compare_policies`."""
+    players: dict[str, Any] = {"trained": policy}
+    players.update({name: name for name in baselines})
+    players.update(references or {})
+    return flat_metrics(compare_policies(env_cfg, players, episodes, seed, frame_stack, deterministic,
+                                         video_path=video_path), main="trained")
+
+
+def load_reference(path: str, where: str = "checkpoint") -> Player:
+    """A :class:`Player` from an RL checkpoint or a run's work dir (its ``last_checkpoint``): the agent rebuilt
+    with its weights, on the env config and frame stack stored in the checkpoint."""
+    from aegis.engine.checkpoint import resolve_checkpoint
+
+    file = resolve_checkpoint(path, where)
+    agent, checkpoint = load_agent(file)
+    build = checkpoint["build"]
+    return Player(agent.algo, dict(build["env"]), int(build["frame_stack"]),
+                  note=f"{int(checkpoint['agent']['num_timesteps'])} steps, {file}")
+
+
+def load_planner_player(path: str) -> Player:
+    """A :class:`Player` from ``aegis_plugins.policies.planner.load_planner(path) -> (policy, env_cfg,
+    frame_stack)``; a ConfigError when that module is not there."""
+    try:
+        from aegis_plugins.policies.planner import load_planner
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"--planner {path!r}: evaluating a planner needs aegis_plugins/policies/planner.py "
+                          f"with load_planner(path) -> (policy, env_cfg, frame_stack), which is not installed "
+                          f"({exc}).") from exc
+    policy, env_cfg, frame_stack = load_planner(path)
+    return Player(policy, dict(env_cfg), int(frame_stack), note=str(path))
 
 
 def write_video(frames: list[np.ndarray], path: str, fps: int = 8, scale: int = 4) -> str:
@@ -180,26 +344,51 @@ def write_video(frames: list[np.ndarray], path: str, fps: int = 8, scale: int = 
     return path
 
 
+def evaluate_players(main: str, player: Player, episodes: int = 100, seed: int = 100_000,
+                     deterministic: bool = False, video_path: str | None = None,
+                     baselines: tuple[str, ...] = ("random",),
+                     references: Mapping[str, Player] | None = None) -> dict:
+    """``player`` (named ``main``; its env config and frame stack are the evaluation's) against ``baselines`` and
+    ``references`` on ``episodes`` seeded episodes: :func:`flat_metrics` plus ``seed``, ``deterministic`` and
+    ``notes`` (name -> note of each Player). ``video_path`` gets ``main``'s first episode."""
+    players: dict[str, Any] = {main: player}
+    players.update({name: name for name in baselines})
+    players.update(references or {})
+    summaries = compare_policies(player.env_cfg, players, episodes, seed, player.frame_stack or 1, deterministic,
+                                 video_path=video_path)
+    metrics = flat_metrics(summaries, main=main)
+    metrics.update(seed=seed, deterministic=deterministic,
+                   notes={name: p.note for name, p in players.items() if isinstance(p, Player) and p.note})
+    return metrics
+
+
 def evaluate_checkpoint(path: str, episodes: int = 100, seed: int = 100_000, deterministic: bool = False,
-                        video_path: str | None = None) -> dict:
+                        video_path: str | None = None, baselines: tuple[str, ...] = ("random",),
+                        references: Mapping[str, Player] | None = None) -> dict:
     """Rebuild the agent of an RL checkpoint (env and policy configs and ``frame_stack`` are stored in it) and
-    compare it with a random policy on ``episodes`` seeded episodes; optionally write the trained agent's first
-    episode as a video."""
+    compare it with ``baselines`` and ``references`` on ``episodes`` seeded episodes (:func:`evaluate_players`);
+    optionally write the trained agent's first episode as a video."""
     agent, checkpoint = load_agent(path)
     build = checkpoint["build"]
-    metrics = compare_with_random(build["env"], agent.algo, episodes, seed, build["frame_stack"], deterministic,
-                                  video_path=video_path)
-    metrics.update(checkpoint=path, num_timesteps=int(checkpoint["agent"]["num_timesteps"]), seed=seed,
-                   deterministic=deterministic)
+    player = Player(agent.algo, dict(build["env"]), int(build["frame_stack"]))
+    metrics = evaluate_players("trained", player, episodes, seed, deterministic, video_path, baselines, references)
+    metrics.update(checkpoint=path, num_timesteps=int(checkpoint["agent"]["num_timesteps"]))
     return metrics
 
 
 def format_report(metrics: dict) -> str:
-    """A small table: one row per metric, trained vs random."""
-    rows = [("success rate", "success_rate"), ("mean return", "mean_return"), ("victims rescued", "rescued"),
-            ("victims lost", "lost"), ("SPL", "spl"), ("episode length", "mean_length")]
-    lines = [f"{'':16s} {'trained':>9s} {'random':>9s}"]
-    for label, key in rows:
-        if key in metrics:
-            lines.append(f"{label:16s} {metrics[key]:9.3f} {metrics.get('random_' + key, float('nan')):9.3f}")
+    """A table with one column per policy (``metrics["policies"]``, the first under plain keys; default trained
+    and random) and one row per metric."""
+    names = list(metrics.get("policies") or ("trained", "random"))
+    rows = [("success rate", "success_rate", 1), ("victims rescued", "rescued", 1), ("victims lost", "lost", 1),
+            ("SPL", "spl", 1), ("mean return", "mean_return", 1), ("episode length", "mean_length", 1),
+            ("ms per action", "seconds_per_action", 1000)]
+    width = max(9, *(len(n) for n in names))
+    lines = [f"{'':16s}" + "".join(f" {n:>{width}s}" for n in names)]
+    for label, key, scale in rows:
+        values = [metrics.get(key if i == 0 else f"{name}_{key}") for i, name in enumerate(names)]
+        if all(v is None for v in values):
+            continue
+        lines.append(f"{label:16s}" + "".join(f" {'-':>{width}s}" if v is None else f" {v * scale:{width}.3f}"
+                                              for v in values))
     return "\n".join(lines)

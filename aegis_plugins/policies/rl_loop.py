@@ -4,7 +4,8 @@
 Runner's side happens in SB3 callbacks (:mod:`aegis_plugins.policies.callbacks`): episode statistics, logging to
 the message hub and visualizer (TensorBoard) after each iteration (one rollout of n_steps per env, then one PPO
 update), a safe checkpoint every ``checkpoint_interval`` env steps, a stop on SIGTERM/SIGINT after saving, and at
-the end a comparison of the trained policy with a random one on the same seeded episodes.
+the end a comparison of the trained policy with baselines (random, the map-knowing scripted rescuer) and reference
+checkpoints on the same seeded episodes.
 
 A checkpoint also holds what the next rollout depends on (the global generators, SB3's last observations and
 episode starts, each env's episode in progress and generator, Monitor's running episode, VecFrameStack's stacked
@@ -17,7 +18,7 @@ import math
 import os
 import os.path as osp
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -28,7 +29,7 @@ from aegis.annotations import Component
 from aegis.contracts import Environment, RLAgent
 from aegis.engine import RunStopped
 from aegis.engine.random_state import capture_random_states, restore_random_states
-from aegis.errors import ConfigError
+from aegis.errors import ConfigError, closest
 
 from .agent_io import CHECKPOINT_KIND, build_agent, read_checkpoint
 from .callbacks import (EpisodeStatsCallback, ProgressCallback, RandomBaselineEvalCallback, RunnerLogCallback,
@@ -52,15 +53,19 @@ class RLTrainLoop(BaseLoop):
     with SB3's VecFrameStack: the one place frame stacking is set (envs do not stack frames themselves); the
     evaluation, checkpoints and ``load_sb3_agent`` take it from here. Checkpoints go to
     ``<work_dir>/step_<N>.pth`` every ``checkpoint_interval`` steps and at the end (the newest ``max_keep_ckpts``
-    are kept). ``eval_episodes`` episodes (seeds ``eval_seed`` + i) compare the trained and a random policy at the
-    end; the numbers go to the log and metrics.json, and the first episode to a video.
+    are kept). ``eval_episodes`` episodes (seeds ``eval_seed`` + i) compare the trained policy at the end with the
+    ``eval_baselines`` (names in rl_eval.BASELINES: "random", "heuristic") and the ``eval_references`` (name -> an
+    RL checkpoint or a run's work dir); the numbers go to the log and metrics.json (``eval/<metric>`` for the agent,
+    ``eval/<name>_<metric>`` for the others), and the first episode to a video.
     """
 
     def __init__(self, runner, env: Component[Environment], policy: Component[RLAgent], total_timesteps: int = 100_000, n_envs: int = 8,
                  vec_env: Literal["dummy", "subproc"] = "dummy", frame_stack: int = 1,
                  checkpoint_interval: int = 50_000, max_keep_ckpts: int = 3, log_interval: int = 1,
                  eval_episodes: int = 100, eval_seed: int = 100_000, eval_deterministic: bool = False,
-                 eval_video: bool = True, stats_window: int = 100, dry_run_steps: int = 8) -> None:
+                 eval_video: bool = True, eval_baselines: Sequence[str] = ("random",),
+                 eval_references: Mapping[str, str] | None = None, stats_window: int = 100,
+                 dry_run_steps: int = 8) -> None:
         super().__init__(runner, dataloader=_NoDataloader())
         for name, value in (("total_timesteps", total_timesteps), ("n_envs", n_envs), ("frame_stack", frame_stack),
                             ("checkpoint_interval", checkpoint_interval), ("log_interval", log_interval),
@@ -71,6 +76,7 @@ class RLTrainLoop(BaseLoop):
             raise ConfigError(f"train_cfg.vec_env={vec_env!r}: expected 'dummy' (in-process envs) or 'subproc' "
                               "(one process per env).")
         self.env_cfg, self.policy_cfg = dict(env), dict(policy)
+        self.eval_baselines, self.eval_references = _check_eval_policies(eval_baselines, eval_references)
         self.total_timesteps, self.n_envs, self.vec_env = total_timesteps, n_envs, vec_env
         self.frame_stack, self.checkpoint_interval = frame_stack, checkpoint_interval
         self.max_keep_ckpts = max_keep_ckpts
@@ -224,7 +230,8 @@ class RLTrainLoop(BaseLoop):
         if self.eval_episodes > 0:
             evaluation = RandomBaselineEvalCallback(
                 self.env_cfg, self.eval_episodes, self.eval_seed, self.frame_stack, self.eval_deterministic,
-                video_path=osp.join(runner.work_dir, "episode.mp4") if self.eval_video else None)
+                video_path=osp.join(runner.work_dir, "episode.mp4") if self.eval_video else None,
+                baselines=self.eval_baselines, references=self.eval_references)
         # order matters: episodes are counted before the log reads them, the log refuses a diverged update before
         # the checkpoint would save it, and the evaluation comes after the final checkpoint (and the closed live bar)
         callbacks = [self.stats, RunnerLogCallback(self), ProgressCallback(self), checkpoints] \
@@ -255,10 +262,13 @@ class RLTrainLoop(BaseLoop):
             rate, random_rate = result.get("success_rate"), result.get("random_success_rate")
             if rate is not None and random_rate is not None:
                 metrics["eval/success_vs_random"] = round(rate / random_rate, 3) if random_rate > 0 else None
+            names = result.get("policies") or ["trained", "random"]
+            width = max(len(n) for n in names) + 1
             runner.logger.info(
                 f"RL summary after {self.agent.num_timesteps} steps ({train_seconds:.0f} s of training), "
                 f"{self.eval_episodes} episodes on seeds {self.eval_seed}..{self.eval_seed + self.eval_episodes - 1}:"
-                f"\n  trained: " + _describe(result, "") + "\n  random:  " + _describe(result, "random_")
+                + "".join(f"\n  {name + ':':{width}s} " + _describe(result, "" if i == 0 else f"{name}_")
+                          for i, name in enumerate(names))
                 + (f"\n  video: {result['video']}" if "video" in result else ""))
         write_metrics_json(runner.work_dir, metrics)
         return metrics
@@ -286,10 +296,34 @@ class RLTrainLoop(BaseLoop):
 def _describe(result: Mapping, prefix: str) -> str:
     parts = []
     for key, label in (("success_rate", "success"), ("mean_return", "return"), ("rescued", "rescued"),
-                       ("spl", "SPL")):
+                       ("lost", "lost"), ("spl", "SPL"), ("mean_length", "length")):
         if f"{prefix}{key}" in result:
             parts.append(f"{label} {result[prefix + key]:.3f}")
     return ", ".join(parts)
+
+
+def _check_eval_policies(baselines: Sequence[str], references: Mapping[str, str] | None
+                         ) -> tuple[tuple[str, ...], dict[str, str]]:
+    """train_cfg.eval_baselines and eval_references checked before anything trains: known baseline names, files or
+    work dirs that exist, no name used twice."""
+    from aegis.engine.checkpoint import resolve_checkpoint
+
+    from .rl_eval import BASELINES
+
+    if isinstance(baselines, str):
+        raise ConfigError(f"train_cfg.eval_baselines={baselines!r}: expected a list of names, e.g. ({baselines!r},).")
+    for name in baselines:
+        if name not in BASELINES:
+            near = closest(name, BASELINES)
+            raise ConfigError(f"train_cfg.eval_baselines: {name!r} is not a baseline; expected names from "
+                              f"{sorted(BASELINES)}" + (f". Did you mean {near[0]!r}?" if near else "."))
+    references = dict(references or {})
+    for name, path in references.items():
+        if name in baselines or name == "trained":
+            raise ConfigError(f"train_cfg.eval_references.{name}: the name {name!r} is taken (the trained agent or a "
+                              "baseline); pick another.")
+        resolve_checkpoint(path, f"train_cfg.eval_references.{name}")
+    return tuple(baselines), references
 
 
 def _to_numpy(value):
