@@ -14,8 +14,9 @@ policy = dict(
                             checkpoint_key="target_encoder", frozen=True),
     frame_mean=(0.485, 0.456, 0.406),  # NormalizeVideo's ImageNet statistics, as in pretraining
     frame_std=(0.229, 0.224, 0.225),
-    encoder_tokens="flatten",  # keep the 4x4 token layout (where agent and victims are): 16 x 128 features
-    features_dim=256,  # a trainable linear + ReLU on the frozen token features
+    encoder_tokens="flatten",  # keep the 4x4 token layout (where agent and victims are) ...
+    token_dim=16,  # ... each token mapped to 16 features by one trainable Linear + ReLU shared by all tokens ...
+    features_dim=256,  # ... then the 16 x 16 features through a trainable Linear + ReLU (docs/rl.md)
 )
 
 # frame_stack=2: SB3's VecFrameStack hands the encoder a 2-frame clip, one tubelet of the tiny ViT

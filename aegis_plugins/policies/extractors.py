@@ -46,7 +46,11 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     T*C), or a (B, T, H, W, C) clip). SB3 has already scaled them to [0, 1]; they are reshaped to (B, C, T, H, W),
     optionally resized to ``resize`` pixels and normalised with ``mean``/``std``, and encoded. Tokens (B, N, D) are
     averaged to (B, D) (``tokens="mean"``) or concatenated to (B, N * D) (``"flatten"``, which keeps where things
-    are; the encoder is then asked for tokens), then an optional trainable head maps them to (B, features_dim). For a Dict observation space, ``image_key`` names the frames; the other Box entries are
+    are; the encoder is then asked for tokens), then an optional trainable head maps them to (B, features_dim).
+    With ``token_dim`` a trainable per-token map (Linear D -> token_dim + ReLU, shared by all tokens, like a 1x1
+    convolution over the token grid) comes before the concatenation: (B, N, D) -> (B, N * token_dim). On a frozen
+    encoder this is what lets a policy read *where* things are cheaply (docs/rl.md, "Frozen V-JEPA features").
+    For a Dict observation space, ``image_key`` names the frames; the other Box entries are
     flattened and concatenated after the head. An encoder ``checkpoint`` may name a run's work dir: the file its
     ``last_checkpoint`` marker names is loaded. ``observation_space`` is injected by SB3.
     """
@@ -54,7 +58,8 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     def __init__(self, observation_space: gym.Space, encoder: Component[VideoEncoder], features_dim: int | None = 256,
                  channels: int = 3, resize: int | None = None, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, image_key: str | None = None,
-                 tokens: Literal["mean", "flatten"] = "mean", path: str = "policy.features_extractor") -> None:
+                 tokens: Literal["mean", "flatten"] = "mean", token_dim: int | None = None,
+                 path: str = "policy.features_extractor") -> None:
         from aegis.build import build_component
 
         image_space = observation_space
@@ -85,6 +90,9 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         if tokens not in ("mean", "flatten"):
             raise ConfigError(f"{path}.tokens={tokens!r}: expected 'mean' (average the encoder's tokens) or "
                               "'flatten' (keep their layout: concatenate them).")
+        if token_dim is not None and (tokens != "flatten" or token_dim < 1):
+            raise ConfigError(f"{path}.token_dim={token_dim!r}: a per-token projection needs tokens='flatten' "
+                              f"(got {tokens!r}) and token_dim >= 1; or set token_dim=None.")
         self._tokens = tokens
         encoder_cfg = dict(encoder)
         if isinstance(encoder_cfg.get("checkpoint"), str):  # a phase-1 work dir names its newest checkpoint file
@@ -103,8 +111,12 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         self._encoder_sha256: str | None = None
 
         with torch.no_grad():
-            probe = torch.zeros(1, *image_space.shape)
-            embed_dim = self._encode(self._to_clip(probe)).shape[-1]
+            probe = self._encode(self._to_clip(torch.zeros(1, *image_space.shape)))  # (1, D) or (1, N, D)
+        self.token_head: nn.Module = nn.Identity()
+        if token_dim:  # the same small trainable map on every token, before the tokens are concatenated
+            self.token_head = nn.Sequential(nn.Linear(probe.shape[-1], token_dim), nn.ReLU())
+            probe = self.token_head(probe)
+        embed_dim = probe.flatten(1).shape[-1]
         if features_dim:
             self.head: nn.Module = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
             out_dim = features_dim
@@ -159,12 +171,13 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
             out = out.get("pooled", next(iter(out.values())))
         if out.dim() == 3 and self._tokens == "mean":
             out = out.mean(dim=1)  # (B, D)
-        return out.flatten(1)  # (B, D) or, flattening tokens, (B, N * D)
+        return out  # (B, D), or the tokens (B, N, D) when they are to be concatenated
 
     def forward(self, observations) -> torch.Tensor:
         """(B, ...) frames (or a dict holding them) -> (B, features_dim) features."""
         frames = observations[self._image_key] if self._image_key is not None else observations
-        features = self.head(self._encode(self._to_clip(frames)))  # (B, features_dim)
+        encoded = self.token_head(self._encode(self._to_clip(frames)))  # (B, D) or (B, N, D or token_dim)
+        features = self.head(encoded.flatten(1))  # (B, features_dim)
         if self._extra_keys:
             extras = [observations[k].float().flatten(1) for k in self._extra_keys]
             features = torch.cat([features, *extras], dim=1)  # (B, features_dim + extra)

@@ -69,6 +69,41 @@ def test_flattened_tokens_keep_the_layout(tiny_encoder):
     clip = extractor._to_clip(torch.rand(2, 3, 16, 16))
     tokens = extractor.encoder(clip)  # (B, N, D)
     assert tokens.shape == (2, 4, 32)
-    assert torch.equal(extractor._encode(clip), tokens.flatten(1))  # token i's features stay in slot i
+    assert torch.equal(extractor._encode(clip), tokens)
+    features = extractor(torch.rand(2, 3, 16, 16))
+    assert features.shape == (2, 8)
+
+
+def test_token_projection_is_one_map_shared_by_every_token(tiny_encoder):
+    encoder = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1, num_heads=2, patch_size=8, tubelet_size=1,
+                   frozen=True)
+    extractor = EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, features_dim=8, tokens="flatten",
+                                         token_dim=3)
+    assert extractor.head[0].in_features == 4 * 3  # 4 tokens, each projected to 3
+    frames = torch.rand(2, 3, 16, 16)
+    tokens = extractor.encoder(extractor._to_clip(frames))  # (B, 4, 32)
+    linear = extractor.token_head[0]
+    by_hand = torch.relu(tokens @ linear.weight.T + linear.bias).flatten(1)  # token i's projection in slot i
+    assert torch.allclose(extractor.head[0](by_hand), extractor.head[0](
+        extractor.token_head(extractor._encode(extractor._to_clip(frames))).flatten(1)))
+    extractor(frames).sum().backward()
+    assert linear.weight.grad is not None and all(p.grad is None for p in extractor.encoder.parameters())
+    with pytest.raises(ConfigError, match="token_dim=4.*tokens='flatten'"):
+        EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, tokens="mean", token_dim=4)
+
+
+def test_batched_frozen_encoder_step_equals_one_env_at_a_time(tiny_encoder):
+    """What a vector-env step does: one encoder call for all envs gives each env the features it gets alone."""
+    encoder = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=2, num_heads=2, patch_size=8, tubelet_size=2,
+                   frozen=True)
+    extractor = EncoderFeaturesExtractor(_stacked_space(2), encoder=encoder, features_dim=8, tokens="flatten",
+                                         token_dim=4)
+    frames = torch.rand(6, 6, 16, 16)  # 6 envs, 2 stacked RGB frames each
+    with torch.no_grad():
+        batched = extractor(frames)
+        alone = torch.cat([extractor(frames[i:i + 1]) for i in range(6)])
+    assert batched.shape == (6, 8)
+    assert torch.allclose(batched, alone, atol=1e-6)
+    assert not torch.allclose(batched[0], batched[1])  # and the envs' features differ
     with pytest.raises(ConfigError, match="tokens='max'"):
         EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, tokens="max")
