@@ -1,9 +1,15 @@
 """rl_eval: trained and random policies play the same seeded episodes (SB3's evaluate_policy); videos are real."""
+import importlib.util
+from pathlib import Path
+
 import av
+import pytest
 import numpy as np
 from PIL import Image
 
 from aegis_plugins.policies.rl_eval import run_episodes, summarize, write_video
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 class _Constant:
@@ -71,3 +77,85 @@ def test_a_sampling_policy_is_reproducible(tiny_env):
     torch.manual_seed(123)  # whatever happened before the evaluation
     again, _ = run_episodes(tiny_env, sample, episodes=3, seed=11)
     assert first == again
+
+
+def test_several_policies_face_the_same_episodes_and_report_one_column_each(tiny_env):
+    from aegis_plugins.policies.rl_eval import compare_policies, flat_metrics, format_report
+
+    summaries = compare_policies(tiny_env, {"trained": _Constant(0), "random": "random", "heuristic": "heuristic"},
+                                 episodes=6, seed=5)
+    assert list(summaries) == ["trained", "random", "heuristic"]
+    random_alone, _ = run_episodes(tiny_env, None, episodes=6, seed=5)
+    assert {k: v for k, v in summaries["random"].items() if k != "seconds_per_action"} == summarize(random_alone)
+    # a 4x4 room and 8 steps: the map-knowing rescuer reaches every victim on the shortest path
+    assert summaries["heuristic"]["success_rate"] == 1.0 and summaries["heuristic"]["spl"] == 1.0
+    assert summaries["random"]["success_rate"] < 1.0
+    assert all(0 < s["seconds_per_action"] < 1 for s in summaries.values())
+
+    metrics = flat_metrics(summaries, main="trained")
+    assert metrics["policies"] == ["trained", "random", "heuristic"]
+    assert metrics["heuristic_success_rate"] == 1.0 and metrics["random_spl"] == summaries["random"]["spl"]
+    assert metrics["success_rate"] == summaries["trained"]["success_rate"] and "random_episodes" not in metrics
+    table = format_report(metrics).splitlines()
+    assert table[0].split() == ["trained", "random", "heuristic"]
+    success = table[1].split()
+    assert success[:2] == ["success", "rate"] and float(success[4]) == 1.0
+    assert [line.split()[0] for line in table[1:]] == ["success", "victims", "victims", "SPL", "mean", "episode",
+                                                       "ms"]
+
+
+def test_a_reference_may_observe_differently_but_must_play_the_same_world(tiny_env):
+    from aegis.errors import ConfigError
+    from aegis_plugins.policies.rl_eval import Player, compare_policies
+
+    seen = _Constant(1)
+    summaries = compare_policies(tiny_env, {"random": "random", "big": Player(seen, dict(tiny_env, obs_size=24), 2)},
+                                 episodes=2, seed=0)
+    assert seen.seen[0].shape == (1, 24, 24, 6) and summaries["big"]["episodes"] == 2  # its own view and stack
+    with pytest.raises(ConfigError, match=r"'other'.*differ in \['max_steps'\]"):
+        compare_policies(tiny_env, {"random": "random", "other": Player(seen, dict(tiny_env, max_steps=9))},
+                         episodes=1, seed=0)
+    with pytest.raises(ConfigError, match="Did you mean 'heuristic'"):
+        compare_policies(tiny_env, {"x": "heuristc"}, episodes=1, seed=0)
+
+
+def test_training_reports_baselines_and_reference_checkpoints(tiny_rl_cfg, tmp_path, capsys):
+    import json
+
+    from aegis_plugins.policies.rl_runner import RLRunner
+
+    spec = importlib.util.spec_from_file_location("aegis_tool_eval_rl", REPO / "tools" / "eval_rl.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    first = tiny_rl_cfg(work_dir=tmp_path / "first", total_timesteps=16)
+    RLRunner.from_cfg(first).train()
+    cfg = tiny_rl_cfg(work_dir=tmp_path / "second", eval_episodes=4, eval_video=False,
+                      eval_baselines=("random", "heuristic"), eval_references=dict(earlier=first["work_dir"]))
+    RLRunner.from_cfg(cfg).train()
+    metrics = json.load(open(tmp_path / "second" / "metrics.json"))
+    assert metrics["eval/policies"] == ["trained", "random", "heuristic", "earlier"]
+    for name in ("", "random_", "heuristic_", "earlier_"):
+        for key in ("success_rate", "rescued", "lost", "spl", "mean_return", "mean_length", "seconds_per_action"):
+            assert f"eval/{name}{key}" in metrics, (name, key)
+    assert metrics["eval/heuristic_success_rate"] == 1.0 and metrics["eval/episodes"] == 4
+
+    capsys.readouterr()  # the runs' logs
+    assert tool.main(["--checkpoint", str(tmp_path / "second"), "--episodes", "3", "--video", "none",
+                    "--reference", f"earlier={first['work_dir']}"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if "episodes on seeds" in line) + 1
+    assert lines[header].split() == ["trained", "random", "heuristic", "earlier"]  # default baselines: both
+    assert "earlier: 16 steps" in out
+
+
+def test_bad_baselines_and_references_fail_before_training(tiny_rl_cfg, tmp_path):
+    from aegis.errors import CheckpointError, ConfigError
+    from aegis_plugins.policies.rl_runner import RLRunner
+
+    with pytest.raises(ConfigError, match="Did you mean 'heuristic'"):
+        RLRunner.from_cfg(tiny_rl_cfg(eval_baselines=("random", "heuristik"))).train()
+    with pytest.raises(CheckpointError, match="train_cfg.eval_references.cnn"):
+        RLRunner.from_cfg(tiny_rl_cfg(eval_references=dict(cnn=str(tmp_path / "missing")))).train()
+    assert not (tmp_path / "run" / "step_32.pth").exists()
