@@ -90,6 +90,7 @@ class DisasterRescueEnv(gym.Env):
             probs[w] *= 1.0 + cfg.wind_strength
             probs[(w + 2) % 4] *= 1.0 - cfg.wind_strength
         self._spread_p = np.clip(probs, 0.0, 1.0)  # (4,) toward north, east, south, west
+        self._flat_dirs = _DIRS @ np.array([cfg.grid_size, 1])  # (4,) the same directions as flat index steps
 
         self._renderer = FrameRenderer(self.obs_size, cfg.grid_size, cfg.view, cfg.view_size)
         self._needs_reset = True
@@ -299,21 +300,23 @@ class DisasterRescueEnv(gym.Env):
     def _spread_fire(self) -> None:
         if not self._has_fire:
             return
-        burning = self._fire_t > 0
-        if not burning.any():
+        fire_t = self._fire_t.reshape(-1)  # (G * G,) views of the grids, for flat indices
+        cells = np.flatnonzero(fire_t > 0)  # (n,) burning cells, row-major as np.argwhere lists them
+        if not len(cells):
             return
         ignite = None
         if self.config.p_spread > 0:
-            cells = np.argwhere(burning)  # (n, 2)
-            targets = cells[:, None, :] + _DIRS[None, :, :]  # (n, 4, 2): the neighbour in each direction
+            # The neighbour in each direction (n, 4); burning cells are never on the border (it is all wall).
+            targets = cells[:, None] + self._flat_dirs
             catch = self.np_random.random((len(cells), 4)) < self._spread_p  # (n, 4)
-            ty, tx = targets[catch].T
-            ok = ~self._walls[ty, tx] & ~burning[ty, tx] & ~self._ash[ty, tx] & (self._depth[ty, tx] == 0)
-            ignite = (ty[ok], tx[ok])
-        self._fire_t[burning] -= 1
-        self._ash |= burning & (self._fire_t == 0)
+            t = targets[catch]
+            ok = ~self._walls.reshape(-1)[t] & (fire_t[t] <= 0) & ~self._ash.reshape(-1)[t] & \
+                (self._depth.reshape(-1)[t] == 0)
+            ignite = t[ok]
+        fire_t[cells] -= 1
+        self._ash.reshape(-1)[cells[fire_t[cells] == 0]] = True
         if ignite is not None:
-            self._fire_t[ignite] = self.config.burn_time
+            fire_t[ignite] = self.config.burn_time
 
     def _rise_flood(self) -> None:
         if not self._has_flood or self._steps % self.config.flood_period:

@@ -8,7 +8,6 @@ start of an episode. Everything that moves afterwards lives in the env.
 from __future__ import annotations
 
 import itertools
-from collections import deque
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -40,23 +39,30 @@ def _cells(points) -> np.ndarray:
 def bfs(free: np.ndarray, start: tuple[int, int]) -> np.ndarray:
     """Grid distances (G, G) (4-connected, through `free` cells) from `start`; unreachable cells get UNREACHABLE.
 
-    `free` must be False on the border (the map's outer walls), so flat neighbours never wrap around.
+    `free` must be False on the border (the map's outer walls), so flat neighbours never wrap around. An open room
+    (every inner cell free, e.g. wall_density=0) needs no search: its distances are the Manhattan distances.
     """
     g_h, g_w = free.shape
-    ok = free.ravel().tolist()
+    y, x = int(start[0]), int(start[1])
+    if free[y, x] and free[1:-1, 1:-1].all() and np.count_nonzero(free) == (g_h - 2) * (g_w - 2):
+        dist = np.abs(np.arange(g_h, dtype=np.int64) - y)[:, None] + np.abs(np.arange(g_w, dtype=np.int64) - x)
+        dist[~free] = UNREACHABLE
+        return dist
+    unseen = free.ravel().tolist()  # a free cell is cleared once it has its distance
     dist = [UNREACHABLE] * (g_h * g_w)
-    s = start[0] * g_w + start[1]
-    dist[s] = 0
-    queue = deque([s])
-    steps = (-g_w, 1, g_w, -1)
-    while queue:
-        i = queue.popleft()
-        d = dist[i] + 1
-        for o in steps:
-            j = i + o
-            if ok[j] and dist[j] > d:
-                dist[j] = d
-                queue.append(j)
+    s = y * g_w + x
+    dist[s], unseen[s] = 0, False
+    frontier, d = [s], 0
+    while frontier:  # breadth first, one distance ring at a time
+        d += 1
+        ring = []
+        for i in frontier:
+            for j in (i - g_w, i + 1, i + g_w, i - 1):
+                if unseen[j]:
+                    unseen[j] = False
+                    dist[j] = d
+                    ring.append(j)
+        frontier = ring
     return np.array(dist, dtype=np.int64).reshape(g_h, g_w)
 
 

@@ -1,9 +1,10 @@
 """Painting DisasterRescueEnv frames: each cell gets a code (floor, wall, ash, fire, water depth, victim, agent), the
-palette gives each code a colour, and a precomputed pixel map scales the cell grid up to (obs_size, obs_size, 3).
+palette gives each code a colour, and a precomputed map from pixels to cells scales the cell grid up to (obs_size,
+obs_size, 3).
 
-Rendering is vectorised and separable: the palette colours the small cell grid, one ``take`` widens each cell to
-its pixel columns and one ``take`` copies whole pixel rows. The egocentric view turns its (V, V) window of codes (a
-``rot90`` view, no copy) before painting, so no frame is ever rotated.
+Rendering is vectorised and separable: the palette colours the small cell grid, one ``take`` widens each cell to its
+pixel columns and one ``take`` copies whole pixel rows. The egocentric view gathers its (V, V) window of codes
+already turned (one ``take`` through a precomputed index map per heading), so no frame is ever rotated.
 """
 from __future__ import annotations
 
@@ -78,7 +79,12 @@ class FrameRenderer:
         self._view_axis = self._global_axis if view == "global" else _Axis(obs_size, view_size)
         self._radius = view_size // 2
         r = self._radius
-        self._padded = np.full((grid_size + 2 * r, grid_size + 2 * r), WALL, dtype=np.int64)  # (G + 2r, G + 2r)
+        side = grid_size + 2 * r
+        self._padded = np.full((side, side), WALL, dtype=np.int64)  # (G + 2r, G + 2r): the map inside a wall frame
+        # Egocentric: for each heading k, the flat index into the padded map of every cell of the window turned by
+        # np.rot90(window, k), relative to the window's corner: one take yields the turned window.
+        corner = np.arange(view_size)[:, None] * side + np.arange(view_size)[None, :]  # (V, V)
+        self._turned = [np.ascontiguousarray(np.rot90(corner, k=k)) for k in range(4)]
 
     def observation(self, codes: np.ndarray, agent, heading: int) -> np.ndarray:
         """What the agent sees, from the cell codes (G, G), the agent's (row, col) and heading (0 north, clockwise)."""
@@ -86,9 +92,9 @@ class FrameRenderer:
             return self._paint(codes, self._view_axis, agent[0], agent[1], heading)
         r, g = self._radius, self.grid_size
         self._padded[r:r + g, r:r + g] = codes
-        y, x = agent
-        window = self._padded[y:y + 2 * r + 1, x:x + 2 * r + 1]  # (V, V), agent at the centre
-        return self._paint(np.rot90(window, k=heading), self._view_axis, r, r, 0)  # turned: the heading is up
+        # the (V, V) window padded[y:y + V, x:x + V] (agent at the centre), turned so that the heading is up
+        window = self._padded.take(agent[0] * self._padded.shape[1] + agent[1] + self._turned[heading])
+        return self._paint(window, self._view_axis, r, r, 0)
 
     def top_down(self, codes: np.ndarray, agent, heading: int) -> np.ndarray:
         """The whole map from above, whatever the observation's view."""

@@ -78,6 +78,36 @@ def test_bfs_walks_around_walls_and_marks_closed_rooms_unreachable():
     assert dist[3, 1] == UNREACHABLE and dist[3, 3] == UNREACHABLE
 
 
+def _distances(free: np.ndarray, start) -> np.ndarray:
+    """Reference grid distances: a plain queue BFS over (row, col) pairs."""
+    dist = np.full(free.shape, UNREACHABLE, dtype=np.int64)
+    dist[start] = 0
+    queue = deque([start])
+    while queue:
+        y, x = queue.popleft()
+        for n in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+            if free[n] and dist[n] == UNREACHABLE:
+                dist[n] = dist[y, x] + 1
+                queue.append(n)
+    return dist
+
+
+@pytest.mark.parametrize("density", [0.0, 0.2, 0.45])
+def test_bfs_matches_a_plain_search_in_open_rooms_and_mazes(density):
+    """bfs answers an open room (no inner wall) without searching; that answer and the search's must both be the
+    true grid distances, on square and oblong maps, from free cells and from a cell inside a wall."""
+    rng = np.random.default_rng(3)
+    for shape in [(8, 8), (5, 9), (14, 14)]:
+        walls = np.ones(shape, dtype=bool)
+        walls[1:-1, 1:-1] = rng.random((shape[0] - 2, shape[1] - 2)) < density
+        for start in [tuple(int(v) for v in np.argwhere(~walls)[0]), (shape[0] // 2, shape[1] // 2)]:
+            dist = bfs(~walls, start)
+            assert dist.dtype == np.int64 and np.array_equal(dist, _distances(~walls, start)), (shape, start)
+    open_room = np.zeros((6, 6), dtype=bool)
+    open_room[1:-1, 1:-1] = True
+    assert bfs(open_room, (1, 1))[4, 4] == 6 and bfs(open_room, (1, 1))[0, 0] == UNREACHABLE
+
+
 def test_shortest_tour_is_exact_for_few_victims_and_greedy_beyond_seven():
     # Victims on a line at 1, 5 and 10 from the agent: visiting them in order costs 10.
     pos = np.array([1, 5, 10])
