@@ -22,6 +22,10 @@ def aegis_register(registries):
 
     registries.MODELS.register_module(module=QFormerPretrainer)
 
+    from .world_model import ActionConditionedPredictor  # V-JEPA 2-AC world model (issue #16)
+
+    registries.MODELS.register_module(module=ActionConditionedPredictor)
+
 
 @hookimpl
 def aegis_add_commands(subparsers):

@@ -124,3 +124,16 @@ TINY.update({
                                  run=_alert_calibration_run, expect_shape=(2,),
                                  expect=lambda thresholds: bool(thresholds[0] > 0 and 0 < thresholds[1] <= 1)),
 })
+
+# --- action-conditioned world model (issue #16; owned by the world-model helper) ----------------------------------
+TINY.update({
+    "ActionConditionedPredictor": dict(
+        registry="MODELS",
+        cfg=dict(type="ActionConditionedPredictor", encoder=dict(_TINY_ENCODER, frozen=True), frame_stack=2,
+                 obs_size=16, width=32, depth=2, num_heads=2),
+        # windows of 2 steps: 2 + 2 frames of 16x16 and 2 actions per sample; the loss terms (teacher-forced, rollout)
+        run=lambda model: torch.stack(list(model(torch.randint(0, 256, (2, 4, 16, 16, 3), dtype=torch.uint8),
+                                                 torch.tensor([[0, 1], [2, 3]]), mode="loss").values())),
+        expect_shape=(2,),
+    ),
+})
