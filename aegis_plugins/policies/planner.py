@@ -7,10 +7,12 @@ latent lies closest (L1) to the goal's: the cross-entropy method (Rubinstein, 19
 distribution on those elites a few times, the first action of the best sequence is taken, and the agent replans at
 every step. Here actions are discrete, so the distribution is one categorical per step of the horizon.
 
-The goal of the DisasterRescue env is the frame in which the agent stands on the nearest waiting victim. The planner
-sees only observations (SB3's ``predict`` form, as ``rl_eval.run_episodes`` calls it), so it makes that frame from
-the newest observed one: the top-down frame is read back into cells (the renderer's palette), the agent is moved onto
-the nearest victim by grid distance, and the cells are painted again by the env's own renderer.
+The goal of the DisasterRescue env is the frame in which the agent stands on the nearest waiting victim, stacked
+behind the frames just before it (as the agent's own observations are stacked), so that reaching the victim gives
+the goal's latent exactly. The planner sees only observations (SB3's ``predict`` form, as ``rl_eval.run_episodes``
+calls it), so it makes those frames from the newest observed one: the top-down frame is read back into cells (the
+renderer's palette), the agent is walked onto the nearest victim along a shortest path, and the cells are painted
+again by the env's own renderer.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 
 from aegis.errors import CheckpointError, ConfigError
 
-__all__ = ["LatentCEMPlanner", "load_planner", "goal_frame"]
+__all__ = ["LatentCEMPlanner", "load_planner", "goal_frames"]
 
 _ENERGIES = {"final": lambda d: d[:, -1], "sum": lambda d: d.mean(dim=1), "min": lambda d: d.min(dim=1).values}
 _DIRS = ((-1, 0), (0, 1), (1, 0), (0, -1))  # north, east, south, west: the env's headings and absolute moves
@@ -47,10 +49,12 @@ def _pixel_bounds(renderer) -> tuple[np.ndarray, np.ndarray]:
     return np.searchsorted(pix, cells, side="left"), np.searchsorted(pix, cells, side="right")
 
 
-def goal_frame(frame: np.ndarray, renderer) -> np.ndarray | None:
-    """The frame (H, W, 3) uint8 ``frame`` would be with the agent standing on the nearest waiting victim (grid
-    distance around walls), facing the way it would arrive; None when no agent or no reachable victim is visible.
-    ``renderer`` is the env's ``FrameRenderer`` for a global (top-down) view."""
+def goal_frames(frame: np.ndarray, renderer, count: int = 1) -> np.ndarray | None:
+    """The last ``count`` frames (count, H, W, 3) uint8, oldest first, of walking from where the agent is in
+    ``frame`` along a shortest path (grid distance around walls) onto the nearest waiting victim: the newest shows the
+    agent standing on the victim, facing the way it arrived. Frames older than the agent's position repeat it. None
+    when no agent or no reachable victim is visible. ``renderer`` is the env's ``FrameRenderer`` for a global
+    (top-down) view; ``frame`` is read back into cells through its palette."""
     from aegis_plugins.envs.disaster_maps import UNREACHABLE, bfs
     from aegis_plugins.envs.disaster_render import AGENT, FLOOR, VICTIM, VICTIM_WEAK, WALL
 
@@ -62,17 +66,26 @@ def goal_frame(frame: np.ndarray, renderer) -> np.ndarray | None:
     free = codes != WALL
     free[0, :] = free[-1, :] = free[:, 0] = free[:, -1] = False
     agent = tuple(int(v) for v in agents[0])
-    dist = bfs(free, agent)  # (G, G)
+    dist = bfs(free, agent)  # (G, G) steps from the agent
     far = dist[victims[:, 0], victims[:, 1]]
     if far.min() >= UNREACHABLE:
         return None
-    victim = victims[int(np.argmin(far))]
-    # arrive from the neighbour nearest the agent: facing away from it
-    around = [(dist[victim[0] + dy, victim[1] + dx], k) for k, (dy, dx) in enumerate(_DIRS)]
-    heading = (min(around)[1] + 2) % 4
+    path = [tuple(int(v) for v in victims[int(np.argmin(far))])]  # newest first: back from the victim
+    headings = []
+    while len(path) < count + 1 and dist[path[-1]] > 0:
+        y, x = path[-1]
+        _, k = min((dist[y + dy, x + dx], k) for k, (dy, dx) in enumerate(_DIRS))  # one step nearer the agent
+        path.append((y + _DIRS[k][0], x + _DIRS[k][1]))
+        headings.append((k + 2) % 4)  # the move from there to here faces away from it
+    headings.append(headings[-1] if headings else 0)  # the oldest cell: as the move out of it
     codes[agent] = FLOOR
-    codes[victim[0], victim[1]] = AGENT
-    return renderer.observation(codes, victim, heading)
+    frames = []
+    for cell, heading in zip(path[:count], headings):
+        painted = codes.copy()
+        painted[cell] = AGENT
+        frames.append(renderer.observation(painted, np.array(cell), heading))
+    frames += [frames[-1]] * (count - len(frames))
+    return np.stack(frames[::-1])  # (count, H, W, 3), oldest first
 
 
 class LatentCEMPlanner:
@@ -80,7 +93,7 @@ class LatentCEMPlanner:
 
     ``predict(observation (B, H, W, T*C) uint8, ...)`` (SB3's form; frames stacked channel-last by VecFrameStack,
     oldest first) returns actions (B,): for each observation it encodes the current stacked frames and the goal
-    frame (:func:`goal_frame`, repeated T times, as V-JEPA 2-AC repeats a goal image) to latents (N, D), then for
+    (:func:`goal_frames`: the last T frames of reaching the nearest victim) to latents (N, D), then for
     ``iterations`` rounds samples ``population`` action sequences of length ``horizon`` from one categorical per
     step (uniform at first), rolls the predictor out on each, scores them by the energy (the mean L1 distance
     between predicted and goal latents: at the last step, ``energy="final"`` as in V-JEPA 2-AC; averaged over the
@@ -124,12 +137,12 @@ class LatentCEMPlanner:
         self.plan_seconds: list[float] = []
 
     def goal_latent(self, frame: np.ndarray) -> torch.Tensor | None:
-        """The latent (N, D) of the goal made from ``frame`` (H, W, C) uint8, or None without a goal in it."""
-        goal = goal_frame(frame, self.renderer)
+        """The latent (N, D) of the goal made from ``frame`` (H, W, C) uint8 (:func:`goal_frames`: the last T
+        frames of reaching the nearest victim), or None without a goal in it."""
+        goal = goal_frames(frame, self.renderer, self.model.frame_stack)
         if goal is None:
             return None
-        clip = np.repeat(goal[None], self.model.frame_stack, axis=0)[None]  # (1, T, H, W, C)
-        return self.model.encode(torch.from_numpy(clip))[0]
+        return self.model.encode(torch.from_numpy(goal[None]))[0]  # (1, T, H, W, C) in
 
     @torch.no_grad()
     def plan(self, latent: torch.Tensor, goal: torch.Tensor) -> tuple[int, float]:

@@ -9,7 +9,7 @@ from aegis.errors import CheckpointError, ConfigError
 from aegis.registry import MODELS
 from aegis_plugins.envs.disaster import DisasterRescueEnv
 from aegis_plugins.envs.disaster_render import FrameRenderer
-from aegis_plugins.policies.planner import LatentCEMPlanner, goal_frame, load_planner
+from aegis_plugins.policies.planner import LatentCEMPlanner, goal_frames, load_planner
 from aegis_plugins.policies.rl_eval import run_episodes
 
 TINY_ENV = dict(type="DisasterRescueEnv", preset="easy", grid_size=6, max_steps=8, obs_size=16)
@@ -27,16 +27,21 @@ def _model(seed=0, random_output=True):
     return model.eval()
 
 
-def test_goal_frame_is_the_frame_of_the_agent_standing_on_the_victim():
+def test_goal_frames_are_the_last_frames_of_walking_onto_the_victim():
     env = DisasterRescueEnv("easy", grid_size=6, max_steps=8, obs_size=24)
     renderer = FrameRenderer(24, 6, "global", env.config.view_size)
-    obs, _ = env.reset(seed=0, options=dict(layout=CORRIDOR, heading=0))
-    goal = goal_frame(obs, renderer)
+    obs, _ = env.reset(seed=0, options=dict(layout=CORRIDOR, heading=1))
+    goal = goal_frames(obs, renderer, count=2)
+    far = goal_frames(obs, renderer, count=5)  # more frames than steps to the victim: the oldest repeats the start
+    seen = [obs]
     for _ in range(3):
         obs, _, terminated, _, info = env.step(1)  # east, east, east: onto the victim, arriving facing east
+        seen.append(obs)
     assert terminated and info["success"]
-    np.testing.assert_array_equal(goal, obs)
-    assert goal_frame(obs, renderer) is None  # rescued: no waiting victim left to make a goal of
+    assert goal.shape == (2, 24, 24, 3)
+    np.testing.assert_array_equal(goal, np.stack(seen[-2:]))
+    np.testing.assert_array_equal(far, np.stack(seen[:1] + seen))
+    assert goal_frames(obs, renderer) is None  # rescued: no waiting victim left to make a goal of
 
 
 def test_cem_finds_the_action_sequence_whose_predicted_latent_is_the_goal():
