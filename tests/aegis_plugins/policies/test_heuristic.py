@@ -32,10 +32,9 @@ FIRE_ROAD = ["########",
 def _play(env, layout, heading=0, max_steps=60):
     """Reset ``env`` to ``layout`` and act with plan_action; returns the agent's cells, the actions and the info."""
     env.reset(seed=0, options=dict(layout=layout, heading=heading))
-    habitat = env.config.action_mode == "habitat"
     cells, actions = [tuple(env.get_state()["episode"]["agent"])], []
     for _ in range(max_steps):
-        action = plan_action(env.get_state()["episode"], habitat, env.config.deep_depth)
+        action = plan_action(env.get_state()["episode"], env.config)
         actions.append(action)
         _, _, terminated, truncated, info = env.step(action)
         cells.append(tuple(env.get_state()["episode"]["agent"]))
@@ -80,8 +79,9 @@ def test_it_never_calls_stop_and_predicts_for_every_env_of_a_batch():
     actions, state = policy.predict(observations)
     assert actions.shape == (2,) and actions.dtype == np.int64 and state is None
     states = envs.env_method("get_state")
-    assert actions[0] == plan_action(states[0]["episode"], True, envs.get_attr("config")[0].deep_depth)
-    assert actions[1] == plan_action(states[1]["episode"], False, envs.get_attr("config")[1].deep_depth)
+    configs = envs.get_attr("config")
+    assert actions[0] == plan_action(states[0]["episode"], configs[0]) and actions[0] != 0  # habitat, never stop
+    assert actions[1] == plan_action(states[1]["episode"], configs[1])
 
 
 def test_easy_is_solved_on_fifty_seeded_episodes_with_spl_one():
@@ -97,6 +97,29 @@ def test_it_beats_random_by_far_on_the_harder_presets(preset, frame_stack, at_le
     assert scripted["success_rate"] >= at_least, scripted
     assert scripted["success_rate"] >= random["success_rate"] + 0.3, (scripted, random)
     assert scripted["rescued"] >= random["rescued"] + 0.8
+
+
+def test_it_goes_first_to_the_victim_fire_is_about_to_reach():
+    # the near victim (2 steps) is safe, the far one (5 steps) sits downwind of a fire (about 5 steps away for it):
+    # without wind the near one comes first (the shorter walk), with the wind the far one
+    layout = ["########",
+              "#......#",
+              "#V.A...#",
+              "#......#",
+              "#......#",
+              "#....V.#",
+              "#....F.#",
+              "########"]
+    calm = DisasterRescueEnv("easy", num_victims=2, max_steps=40, num_fires=1, p_spread=0.0, burn_time=50)
+    windy = DisasterRescueEnv("easy", num_victims=2, max_steps=40, num_fires=1, p_spread=0.1, wind="north",
+                              wind_strength=1.0, burn_time=50)
+    for env, first in ((calm, (2, 1)), (windy, (5, 5))):
+        env.reset(seed=0, options=dict(layout=layout, heading=0))
+        state = env.get_state()["episode"]
+        to_first = bfs(~state["walls"], first)
+        action = plan_action(state, env.config)
+        y, x = np.array((2, 3)) + [(-1, 0), (0, 1), (1, 0), (0, -1)][action]
+        assert to_first[y, x] == to_first[2, 3] - 1, (env.config.p_spread, action)  # a step toward `first`
 
 
 def test_envs_without_the_state_it_reads_are_refused_by_name():
