@@ -7,6 +7,7 @@ it is kept in eval mode, runs without gradients, and is excluded from the policy
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -39,6 +40,9 @@ def _image_layout(shape: Sequence[int], channels: int, path: str) -> tuple[str, 
                       "channels; expected (T*C, H, W), (H, W, T*C) or (T, H, W, C).")
 
 
+_MAX_CACHED = 65_536  # observations whose frozen features one extractor keeps at most
+
+
 class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     """Run an AEGIS video encoder on stacked frames and return one feature vector per env.
 
@@ -50,6 +54,11 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     With ``token_dim`` a trainable per-token map (Linear D -> token_dim + ReLU, shared by all tokens, like a 1x1
     convolution over the token grid) comes before the concatenation: (B, N, D) -> (B, N * token_dim). On a frozen
     encoder this is what lets a policy read *where* things are cheaply (docs/rl.md, "Frozen V-JEPA features").
+    A frozen encoder runs once per observation of a rollout (``feature_cache``, on by default): SB3 encodes the
+    envs' observations as it steps them (one batched, no-grad call for all envs) and recomputes the features of
+    every minibatch in each PPO epoch; here those come from a cache keyed by the observation's bytes, emptied when
+    the next rollout starts. A frozen encoder is a fixed function, so only float rounding can differ (features are
+    computed in batches of n_envs instead of minibatches).
     For a Dict observation space, ``image_key`` names the frames; the other Box entries are
     flattened and concatenated after the head. An encoder ``checkpoint`` may name a run's work dir: the file its
     ``last_checkpoint`` marker names is loaded. ``observation_space`` is injected by SB3.
@@ -59,7 +68,7 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
                  channels: int = 3, resize: int | None = None, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, image_key: str | None = None,
                  tokens: Literal["mean", "flatten"] = "mean", token_dim: int | None = None,
-                 path: str = "policy.features_extractor") -> None:
+                 feature_cache: bool = True, path: str = "policy.features_extractor") -> None:
         from aegis.build import build_component
 
         image_space = observation_space
@@ -109,6 +118,8 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
             self.encoder.requires_grad_(False)
             self.encoder.eval()
         self._encoder_sha256: str | None = None
+        # frozen encoder outputs of this rollout's observations, keyed by the observation's bytes (see forward)
+        self._cache: dict[bytes, torch.Tensor] | None = {} if (feature_cache and self.frozen) else None
 
         with torch.no_grad():
             probe = self._encode(self._to_clip(torch.zeros(1, *image_space.shape)))  # (1, D) or (1, N, D)
@@ -133,10 +144,16 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         return self._encoder_sha256
 
     def train(self, mode: bool = True) -> EncoderFeaturesExtractor:
-        """Switch train/eval mode; a frozen encoder always stays in eval mode (no dropout, no norm-stat updates)."""
+        """Switch train/eval mode; a frozen encoder always stays in eval mode (no dropout, no norm-stat updates).
+
+        Switching to eval mode empties the feature cache: SB3 does it when a rollout starts (and at every
+        ``predict``), so each rollout starts from an empty cache, in an uninterrupted run as after a resume.
+        """
         super().train(mode)
         if self.frozen:
             self.encoder.eval()
+        if not mode and self._cache:
+            self._cache.clear()
         return self
 
     def _to_clip(self, frames: torch.Tensor) -> torch.Tensor:
@@ -173,10 +190,27 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
             out = out.mean(dim=1)  # (B, D)
         return out  # (B, D), or the tokens (B, N, D) when they are to be concatenated
 
+    def _encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs (B, D) or (B, N, D) of a batch of stacked frames; a frozen encoder's from the cache when
+        the same observation was encoded earlier in this rollout."""
+        if self._cache is None:
+            return self._encode(self._to_clip(frames))
+        rows = frames.detach().cpu().contiguous().numpy().reshape(len(frames), -1)
+        keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows]
+        new = {key: i for i, key in reversed(list(enumerate(keys))) if key not in self._cache}  # first occurrence
+        if new:
+            if len(self._cache) + len(new) > _MAX_CACHED:  # a caller that never switches to eval mode: start over
+                self._cache.clear()
+            index = torch.tensor(sorted(new.values()))
+            encoded = self._encode(self._to_clip(frames[index]))  # one batched call for every new observation
+            for i, out in zip(index.tolist(), encoded):
+                self._cache[keys[i]] = out
+        return torch.stack([self._cache[key] for key in keys])
+
     def forward(self, observations) -> torch.Tensor:
         """(B, ...) frames (or a dict holding them) -> (B, features_dim) features."""
         frames = observations[self._image_key] if self._image_key is not None else observations
-        encoded = self.token_head(self._encode(self._to_clip(frames)))  # (B, D) or (B, N, D or token_dim)
+        encoded = self.token_head(self._encode_frames(frames))  # (B, D) or (B, N, D or token_dim)
         features = self.head(encoded.flatten(1))  # (B, features_dim)
         if self._extra_keys:
             extras = [observations[k].float().flatten(1) for k in self._extra_keys]

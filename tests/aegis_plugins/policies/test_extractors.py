@@ -107,3 +107,32 @@ def test_batched_frozen_encoder_step_equals_one_env_at_a_time(tiny_encoder):
     assert not torch.allclose(batched[0], batched[1])  # and the envs' features differ
     with pytest.raises(ConfigError, match="tokens='max'"):
         EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, tokens="max")
+
+
+def test_frozen_features_are_encoded_once_per_rollout(tiny_encoder):
+    """A PPO update reuses the features its rollout computed: same values, and the encoder is not called again."""
+    encoder = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1, num_heads=2, patch_size=8, tubelet_size=1,
+                   frozen=True)
+    cached = EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, features_dim=8, tokens="flatten",
+                                      token_dim=4)
+    plain = EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, features_dim=8, tokens="flatten",
+                                     token_dim=4, feature_cache=False)
+    plain.load_state_dict(cached.state_dict())
+    calls = []
+    cached.encoder.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    frames = torch.rand(6, 3, 16, 16)
+    cached.train(False)  # a rollout starts (SB3's set_training_mode(False))
+    with torch.no_grad():
+        cached(frames[:3]), cached(frames[3:])  # two vector steps of 3 envs
+    cached.train(True)  # the PPO update: a minibatch in another order, one observation twice
+    minibatch = frames[[5, 0, 2, 2]]
+    assert torch.allclose(cached(minibatch), plain(minibatch), atol=1e-6)
+    assert calls == [3, 3]  # the update encoded nothing
+    cached(minibatch).sum().backward()  # the trainable head still learns from cached features
+    assert cached.token_head[0].weight.grad is not None
+    cached.train(False)  # the next rollout starts from an empty cache
+    with torch.no_grad():
+        cached(frames[:2])
+    assert calls == [3, 3, 2]
+    trainable = EncoderFeaturesExtractor(_stacked_space(1), encoder=dict(encoder, frozen=False), features_dim=8)
+    assert trainable._cache is None  # an encoder that learns is never cached

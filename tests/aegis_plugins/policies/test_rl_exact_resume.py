@@ -107,6 +107,25 @@ def test_stacked_dict_observations_resume_exactly(tmp_path):
     assert _differences(tmp_path / "uninterrupted" / "step_64.pth", tmp_path / "resumed" / "step_64.pth") == []
 
 
+def test_a_frozen_encoder_with_its_feature_cache_resumes_exactly(tmp_path):
+    """The frozen-feature cache starts empty at every rollout, so a resumed run encodes what an uninterrupted one
+    does and ends bit-identical (a cache carried across rollouts could differ by rounding: other batches)."""
+    from aegis.engine import atomic_save
+    from aegis_plugins.encoders.vjepa import VJEPAEncoder
+
+    vit = dict(arch=None, embed_dim=32, depth=1, num_heads=2, patch_size=8, tubelet_size=2, num_frames=2,
+               img_size=16)
+    torch.manual_seed(1)
+    atomic_save(VJEPAEncoder(**vit).state_dict(), tmp_path / "encoder.pth")
+    encoder = dict(type="VJEPAEncoder", **vit, checkpoint=str(tmp_path / "encoder.pth"), checkpoint_key=None,
+                   frozen=True)
+    cfg = dict(policy=dict(features_extractor=encoder, encoder_tokens="flatten", token_dim=4, n_epochs=2),
+               frame_stack=2)
+    RLRunner.from_cfg(_cfg(tmp_path / "uninterrupted", **cfg)).train()
+    _resume_from(tmp_path / "uninterrupted" / "step_32.pth", tmp_path / "resumed", **cfg)
+    assert _differences(tmp_path / "uninterrupted" / "step_64.pth", tmp_path / "resumed" / "step_64.pth") == []
+
+
 class _SigtermWhileSaving(Hook):
     """A SIGTERM that arrives inside learn(), while the step-<steps> checkpoint is being written."""
 
