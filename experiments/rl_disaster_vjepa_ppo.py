@@ -5,7 +5,11 @@
 # re-initialisation) and RL checkpoints reference it by path and SHA-256.
 _base_ = ["rl_disaster_ppo.py", "_base_/models/vjepa_tiny_encoder.py"]
 
-upstream = dict(encoder=dict(experiment="experiments/vjepa_pretrain_tiny.py", overrides=dict()))  # phase 1
+upstream = dict(
+    encoder=dict(experiment="experiments/vjepa_pretrain_tiny.py", overrides=dict()),  # phase 1
+    # the control: the pixel-CNN agent of rl_disaster_ppo.py trained for the same number of env steps as this one
+    pixel_cnn=dict(experiment="experiments/rl_disaster_ppo.py", overrides={"train_cfg.total_timesteps": 60_000}),
+)
 
 policy = dict(
     # The tiny V-JEPA ViT phase 1 trains (pretrained on 8 frames at 32 px; other clip sizes get interpolated position
@@ -20,4 +24,8 @@ policy = dict(
 )
 
 # frame_stack=2: SB3's VecFrameStack hands the encoder a 2-frame clip, one tubelet of the tiny ViT
-train_cfg = dict(total_timesteps=60_000, checkpoint_interval=20_000, frame_stack=2)
+# The final evaluation plays the trained agent, a random policy, the map-knowing ScriptedRescuePolicy and the
+# pixel-CNN agent on the same 200 seeded episodes.
+train_cfg = dict(total_timesteps=60_000, checkpoint_interval=20_000, frame_stack=2,
+                 eval_baselines=("random", "heuristic"),
+                 eval_references=dict(pixel_cnn="${upstream.pixel_cnn.work_dir}"))

@@ -23,9 +23,10 @@ __all__ = ["HabitatSimBackend", "NavStep", "INSTALL_HINT", "SUPPORTED_VERSIONS",
 
 SUPPORTED_VERSIONS = ("0.2.5", "0.3.3")
 INSTALL_HINT = (
-    "habitat-sim is not installed (it is not on PyPI for this Python; it ships through conda). Install it with\n"
-    "    conda install habitat-sim=0.3.3 withbullet headless -c conda-forge -c aihabitat\n"
-    "(drop `headless` on a machine with a display; any version 0.2.5-0.3.3 works), then `pip install 'aegis[habitat]'`"
+    "habitat-sim is not installed (it is not on PyPI for this Python; it ships through conda). On Python 3.10-3.12:\n"
+    "    conda install habitat-sim withbullet headless -c conda-forge -c aihabitat-nightly\n"
+    "(drop `headless` on a machine with a display; the stable channel `-c aihabitat`, habitat-sim=0.3.3, has Python "
+    "3.9 builds only), then `pip install 'aegis[habitat]'`"
     " for the rest and check with `aegis doctor`. A test scene: `python -m habitat_sim.utils.datasets_download "
     "--uids habitat_test_scenes --data-path data/`. See docs/habitat.md."
 )
@@ -190,7 +191,7 @@ def habitat_checks() -> list:
 
     from aegis.doctor import Check
 
-    fix = "conda install habitat-sim=0.3.3 withbullet headless -c conda-forge -c aihabitat  (docs/habitat.md)"
+    fix = "conda install habitat-sim withbullet headless -c conda-forge -c aihabitat-nightly  (docs/habitat.md)"
     if importlib.util.find_spec("habitat_sim") is None:
         checks = [Check("HabitatNavEnv: habitat-sim", False, "not installed; HabitatNavEnv cannot be built", fix)]
     else:

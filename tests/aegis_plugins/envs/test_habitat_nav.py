@@ -44,7 +44,7 @@ def sim(request):
     if request.param == "test_double":
         return _load_double(), "double://room"
     if importlib.util.find_spec("habitat_sim") is None:
-        pytest.skip("real habitat-sim is not installed (conda install habitat-sim -c conda-forge -c aihabitat; "
+        pytest.skip("real habitat-sim is not installed (conda install habitat-sim -c conda-forge -c aihabitat-nightly; "
                     "docs/habitat.md); the same suite ran against the test double")
     if not os.path.exists(REAL_SCENE):
         pytest.skip(f"habitat-sim is installed but the scene {REAL_SCENE} is missing; set AEGIS_HABITAT_SCENE or "
