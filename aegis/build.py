@@ -180,6 +180,15 @@ def _type_checker(hint):
     return parser
 
 
+def _plain_value(value: Any) -> Any:
+    """Tuples as lists and mappings (an mmengine ConfigDict too, which jsonargparse cannot read) as plain dicts."""
+    if isinstance(value, Mapping):
+        return {k: _plain_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(v) for v in value]
+    return value
+
+
 def _check_value(value: Any, hint, where: str, component: str) -> None:
     if value is None or _is_component(value) or hint is inspect.Parameter.empty:
         return
@@ -191,9 +200,8 @@ def _check_value(value: Any, hint, where: str, component: str) -> None:
     parser = _type_checker(bare)
     if parser is None:
         return
-    plain = list(value) if isinstance(value, tuple) else value
     try:
-        parser.parse_object({"value": plain})
+        parser.parse_object({"value": _plain_value(value)})
     except Exception:
         literal = _literal_in(bare)
         if literal is not None:

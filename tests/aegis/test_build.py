@@ -143,3 +143,24 @@ def test_a_sub_components_family_comes_from_its_annotation_not_from_the_key_name
             validate(cfg)
     finally:
         RUNNERS._module_dict.pop("_ParentForTest")
+
+
+def test_a_mapping_argument_takes_a_config_dict_from_an_experiment_file():
+    """Experiment files give nested dicts as mmengine ConfigDicts; a Mapping[str, str] argument accepts them (and
+    still rejects a value of the wrong type)."""
+    from collections.abc import Mapping
+
+    from mmengine.config import ConfigDict
+
+    class TakesNames:
+        def __init__(self, names: Mapping[str, str] | None = None) -> None:
+            self.names = names
+
+    RUNNERS.register_module(name="_TakesNamesForTest", module=TakesNames, force=False)
+    try:
+        built = build_component(dict(type="_TakesNamesForTest", names=ConfigDict(cnn="work_dirs/x")), RUNNERS)
+        assert dict(built.names) == {"cnn": "work_dirs/x"}
+        with pytest.raises(ConfigError, match=r"names=\{'cnn': 3\}.*expected"):
+            build_component(dict(type="_TakesNamesForTest", names=ConfigDict(cnn=3)), RUNNERS, "train_cfg")
+    finally:
+        RUNNERS._module_dict.pop("_TakesNamesForTest")
