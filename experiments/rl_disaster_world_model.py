@@ -50,7 +50,7 @@ test_dataloader = None
 test_cfg = None
 test_evaluator = None
 
-max_epochs = 8
+max_epochs = 12
 optim_wrapper = dict(optimizer=dict(type="AdamW", lr=1e-3, weight_decay=0.01), clip_grad=dict(max_norm=1.0))
 param_scheduler = [dict(type="CosineAnnealingLR", by_epoch=True, begin=0, end="${max_epochs}", eta_min=1e-5,
                         convert_to_iter_based=True)]

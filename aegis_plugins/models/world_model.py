@@ -33,8 +33,9 @@ class ActionConditionedPredictor(BaseModel):
     :class:`~aegis_plugins.policies.extractors.EncoderFeaturesExtractor`, the RL phase's one build path: resized to
     ``resize`` pixels, normalised with ``frame_mean``/``frame_std``), layer-normalised as V-JEPA's targets are.
     :meth:`step` maps latents (B, N, D) and actions (B,) to the next latents (B, N, D): the tokens are projected to
-    ``width``, get a learned position embedding, and ``depth`` pre-norm transformer layers attend over them and one
-    action token; the output is added to the input latents (the predictor learns the change).
+    ``width``, get a learned position embedding and the action's embedding added (one action token also joins them),
+    and ``depth`` pre-norm transformer layers attend over them; the output is added to the input latents (the
+    predictor learns the change).
 
     ``forward(inputs (B, T + k, H, W, C) uint8, actions (B, k), mode="loss")`` (windows of
     :class:`~aegis_plugins.data.env_transitions.EnvTransitionDataset`) returns ``loss_teacher_forcing`` (L1 of the k
@@ -102,8 +103,9 @@ class ActionConditionedPredictor(BaseModel):
     # -- dynamics ---------------------------------------------------------------------------------------------------
     def step(self, latents: Tensor, actions: Tensor) -> Tensor:
         """Latents (B, N, D) and actions (B,) int -> predicted next latents (B, N, D)."""
-        x = self.proj_in(latents)  # (B, N, W)
-        x = torch.cat([self.action_embed(actions.long())[:, None], x], dim=1) + self.pos_embed  # (B, 1 + N, W)
+        action = self.action_embed(actions.long())[:, None]  # (B, 1, W)
+        x = self.proj_in(latents) + action  # (B, N, W): every token is told the action
+        x = torch.cat([action, x], dim=1) + self.pos_embed  # (B, 1 + N, W)
         x = self.norm(self.blocks(x))[:, 1:]  # (B, N, W)
         return latents + self.proj_out(x)  # (B, N, D)
 
