@@ -37,7 +37,7 @@ _DIRS = ((-1, 0), (0, 1), (1, 0), (0, -1))  # north, east, south, west: the env'
 _FORWARD, _LEFT, _RIGHT = 1, 2, 3  # Habitat actions (0 is stop, never used)
 _STATE_KEYS = ("walls", "agent", "heading", "victims", "status", "health", "fire_t", "ash", "depth")
 _INF = float("inf")
-_LENGTH_WEIGHT = 0.01  # victims worth one step of walking, when comparing orders through the waiting victims
+_LENGTH_WEIGHT = 0.01  # expected victims one step of walking is worth, when comparing orders of the victims
 
 
 class ScriptedRescuePolicy:
@@ -47,7 +47,8 @@ class ScriptedRescuePolicy:
     ``envs`` is the VecEnv it acts in (the one whose observations ``predict`` receives; a VecFrameStack or Monitor
     around it is fine): ``predict`` ignores the observation and reads each env's state through
     ``envs.env_method("get_state")`` and its knobs through ``envs.get_attr("config")`` (a DisasterRescueEnv
-    ``DisasterConfig``: ``action_mode``, ``deep_depth``). Returns actions (B,) int64 for the B envs. Deterministic.
+    ``DisasterConfig``: ``action_mode``, ``deep_depth``, ``p_spread``, ``wind``, ``wind_strength``). Returns
+    actions (B,) int64 for the B envs. Deterministic.
     """
 
     def __init__(self, envs, risk_cost: float = 20.0, deep_water_cost: float = 2.0) -> None:
