@@ -26,6 +26,8 @@ SWEEPS = sorted((REPO / "experiments" / "sweeps").glob("*.py"))
 # checks. Experiments not listed read none. (Upstream runs, built by `--with-upstream`, are reported below.)
 MISSING_FILES = {
     "rl_disaster_vjepa_ppo.py": {"policy.features_extractor.checkpoint": "work_dirs/vjepa_pretrain_tiny"},
+    "rl_disaster_medium_vjepa_ppo.py": {"policy.features_extractor.checkpoint": "work_dirs/vjepa_pretrain_tiny"},
+    "rl_disaster_world_model.py": {"model.encoder.checkpoint": "work_dirs/vjepa_pretrain_tiny"},
     "vlm_t4.py": {"train_dataloader.dataset.ann_file": "data/video_caption_pairs.json",
                   "val_dataloader.dataset.ann_file": "data/video_caption_pairs_val.json",
                   "model.llm": "machine: LLM weights for model.llm.name_or_path="},  # and, here, bitsandbytes and a GPU
@@ -117,7 +119,8 @@ SUPERVISED = [p for p in EXPERIMENTS if "max_epochs" in (load_experiment(p).get(
 def test_every_experiment_without_an_epoch_loop_is_an_rl_one():
     assert len(SUPERVISED) >= 10
     assert {p.name for p in EXPERIMENTS if p not in SUPERVISED} == \
-        {"rl_disaster_ppo.py", "rl_disaster_vjepa_ppo.py", "rl_habitat_pointnav_ppo.py"}
+        {"rl_disaster_ppo.py", "rl_disaster_vjepa_ppo.py", "rl_habitat_pointnav_ppo.py", "rl_disaster_medium_ppo.py",
+         "rl_disaster_hard_ppo.py", "rl_disaster_medium_vjepa_ppo.py", "rl_disaster_vjepa_random_encoder.py"}
 
 
 @pytest.mark.parametrize("path", SUPERVISED, ids=_name)
