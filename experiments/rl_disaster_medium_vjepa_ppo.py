@@ -4,7 +4,10 @@
 # rl_disaster_vjepa_ppo.py. docs/rl.md "Frozen V-JEPA features" has the results next to the pixel CNN's.
 _base_ = ["rl_disaster_medium_ppo.py", "_base_/models/vjepa_tiny_encoder.py"]
 
-upstream = dict(encoder=dict(experiment="experiments/vjepa_pretrain_tiny.py", overrides=dict()))  # phase 1
+upstream = dict(
+    encoder=dict(experiment="experiments/vjepa_pretrain_tiny.py", overrides=dict()),  # phase 1
+    pixel_cnn=dict(experiment="experiments/rl_disaster_medium_ppo.py", overrides=dict()),  # the same steps, pixels
+)
 
 policy = dict(
     # 40x40 frames of 4x4-pixel cells, taken at their size: the ViT's 8-pixel patches give a 5x5 token grid, each
@@ -18,3 +21,7 @@ policy = dict(
     token_dim=16,  # ... each token mapped to 16 features by one trainable Linear + ReLU shared by all tokens ...
     features_dim=256,  # ... then the 25 x 16 features through a trainable Linear + ReLU
 )
+
+# The final evaluation plays the trained agent, random, the scripted rescuer and the pixel-CNN agent on the same 200
+# seeded episodes.
+train_cfg = dict(eval_references=dict(pixel_cnn="${upstream.pixel_cnn.work_dir}"))
