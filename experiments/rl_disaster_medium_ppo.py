@@ -20,7 +20,7 @@ policy = dict(
     gamma=0.99,  # 80-step episodes: a rescue 20-40 steps away must still pay
     gae_lambda=0.95,
     clip_range=0.2,
-    ent_coef=0.03,  # 0.01 collapsed into standing still (bumping walls) away from the fire
+    ent_coef=0.03,  # with 0.01 the agent settled into bumping walls (docs/rl.md, "Harder rescues")
     vf_coef=0.5,
     max_grad_norm=0.5,
 )
