@@ -40,7 +40,7 @@ def _image_layout(shape: Sequence[int], channels: int, path: str) -> tuple[str, 
                       "channels; expected (T*C, H, W), (H, W, T*C) or (T, H, W, C).")
 
 
-_MAX_CACHED = 65_536  # observations whose frozen features one extractor keeps at most
+_MAX_CACHED_BYTES = 512 * 2**20  # frozen features one extractor keeps at most; beyond, the cache starts over
 
 
 class EncoderFeaturesExtractor(BaseFeaturesExtractor):
@@ -199,10 +199,15 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows]
         new = {key: i for i, key in reversed(list(enumerate(keys))) if key not in self._cache}  # first occurrence
         if new:
-            if len(self._cache) + len(new) > _MAX_CACHED:  # a caller that never switches to eval mode: start over
-                self._cache.clear()
             index = torch.tensor(sorted(new.values()))
             encoded = self._encode(self._to_clip(frames[index]))  # one batched call for every new observation
+            entry_bytes = encoded[0].numel() * encoded.element_size()
+            if (len(self._cache) + len(new)) * entry_bytes > _MAX_CACHED_BYTES:  # too many for one rollout, or a
+                # caller that never switches to eval mode: serve this batch, then start over
+                stacked = {keys[i]: out for i, out in zip(index.tolist(), encoded)}
+                result = torch.stack([stacked[key] if key in stacked else self._cache[key] for key in keys])
+                self._cache.clear()
+                return result
             for i, out in zip(index.tolist(), encoded):
                 self._cache[keys[i]] = out
         return torch.stack([self._cache[key] for key in keys])

@@ -136,3 +136,23 @@ def test_frozen_features_are_encoded_once_per_rollout(tiny_encoder):
     assert calls == [3, 3, 2]
     trainable = EncoderFeaturesExtractor(_stacked_space(1), encoder=dict(encoder, frozen=False), features_dim=8)
     assert trainable._cache is None  # an encoder that learns is never cached
+
+
+def test_the_feature_cache_is_bounded_in_bytes(tiny_encoder, monkeypatch):
+    """A caller that never switches to eval mode (a world model in training, a planner) cannot grow the cache
+    without bound: past the byte limit it serves the batch and starts over, with the same features."""
+    from aegis_plugins.policies import extractors
+
+    encoder = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1, num_heads=2, patch_size=8, tubelet_size=1,
+                   frozen=True)
+    cached = EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, features_dim=None, tokens="flatten")
+    plain = EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, features_dim=None, tokens="flatten",
+                                     feature_cache=False)
+    plain.load_state_dict(cached.state_dict())
+    monkeypatch.setattr(extractors, "_MAX_CACHED_BYTES", 5 * 4 * 32 * 4)  # five observations of 4 tokens x 32 floats
+    frames = torch.rand(8, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(cached(frames[:4]), plain(frames[:4]), atol=1e-6)
+        assert len(cached._cache) == 4
+        assert torch.allclose(cached(frames[2:8]), plain(frames[2:8]), atol=1e-6)  # 2 cached + 4 new > 5: over
+        assert len(cached._cache) == 0
