@@ -190,7 +190,9 @@ def test_vjepa_experiment_loads_the_frozen_encoder_from_the_phase1_work_dir(tmp_
     (phase1 / "last_checkpoint").write_text(str(phase1 / "epoch_2.pth"))
 
     experiment = Path(__file__).resolve().parents[3] / "experiments" / "rl_disaster_vjepa_ppo.py"
-    cfg = load_experiment(experiment, {"policy.features_extractor.checkpoint": str(phase1)}, str(tmp_path / "rl"))
+    cfg = load_experiment(experiment, {"policy.features_extractor.checkpoint": str(phase1),
+                                       "train_cfg.eval_references": None},  # the pixel-CNN control is not built here
+                          str(tmp_path / "rl"))
     runner = build_runner(cfg)
     runner.train_loop.dry_run()
     extractor = runner.train_loop.agent.module.features_extractor
