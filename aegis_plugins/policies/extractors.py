@@ -40,6 +40,24 @@ def _image_layout(shape: Sequence[int], channels: int, path: str) -> tuple[str, 
                       "channels; expected (T*C, H, W), (H, W, T*C) or (T, H, W, C).")
 
 
+class TokenGridConv(nn.Module):
+    """A trainable 3x3 convolution (+ ReLU) over an encoder's token grid: tokens (B, N, C) on the grid (T', H', W')
+    (N = T'·H'·W') -> (B, channels, H', W'), the T' time steps of each place stacked as input channels. The same
+    weights at every place, as a CNN's second layer: what lets a policy learn "fire next to me" once for the whole map.
+    """
+
+    def __init__(self, in_dim: int, channels: int, grid: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.grid = tuple(int(g) for g in grid)
+        self.conv = nn.Conv2d(self.grid[0] * in_dim, channels, kernel_size=3, padding=1)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        t, h, w = self.grid
+        b, _, c = tokens.shape
+        grid = tokens.reshape(b, t, h, w, c).permute(0, 1, 4, 2, 3).reshape(b, t * c, h, w)  # (B, T'·C, H', W')
+        return F.relu(self.conv(grid))  # (B, channels, H', W')
+
+
 _MAX_CACHED_BYTES = 512 * 2**20  # frozen features one extractor keeps at most; beyond, the cache starts over
 
 
@@ -54,6 +72,7 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     With ``token_dim`` a trainable per-token map (Linear D -> token_dim + ReLU, shared by all tokens, like a 1x1
     convolution over the token grid) comes before the concatenation: (B, N, D) -> (B, N * token_dim). On a frozen
     encoder this is what lets a policy read *where* things are cheaply (docs/rl.md, "Frozen V-JEPA features").
+    With ``token_conv`` a trainable 3x3 convolution over the token grid (:class:`TokenGridConv`) follows it.
     A frozen encoder runs once per observation of a rollout (``feature_cache``, on by default): SB3 encodes the
     envs' observations as it steps them (one batched, no-grad call for all envs) and recomputes the features of
     every minibatch in each PPO epoch; here those come from a cache keyed by the observation's bytes, emptied when
@@ -68,7 +87,8 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
                  channels: int = 3, resize: int | None = None, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, image_key: str | None = None,
                  tokens: Literal["mean", "flatten"] = "mean", token_dim: int | None = None,
-                 feature_cache: bool = True, path: str = "policy.features_extractor") -> None:
+                 token_conv: int | None = None, feature_cache: bool = True,
+                 path: str = "policy.features_extractor") -> None:
         from aegis.build import build_component
 
         image_space = observation_space
@@ -102,6 +122,9 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         if token_dim is not None and (tokens != "flatten" or token_dim < 1):
             raise ConfigError(f"{path}.token_dim={token_dim!r}: a per-token projection needs tokens='flatten' "
                               f"(got {tokens!r}) and token_dim >= 1; or set token_dim=None.")
+        if token_conv is not None and (tokens != "flatten" or token_conv < 1):
+            raise ConfigError(f"{path}.token_conv={token_conv!r}: a convolution over the token grid needs "
+                              f"tokens='flatten' (got {tokens!r}) and token_conv >= 1 channels; or token_conv=None.")
         self._tokens = tokens
         encoder_cfg = dict(encoder)
         if isinstance(encoder_cfg.get("checkpoint"), str):  # a phase-1 work dir names its newest checkpoint file
@@ -122,11 +145,20 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
         self._cache: dict[bytes, torch.Tensor] | None = {} if (feature_cache and self.frozen) else None
 
         with torch.no_grad():
-            probe = self._encode(self._to_clip(torch.zeros(1, *image_space.shape)))  # (1, D) or (1, N, D)
+            probe_clip = self._to_clip(torch.zeros(1, *image_space.shape))  # (1, C, T, H, W)
+            probe = self._encode(probe_clip)  # (1, D) or (1, N, D)
         self.token_head: nn.Module = nn.Identity()
         if token_dim:  # the same small trainable map on every token, before the tokens are concatenated
             self.token_head = nn.Sequential(nn.Linear(probe.shape[-1], token_dim), nn.ReLU())
             probe = self.token_head(probe)
+        self.grid_head: nn.Module = nn.Identity()
+        if token_conv:  # a trainable 3x3 convolution over the token grid: relations between neighbouring tokens
+            grid = self.encoder.grid_of(tuple(probe_clip.shape))
+            if grid is None:
+                raise ConfigError(f"{path}.token_conv={token_conv}: the encoder pools its tokens (no token grid); "
+                                  "use an encoder that returns tokens, or token_conv=None.")
+            self.grid_head = TokenGridConv(probe.shape[-1], token_conv, grid)
+            probe = self.grid_head(probe)
         embed_dim = probe.flatten(1).shape[-1]
         if features_dim:
             self.head: nn.Module = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
@@ -215,7 +247,7 @@ class EncoderFeaturesExtractor(BaseFeaturesExtractor):
     def forward(self, observations) -> torch.Tensor:
         """(B, ...) frames (or a dict holding them) -> (B, features_dim) features."""
         frames = observations[self._image_key] if self._image_key is not None else observations
-        encoded = self.token_head(self._encode_frames(frames))  # (B, D) or (B, N, D or token_dim)
+        encoded = self.grid_head(self.token_head(self._encode_frames(frames)))  # (B, D), (B, N, D'), (B, C', H', W')
         features = self.head(encoded.flatten(1))  # (B, features_dim)
         if self._extra_keys:
             extras = [observations[k].float().flatten(1) for k in self._extra_keys]

@@ -61,7 +61,8 @@ class EncoderActorCriticPolicy(ActorCriticPolicy):
             gains = {self.mlp_extractor: np.sqrt(2), self.action_net: 0.01, self.value_net: 1.0}
             for extractor in self._extractors():
                 if isinstance(extractor, EncoderFeaturesExtractor):  # its trainable parts, never the encoder
-                    gains[extractor.head] = gains[extractor.token_head] = np.sqrt(2)
+                    for part in (extractor.head, extractor.token_head, extractor.grid_head):
+                        gains[part] = np.sqrt(2)
                 else:
                     gains[extractor] = np.sqrt(2)
             for module, gain in gains.items():
@@ -105,8 +106,9 @@ class PPOAgent:
     Observations come from the env with the last ``train_cfg.frame_stack`` frames stacked by SB3's VecFrameStack:
     image frames (B, T*C, H, W) go through ``features_extractor`` (an ENCODERS config, run on the clip
     (B, C, T, H, W); its tokens averaged or, with ``encoder_tokens="flatten"``, concatenated; see
-    EncoderFeaturesExtractor; ``token_dim``: a trainable per-token projection before the concatenation; a frozen
-    encoder runs once per rollout observation, ``feature_cache``) to (B, features_dim), then an MLP ``net_arch``
+    EncoderFeaturesExtractor; ``token_dim``: a trainable per-token projection before the concatenation,
+    ``token_conv``: then a trainable 3x3 convolution over the token grid; a frozen encoder runs once per rollout
+    observation, ``feature_cache``) to (B, features_dim), then an MLP ``net_arch``
     (shared sizes, or ``dict(pi=[...], vf=[...])``) to action logits (B, A) (or Gaussian means with
     ``log_std_init`` for continuous actions) and a value (B, 1). With ``features_extractor=None`` SB3's own default
     extractor for the observation space is used (NatureCNN for images, flatten for vectors, CombinedExtractor for
@@ -117,7 +119,7 @@ class PPOAgent:
                  frame_channels: int = 3, frame_resize: int | None = None,
                  frame_mean: Sequence[float] | None = None, frame_std: Sequence[float] | None = None,
                  image_key: str | None = None, encoder_tokens: Literal["mean", "flatten"] = "mean",
-                 token_dim: int | None = None, feature_cache: bool = True,
+                 token_dim: int | None = None, token_conv: int | None = None, feature_cache: bool = True,
                  net_arch: Sequence[int] | dict[str, list[int]] = (64, 64),
                  activation: Literal["tanh", "relu", "gelu", "elu"] = "tanh",
                  learning_rate: float = 3e-4, lr_schedule: Literal["constant", "linear"] = "constant",
@@ -158,7 +160,7 @@ class PPOAgent:
             policy_kwargs.update(features_extractor_class=EncoderFeaturesExtractor, features_extractor_kwargs=dict(
                 encoder=dict(features_extractor), features_dim=features_dim, channels=frame_channels,
                 resize=frame_resize, mean=frame_mean, std=frame_std, image_key=image_key, tokens=encoder_tokens,
-                token_dim=token_dim, feature_cache=feature_cache))
+                token_dim=token_dim, token_conv=token_conv, feature_cache=feature_cache))
         else:
             from stable_baselines3.common.preprocessing import is_image_space
             space = env.observation_space

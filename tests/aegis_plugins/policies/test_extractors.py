@@ -156,3 +156,21 @@ def test_the_feature_cache_is_bounded_in_bytes(tiny_encoder, monkeypatch):
         assert len(cached._cache) == 4
         assert torch.allclose(cached(frames[2:8]), plain(frames[2:8]), atol=1e-6)  # 2 cached + 4 new > 5: over
         assert len(cached._cache) == 0
+
+
+def test_token_conv_is_one_3x3_convolution_over_the_token_grid(tiny_encoder):
+    encoder = dict(type="VJEPAEncoder", arch=None, embed_dim=32, depth=1, num_heads=2, patch_size=4, tubelet_size=1,
+                   frozen=True)
+    extractor = EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, features_dim=8, tokens="flatten",
+                                         token_dim=3, token_conv=5)
+    assert extractor.head[0].in_features == 5 * 4 * 4  # 5 channels on the 4x4 token grid (16 px / 4)
+    frames = torch.rand(2, 3, 16, 16)
+    tokens = extractor.token_head(extractor._encode(extractor._to_clip(frames)))  # (B, 16, 3), row-major grid
+    grid = tokens.reshape(2, 4, 4, 3).permute(0, 3, 1, 2)  # (B, 3, 4, 4)
+    by_hand = torch.relu(torch.nn.functional.conv2d(grid, extractor.grid_head.conv.weight,
+                                                    extractor.grid_head.conv.bias, padding=1))
+    assert torch.allclose(extractor.grid_head(tokens), by_hand, atol=1e-6)  # token i sits at (i // 4, i % 4)
+    extractor(frames).sum().backward()
+    assert extractor.grid_head.conv.weight.grad is not None
+    with pytest.raises(ConfigError, match="token_conv=4.*tokens='flatten'"):
+        EncoderFeaturesExtractor(_stacked_space(1), encoder=encoder, tokens="mean", token_conv=4)
