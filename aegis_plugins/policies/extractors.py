@@ -24,7 +24,7 @@ from aegis.contracts import VideoEncoder
 from aegis.engine.checkpoint import file_sha256, resolve_checkpoint
 from aegis.errors import ConfigError
 
-__all__ = ["EncoderFeaturesExtractor"]
+__all__ = ["EncoderFeaturesExtractor", "TokenGridConv"]
 
 
 def _image_layout(shape: Sequence[int], channels: int, path: str) -> tuple[str, int]:
