@@ -1,23 +1,47 @@
-"""Training throughput of V-JEPA pretraining on CPU: clips/s of one full step.
+"""One V-JEPA pretraining step on CPU, AEGIS beside the official code (facebookresearch/jepa), timed interleaved.
 
-A step is what a training iteration costs: mask sampling, the target encoder on the full clip, the context
-encoder and predictor for each mask group, the loss terms, backward, AdamW and the EMA target update. Masks follow
-the official ViT-L/16 recipe (facebookresearch/jepa configs/pretrain/vitl16.yaml): 8 blocks at spatial scale 0.15
-plus 2 at 0.7, aspect ratio 0.75-1.5, full temporal extent. The figure is the median over repeats after warm-up.
-Each config runs in fp32 (how the official code trains on a CPU: its bf16 autocast is CUDA-only) and with the forward
-pass under CPU bf16 autocast, which is what ``aegis run --amp`` does on a machine without a GPU.
+A step is what a training iteration costs: the target encoder on the full clip, the context encoder and predictor
+for each mask group, the loss, backward, AdamW and the EMA update of the target. Masks follow the official ViT-L/16
+recipe (configs/pretrain/vitl16.yaml: 8 blocks at spatial scale 0.15 plus 2 at 0.7, aspect ratio 0.75-1.5, full
+temporal extent) and are drawn per step with a seeded generator; both implementations get the same masks, the same
+clips, the same batch, the same initial weights (AEGIS's, copied into the official modules) and the same thread
+count. AEGIS's timed step includes drawing its masks (it draws them in the step); the official one does not (its
+collator draws them in the data-loader workers).
 
-    python benchmarks/vjepa_step.py [--configs tiny small] [--precision fp32 bf16] [--threads 2] [--repeats 10]
-        [--warmup 3]
+``--official-root PATH`` names a checkout of facebookresearch/jepa (``git clone
+https://github.com/facebookresearch/jepa``); its ``src`` package is imported from there and its step is the core of
+``app/vjepa/train.py``'s ``train_step``: ``forward_target`` (target encoder, layer norm, ``apply_masks``),
+``forward_context`` (``MultiMaskWrapper`` encoder and ``PredictorMultiMaskWrapper`` predictor, one call per mask
+group), the L1 loss plus its variance regulariser (weight 0 in the recipe, computed anyway), backward, AdamW with
+the official parameter groups and the per-parameter momentum update. Left out on both sides: logging, grad-norm
+clipping (off in the official recipe's warm-up) and schedulers. Before timing, one step of each on the same masks
+is compared: the official loss must equal AEGIS's reconstruction term, or the two are not doing the same work.
+Without ``--official-root`` AEGIS alone is timed and no ratio is given.
+
+Per round and config, the two steps alternate (official first on even steps, AEGIS first on odd ones) after
+``--warmup`` steps each; each side reports its median step over ``--steps`` and the range, and the ratio of medians.
+``--gpu`` adds a CUDA section (fused SDPA kernels, bf16 autocast, fp16 autocast with the loss scaler, activation
+checkpointing, pinned non-blocking copies); it is skipped with a message when no CUDA device is present.
+
+    python benchmarks/vjepa_step.py [--official-root PATH] [--configs tiny small] [--rounds 2] [--steps 10]
+        [--warmup 3] [--threads 2] [--precision fp32 bf16] [--gpu]
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib
 import os
 import statistics
+import sys
 import time
+import warnings
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
 
 import torch
+import torch.nn.functional as F
 
 # name: (img_size, patch, frames, width, depth, heads, predictor width, predictor depth, batch)
 CONFIGS = {
@@ -32,14 +56,20 @@ OFFICIAL_MASKS = [
     dict(type="MultiBlock3DMaskGenerator", num_blocks=2, mask_ratio=None, spatial_scale=(0.7, 0.7),
          temporal_scale=(1.0, 1.0), aspect_ratio=(0.75, 1.5)),
 ]
+LR, WEIGHT_DECAY, MOMENTUM = 1e-4, 0.04, 0.998
+# the modules of facebookresearch/jepa the official step uses, relative to the checkout
+OFFICIAL_MODULES = dict(vit="src.models.vision_transformer", predictor="src.models.predictor",
+                        multimask="src.models.utils.multimask", masks="src.masks.utils")
 
 
-def build(name: str):
-    """The JEPAPretrainer of a benchmark config, an AdamW over its trainable parameters, and a random batch."""
+# -- AEGIS ------------------------------------------------------------------------------------------------------------
+def build_aegis(name: str, seed: int = 0):
+    """The JEPAPretrainer of a benchmark config (the losses of the tiny experiment) and its AdamW."""
     from aegis.build import build_component
     from aegis.registry import MODELS
 
     c = CONFIGS[name]
+    torch.manual_seed(seed)
     model = build_component(dict(
         type="JEPAPretrainer",
         encoder=dict(type="VJEPAEncoder", arch=None, embed_dim=c["embed_dim"], depth=c["depth"],
@@ -50,66 +80,196 @@ def build(name: str):
         mask_generators=OFFICIAL_MASKS,
         losses=[dict(type="LatentReconstructionLoss", norm="l1"), dict(type="TemporalCausalityLoss", loss_weight=0.1)],
     ), MODELS)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
-    video = torch.randn(c["batch"], 3, c["num_frames"], c["img_size"], c["img_size"])  # (B, C, T, H, W)
-    return model, optimizer, video
-
-
-def step(model, optimizer, video, bf16: bool = False) -> None:
-    """One training step: forward (all mask groups, under bf16 autocast when ``bf16``), backward, AdamW, EMA."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        terms = model(video, mode="loss")
-    total = sum(terms.values())
-    optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    optimizer.step()
-    model.update_target(0.996)
-
-
-def measure(name: str, repeats: int, warmup: int, bf16: bool = False) -> dict:
-    torch.manual_seed(0)
-    model, optimizer, video = build(name)
     model.train()
-    for _ in range(warmup):
-        step(model, optimizer, video, bf16)
-    times, cpu_times = [], []
-    for _ in range(repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        step(model, optimizer, video, bf16)
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR,
+                                  weight_decay=WEIGHT_DECAY)
+    return model, optimizer
+
+
+def aegis_step(model, optimizer, video, mask_seed: int, bf16: bool = False) -> dict:
+    """One AEGIS training step: draw the masks, the loss terms (under CPU bf16 autocast when ``bf16``), backward,
+    AdamW, EMA. Returns the loss terms (detached)."""
+    masks = model.sample_masks(video.shape[0], torch.Generator().manual_seed(mask_seed))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        terms = model.loss(video, masks)
+    optimizer.zero_grad(set_to_none=True)
+    sum(terms.values()).backward()
+    optimizer.step()
+    model.update_target(MOMENTUM)
+    return {k: v.detach() for k, v in terms.items()}
+
+
+# -- the official implementation ---------------------------------------------------------------------------------------
+def load_official(root: str | os.PathLike) -> SimpleNamespace:
+    """Import the official modules from a facebookresearch/jepa checkout at ``root`` (its ``src`` package)."""
+    root = Path(root).expanduser().resolve()
+    missing = [m for m in OFFICIAL_MODULES.values() if not (root / (m.replace(".", "/") + ".py")).is_file()]
+    if missing:
+        raise SystemExit(f"--official-root {root}: {missing[0].replace('.', '/')}.py is not there; expected a "
+                         "checkout of facebookresearch/jepa (git clone https://github.com/facebookresearch/jepa).")
+    for module in [m for m in sys.modules if m == "src" or m.startswith("src.")]:
+        del sys.modules[module]  # another `src` package imported before would shadow the checkout's
+    sys.path.insert(0, str(root))
+    try:
+        return SimpleNamespace(**{key: importlib.import_module(name) for key, name in OFFICIAL_MODULES.items()})
+    finally:
+        sys.path.remove(str(root))
+
+
+class OfficialStep:
+    """The official encoder, target encoder and predictor at a benchmark config, with AEGIS's initial weights."""
+
+    def __init__(self, official: SimpleNamespace, name: str, aegis_model) -> None:
+        c = CONFIGS[name]
+        norm = partial(torch.nn.LayerNorm, eps=1e-6)
+        backbone = official.vit.VisionTransformer(
+            img_size=c["img_size"], patch_size=c["patch_size"], num_frames=c["num_frames"], tubelet_size=2,
+            embed_dim=c["embed_dim"], depth=c["depth"], num_heads=c["num_heads"], mlp_ratio=4, qkv_bias=True,
+            norm_layer=norm, uniform_power=True, use_sdpa=True)
+        predictor = official.predictor.VisionTransformerPredictor(
+            img_size=c["img_size"], patch_size=c["patch_size"], num_frames=c["num_frames"], tubelet_size=2,
+            embed_dim=c["embed_dim"], predictor_embed_dim=c["pred_dim"], depth=c["pred_depth"],
+            num_heads=c["num_heads"], mlp_ratio=4, qkv_bias=True, norm_layer=norm, uniform_power=True,
+            use_mask_tokens=True, num_mask_tokens=len(OFFICIAL_MASKS), zero_init_mask_tokens=True, use_sdpa=True)
+        copy_weights(aegis_model, backbone, predictor)
+        self.apply_masks = official.masks.apply_masks
+        self.encoder = official.multimask.MultiMaskWrapper(backbone)
+        self.predictor = official.multimask.PredictorMultiMaskWrapper(predictor)
+        self.target_encoder = copy.deepcopy(self.encoder)
+        for p in self.target_encoder.parameters():
+            p.requires_grad = False
+        decayed = lambda n, p: "bias" not in n and p.ndim != 1  # noqa: E731 -- the official init_opt's split
+        groups = [dict(params=[p for n, p in module.named_parameters() if decayed(n, p) == decay])
+                  for decay in (True, False) for module in (self.encoder, self.predictor)]
+        for group in groups[2:]:
+            group["weight_decay"] = 0
+        self.optimizer = torch.optim.AdamW(groups, lr=LR, weight_decay=WEIGHT_DECAY)
+
+    def __call__(self, video, masks) -> float:
+        """One step of app/vjepa/train.py's train_step (fp32) on ``masks`` [(context, target)] per group."""
+        masks_enc, masks_pred = [m[0] for m in masks], [m[1] for m in masks]
+        with torch.no_grad():
+            h = self.target_encoder(video)
+            h = F.layer_norm(h, (h.size(-1),))
+            h = self.apply_masks(h, masks_pred, concat=False)
+        z = self.encoder(video, masks_enc)
+        z = self.predictor(z, h, masks_enc, masks_pred)
+        loss_jepa = sum(torch.mean(torch.abs(zi - hi)) for zi, hi in zip(z, h)) / len(masks_pred)
+        pstd_z = sum(torch.sqrt(zi.var(dim=1) + 0.0001) for zi in z) / len(z)
+        loss = loss_jepa + 0.0 * torch.mean(F.relu(1.0 - pstd_z))  # reg_coeff 0 in the recipe
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        with torch.no_grad():
+            for param_q, param_k in zip(self.encoder.parameters(), self.target_encoder.parameters()):
+                param_k.data.mul_(MOMENTUM).add_((1.0 - MOMENTUM) * param_q.detach().data)
+        return float(loss_jepa.detach())
+
+
+def copy_weights(aegis_model, backbone, predictor) -> None:
+    """AEGIS's encoder and predictor weights into the official modules (the same parameter names, except the
+    predictor's blocks, norm and mask tokens, and the fixed position tables, which both compute)."""
+    backbone.load_state_dict(aegis_model.encoder.state_dict(), strict=True)
+    state = {}
+    for key, value in aegis_model.predictor.state_dict().items():
+        if key == "mask_tokens":
+            state.update({f"mask_tokens.{i}": row.view(1, 1, -1) for i, row in enumerate(value)})
+        else:
+            key = key.replace("blocks.", "predictor_blocks.", 1) if key.startswith("blocks.") else key
+            state[key.replace("norm.", "predictor_norm.", 1) if key.startswith("norm.") else key] = value
+    state["predictor_pos_embed"] = aegis_model.predictor.pos_embed.unsqueeze(0)
+    predictor.load_state_dict(state, strict=True)
+
+
+# -- timing -----------------------------------------------------------------------------------------------------------
+def spread(times: list[float], batch: int) -> dict:
     median = statistics.median(times)
-    # CPU seconds / threads: what the wall time would be with the threads running uncontended (shared machines)
-    cpu_median = statistics.median(cpu_times) / torch.get_num_threads()
-    batch = CONFIGS[name]["batch"]
-    return dict(config=name, precision="bf16" if bf16 else "fp32", clips_per_s=batch / median, step_s=median,
-                best_clips_per_s=batch / min(times),
-                cpu_clips_per_s=batch / cpu_median)
+    return dict(step_s=median, clips_per_s=batch / median, low=batch / max(times), high=batch / min(times))
+
+
+def run_config(name: str, steps: int, warmup: int, official, bf16: bool = False, seed: int = 0) -> dict:
+    """Time ``steps`` steps of AEGIS (and of the official code when ``official`` is given), alternating."""
+    c = CONFIGS[name]
+    model, optimizer = build_aegis(name, seed)
+    video = torch.randn(c["batch"], 3, c["num_frames"], c["img_size"], c["img_size"],
+                        generator=torch.Generator().manual_seed(seed))  # (B, C, T, H, W)
+    other = OfficialStep(official, name, model) if official is not None else None
+    result = dict(config=name, precision="bf16" if bf16 else "fp32")
+    if other is not None:  # the same work: on the same masks and weights, the same loss
+        masks = model.sample_masks(c["batch"], torch.Generator().manual_seed(seed))
+        terms = aegis_step(model, optimizer, video, seed, bf16)
+        result["loss_check"] = (other(video, masks), float(terms["reconstruction_loss"]))
+    times = {"aegis": []} | ({"official": []} if other is not None else {})
+    for i in range(warmup + steps):
+        mask_seed = seed + 1 + i
+        for side in (list(times) if i % 2 else list(reversed(times))):
+            if side == "official":  # its masks come from its collator, in the loader workers: drawn untimed
+                masks = model.sample_masks(c["batch"], torch.Generator().manual_seed(mask_seed))
+                start = time.perf_counter()
+                other(video, masks)
+            else:
+                start = time.perf_counter()
+                aegis_step(model, optimizer, video, mask_seed, bf16)
+            if i >= warmup:
+                times[side].append(time.perf_counter() - start)
+    for side, values in times.items():
+        result[side] = spread(values, c["batch"])
+    if other is not None:
+        result["ratio"] = result["official"]["step_s"] / result["aegis"]["step_s"]
+    return result
+
+
+def describe(r: dict) -> str:
+    def side(s: dict) -> str:
+        return f"{s['clips_per_s']:6.2f} clips/s [{s['low']:.2f}-{s['high']:.2f}] (step {s['step_s'] * 1e3:.0f} ms)"
+
+    line = f"{r['config']:>5} {r['precision']}: AEGIS {side(r['aegis'])}"
+    if "official" in r:
+        line += f"; official {side(r['official'])}; AEGIS/official {r['ratio']:.2f}x"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--official-root", default=None,
+                        help="a checkout of facebookresearch/jepa; without it no ratio is given")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per side, config and round")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
-                        help="fp32, and/or bf16 autocast (what `aegis run --amp` does on CPU; fast on AVX512-BF16/AMX)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"],
+                        help="bf16: AEGIS's forward under CPU bf16 autocast (what `aegis run --amp` does without a "
+                             "GPU; fast only with AVX512-BF16/AMX); the official side always runs fp32 on a CPU")
+    parser.add_argument("--gpu", action="store_true", help="also time the CUDA recipe (skipped without a GPU)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    official = load_official(args.official_root) if args.official_root else None
+    # the official Attention enters torch.backends.cuda.sdp_kernel(), deprecated since torch 2.3 (a no-op on CPU)
+    warnings.filterwarnings("ignore", message=r".*sdp_kernel\(\)` is deprecated", category=FutureWarning)
     from aegis import plugins
 
     plugins.load()
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} after {args.warmup} warm-up, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    runs = [(name, precision) for name in args.configs for precision in args.precision]
-    for name, precision in runs:
-        r = measure(name, args.repeats, args.warmup, bf16=precision == "bf16")
-        print(f"{r['config']:>5} {r['precision']}: {r['clips_per_s']:6.2f} clips/s (step {r['step_s'] * 1e3:7.1f} ms, "
-              f"best {r['best_clips_per_s']:.2f}); from CPU time: {r['cpu_clips_per_s']:.2f} clips/s", flush=True)
-    print("No ratio against the official implementation is given: its step was not timed in this run (a figure from "
-          "another day and machine is no reference). Issue 17 asks for the official code timed side by side.")
+    print(f"torch {torch.__version__}, {args.threads} threads, median [range] of {args.steps} steps after "
+          f"{args.warmup} warm-up, {args.rounds} round(s), load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs", flush=True)
+    for round_index in range(args.rounds):
+        for name in args.configs:
+            for precision in args.precision:
+                r = run_config(name, args.steps, args.warmup, official, bf16=precision == "bf16", seed=round_index)
+                if "loss_check" in r:
+                    theirs, ours = r["loss_check"]
+                    same = abs(theirs - ours) <= 1e-4 * max(1.0, abs(ours))
+                    print(f"round {round_index + 1} {name}: first-step loss official {theirs:.6f}, AEGIS "
+                          f"{ours:.6f} ({'the same work' if same else 'DIFFERENT: the ratio below is not valid'})")
+                print(f"round {round_index + 1} {describe(r)}", flush=True)
+    if official is None:
+        print("No ratio against the official implementation: its step was not timed in this run. Pass "
+              "--official-root PATH (a checkout of facebookresearch/jepa) to time it side by side.")
+    if args.gpu:
+        from vjepa_step_gpu import gpu_section
+
+        gpu_section(args.configs, args.steps, args.warmup)
     return 0
 
 

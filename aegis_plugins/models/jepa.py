@@ -158,21 +158,38 @@ class JEPAPretrainer(BaseModel):
                             "pipeline or change model.encoder.num_frames / img_size.")
         return grid
 
-    def loss(self, inputs: Tensor) -> dict[str, Tensor]:
-        """The weighted loss terms, averaged over the mask groups: {loss_name: scalar}."""
+    def sample_masks(self, batch_size: int, generator: torch.Generator | None = None,
+                     device: torch.device | str | None = None) -> list[tuple[Tensor, Tensor] | None]:
+        """One ``(context_idx (B, Kc), target_idx (B, Kt))`` pair per mask generator, None for a group of weight 0:
+        what :meth:`loss` draws when it is given no masks (``generator`` makes the draw reproducible)."""
+        grid = tuple(self.encoder.grid_size)
+        masks = []
+        for sampler, weight in zip(self.mask_generators, self.mask_group_weights):
+            pair = tuple(m.to(device) for m in sampler(batch_size, grid, generator)) if weight else None
+            masks.append(pair)
+        return masks
+
+    def loss(self, inputs: Tensor, masks: Sequence[tuple[Tensor, Tensor] | None] | None = None) -> dict[str, Tensor]:
+        """The weighted loss terms, averaged over the mask groups: {loss_name: scalar}. ``masks`` (one pair per
+        group, as :meth:`sample_masks` returns) replaces the draw, e.g. to time the same masks twice."""
         grid = self._check_grid(inputs)
         batch = inputs.shape[0]
+        if masks is None:
+            masks = self.sample_masks(batch, device=inputs.device)
+        elif len(masks) != len(self.mask_generators):
+            raise DataError(f"JEPAPretrainer.loss: {len(masks)} mask pairs given for {len(self.mask_generators)} "
+                            "mask generators; pass one (context_idx, target_idx) pair per generator.")
         with torch.no_grad():
             raw_target = self.target_encoder(inputs).float()  # (B, N, D); fp32 also under bf16 autocast
             target = F.layer_norm(raw_target, (raw_target.shape[-1],))  # (B, N, D)
         terms = {loss.loss_name: inputs.new_zeros(()) for loss in self.losses}
         total_weight = sum(self.mask_group_weights)
         captured_pred, captured_target = [], []
-        for index, generator in enumerate(self.mask_generators):
+        for index, pair in enumerate(masks):
             weight = self.mask_group_weights[index] / total_weight
             if weight == 0:
                 continue
-            context_idx, target_idx = generator(batch, grid, device=inputs.device)  # (B, Kc), (B, Kt)
+            context_idx, target_idx = pair  # (B, Kc), (B, Kt)
             context = self.encoder(inputs, context_idx)  # (B, Kc, D)
             pred = self.predictor(context, context_idx, target_idx, mask_index=index).float()  # (B, Kt, D)
             masked_target = _gather(target, target_idx)  # (B, Kt, D)
