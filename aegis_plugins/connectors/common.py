@@ -9,9 +9,9 @@ import math
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from aegis.errors import ConfigError, DataError
+from aegis_plugins.encoders.vit_blocks import maybe_checkpoint  # one implementation, shared with the ViT
 
 __all__ = ["TemporalEmbedding", "check_grid", "check_sizes", "maybe_checkpoint", "sincos_table"]
 
@@ -78,8 +78,3 @@ def check_sizes(owner: str, sizes: dict[str, int], hidden_size: int, num_heads: 
                           f"choose num_heads among {[h for h in range(1, 33) if hidden_size % h == 0]}.")
 
 
-def maybe_checkpoint(module: nn.Module, enabled: bool, *args):
-    """Call ``module(*args)``, through activation checkpointing when ``enabled`` and gradients are being taken."""
-    if enabled and torch.is_grad_enabled() and module.training:
-        return checkpoint(module, *args, use_reentrant=False)
-    return module(*args)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
-__all__ = ["PatchEmbed3D", "Attention", "MLP", "Block"]
+__all__ = ["PatchEmbed3D", "Attention", "MLP", "Block", "maybe_checkpoint"]
 
 
 class PatchEmbed3D(nn.Module):
@@ -89,3 +90,11 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
+
+
+def maybe_checkpoint(module: nn.Module, enabled: bool, *args):
+    """Call ``module(*args)``, through activation checkpointing when ``enabled`` and gradients are being taken (the
+    activations inside ``module`` are recomputed in backward instead of kept: less memory, one more forward)."""
+    if enabled and torch.is_grad_enabled() and module.training:
+        return checkpoint(module, *args, use_reentrant=False)
+    return module(*args)

@@ -18,7 +18,7 @@ from aegis.errors import ConfigError, DataError, closest
 from aegis.annotations import ExistingPath
 
 from .pos_embed import sincos_3d
-from .vit_blocks import Block, PatchEmbed3D
+from .vit_blocks import Block, PatchEmbed3D, maybe_checkpoint
 
 __all__ = ["VJEPAEncoder", "VIT_ARCHS", "gather_tokens"]
 
@@ -44,7 +44,8 @@ class VJEPAEncoder(nn.Module):
     (num_frames, img_size, img_size) get trilinearly interpolated position embeddings, as in the official code.
     ``checkpoint`` loads an official V-JEPA ``.pth.tar`` (``checkpoint_key`` picks ``target_encoder`` or
     ``encoder``), an AEGIS training checkpoint or a plain state dict. ``frozen`` turns off gradients and keeps
-    eval mode.
+    eval mode. ``gradient_checkpointing`` recomputes each block's activations in backward instead of keeping them
+    (activation memory of one block instead of ``depth``, for about one more forward pass; the GPU recipe's option).
     """
 
     def __init__(self, arch: str | None = "vit_tiny", embed_dim: int | None = None, depth: int | None = None,
@@ -52,7 +53,8 @@ class VJEPAEncoder(nn.Module):
                  img_size: int = 224, in_chans: int = 3, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  norm_eps: float = 1e-6, uniform_power: bool = True,
                  output: Literal["tokens", "pooled"] = "tokens", checkpoint: ExistingPath | None = None,
-                 checkpoint_key: str | None = "target_encoder", frozen: bool = False) -> None:
+                 checkpoint_key: str | None = "target_encoder", frozen: bool = False,
+                 gradient_checkpointing: bool = False) -> None:
         super().__init__()
         embed_dim, depth, num_heads = _resolve_sizes(arch, embed_dim, depth, num_heads)
         if output not in ("tokens", "pooled"):
@@ -84,6 +86,7 @@ class VJEPAEncoder(nn.Module):
         if checkpoint is not None:
             from .vjepa_checkpoint import load_vjepa_checkpoint
             load_vjepa_checkpoint(self, checkpoint, checkpoint_key)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
         self.frozen = frozen
         if frozen:
             self.requires_grad_(False)
@@ -159,7 +162,7 @@ class VJEPAEncoder(nn.Module):
             else:
                 x = self.embed_kept(video, keep_indices)  # (B', K, D)
             for block in self.blocks:
-                x = block(x)
+                x = maybe_checkpoint(block, self.gradient_checkpointing, x)
             x = self.norm(x)  # (B', K or N, D)
             return x.mean(dim=1) if self.output == "pooled" else x  # (B', D) or (B', K or N, D)
 

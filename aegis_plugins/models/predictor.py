@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from aegis.errors import ConfigError, DataError
 from aegis_plugins.encoders.pos_embed import sincos_3d
-from aegis_plugins.encoders.vit_blocks import Block
+from aegis_plugins.encoders.vit_blocks import Block, maybe_checkpoint
 
 __all__ = ["JEPAPredictor"]
 
@@ -28,12 +28,14 @@ class JEPAPredictor(nn.Module):
     through ``depth`` pre-norm blocks, and the outputs at the mask tokens are normalised and mapped back to De.
     No sorting is needed: attention does not depend on token order, only on the position embeddings.
     ``encoder_embed_dim``, ``grid_size`` (T', H', W') and ``num_mask_tokens`` are injected by the model (the
-    ``LatentPredictor`` contract of ``aegis.contracts``).
+    ``LatentPredictor`` contract of ``aegis.contracts``). ``gradient_checkpointing`` recomputes each block's
+    activations in backward instead of keeping them (less memory, about one more forward pass).
     """
 
     def __init__(self, encoder_embed_dim: int, grid_size: tuple[int, int, int], embed_dim: int = 384,
                  depth: int = 6, num_heads: int = 12, mlp_ratio: float = 4.0, num_mask_tokens: int = 1,
-                 uniform_power: bool = True, zero_init_mask_tokens: bool = True, norm_eps: float = 1e-6) -> None:
+                 uniform_power: bool = True, zero_init_mask_tokens: bool = True, norm_eps: float = 1e-6,
+                 gradient_checkpointing: bool = False) -> None:
         super().__init__()
         if embed_dim % num_heads:
             raise ConfigError(f"JEPAPredictor: embed_dim={embed_dim} is not divisible by num_heads={num_heads}; "
@@ -49,6 +51,7 @@ class JEPAPredictor(nn.Module):
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, True, norm_eps) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.predictor_proj = nn.Linear(embed_dim, self.encoder_embed_dim)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
         self._init_weights(zero_init_mask_tokens)
 
     def _init_weights(self, zero_init_mask_tokens: bool) -> None:
@@ -79,7 +82,7 @@ class JEPAPredictor(nn.Module):
         queries = mask_token + self.pos_embed[target_idx]  # (B, Kt, D)
         x = torch.cat([x, queries], dim=1)  # (B, Kc + Kt, D)
         for block in self.blocks:
-            x = block(x)
+            x = maybe_checkpoint(block, self.gradient_checkpointing, x)
         x = self.norm(x[:, n_context:])  # (B, Kt, D)
         return self.predictor_proj(x).view(batch, n_target, self.encoder_embed_dim)  # (B, Kt, De)
 
