@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 
 from .errors import ConfigError
 
@@ -13,8 +14,16 @@ __all__ = ["apply_run_options", "build_runner", "run"]
 
 
 def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none", amp: bool = False,
-                      seed: int | None = None, deterministic: bool = False):
-    """Fold the command-line run options into ``cfg`` (in place) and return it."""
+                      seed: int | None = None, deterministic: bool = False, cuda: bool | None = None):
+    """Fold the command-line run options into ``cfg`` (in place) and return it.
+
+    ``cuda`` says whether the run goes to a CUDA device (default: ``torch.cuda.is_available()``, where mmengine's
+    Runner puts the model); it picks what ``amp`` means and, on CUDA, turns on the fast host-to-device path
+    (:func:`_cuda_data_path`).
+    """
+    if cuda is None:
+        import torch
+        cuda = torch.cuda.is_available()
     cfg.launcher = launcher
     if resume is not None:
         if resume == "auto":  # the experiment's own load_from stays the initial weights when nothing is resumed
@@ -32,11 +41,10 @@ def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none",
         randomness["deterministic"] = deterministic or randomness.get("deterministic", False)
         cfg.randomness = randomness
     if amp:
-        import torch
         optim = cfg.get("optim_wrapper")
         if optim is None:
             raise ConfigError("--amp: the experiment has no optim_wrapper to switch to mixed precision.")
-        if torch.cuda.is_available():
+        if cuda:
             optim.type = "AmpOptimWrapper"
             optim.setdefault("loss_scale", "dynamic")
         else:  # mmengine's AmpOptimWrapper asserts a GPU; bf16 autocast needs no loss scaling
@@ -49,9 +57,45 @@ def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none",
                 warnings.warn(f"--amp without a GPU uses bf16 autocast, but this CPU has {found}: it is emulated, "
                               f"{CPU_BF16_SLOWDOWN}. Drop --amp to train in fp32 (`aegis doctor` checks this).",
                               RuntimeWarning, stacklevel=2)
+    if cuda:
+        _cuda_data_path(cfg)
     if launcher != "none":
         _prepare_distributed(cfg)
     return cfg
+
+
+def _cuda_data_path(cfg) -> None:
+    """Pinned batches copied without blocking, unless the experiment chose otherwise: ``pin_memory=True`` on the
+    train dataloader (its workers' batches land in page-locked memory) and ``non_blocking=True`` on the model's
+    data preprocessor (mmengine's ``BaseDataPreprocessor`` then copies them to the GPU asynchronously). The
+    preprocessor is the model's own ``data_preprocessor`` dict if it has one, else a top-level ``data_preprocessor``
+    (which mmengine's Runner merges into the model), else a new ``BaseDataPreprocessor`` for a model class that
+    takes one; a preprocessor type that takes no ``non_blocking`` is left alone."""
+    loader = cfg.get("train_dataloader")
+    if isinstance(loader, Mapping):
+        loader.setdefault("pin_memory", True)
+    model = cfg.get("model")
+    if not isinstance(model, Mapping) or "type" not in model:
+        return
+    from . import plugins
+    from .build import constructor_parameters
+    from .registry import MODELS
+
+    plugins.load()
+
+    def takes(type_value, argument: str) -> bool:
+        obj = MODELS.get(type_value) if isinstance(type_value, str) else type_value
+        return obj is not None and argument in constructor_parameters(obj)[0]
+
+    preprocessor = model.get("data_preprocessor")
+    if preprocessor is None and isinstance(cfg.get("data_preprocessor"), Mapping):
+        preprocessor = cfg.get("data_preprocessor")
+    if preprocessor is None:
+        if takes(model["type"], "data_preprocessor"):  # mmengine's BaseModel default, made non-blocking
+            model["data_preprocessor"] = dict(type="BaseDataPreprocessor", non_blocking=True)
+    elif isinstance(preprocessor, Mapping) and takes(preprocessor.get("type", "BaseDataPreprocessor"),
+                                                     "non_blocking"):
+        preprocessor.setdefault("non_blocking", True)
 
 
 def _prepare_distributed(cfg) -> None:

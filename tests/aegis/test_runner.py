@@ -226,3 +226,50 @@ def test_skip_mode_skips_non_finite_steps_counts_them_and_trains_on(tmp_path):
     strict = run_tool(str(experiment), "--work-dir", str(tmp_path / "strict"),
                       "custom_hooks=[{'type': 'DivergenceHook', 'action': 'skip', 'max_skips': 2}]")
     assert strict.returncode == 1 and "3 optimizer steps skipped for non-finite gradients" in strict.stderr
+
+
+def _cfg_dict(cfg) -> dict:
+    return {k: v for k, v in cfg.to_dict().items() if k != "launcher"}  # apply_run_options always sets launcher
+
+
+def test_on_cuda_the_train_loader_pins_memory_and_the_preprocessor_copies_without_blocking(tmp_path):
+    from aegis.build import build_component, validate
+    from aegis.config import load_experiment
+    from aegis.registry import MODELS
+    from aegis.run_setup import apply_run_options
+
+    experiment = REPO / "experiments" / "vjepa_pretrain_tiny.py"
+    cfg = apply_run_options(load_experiment(experiment, work_dir=str(tmp_path)), amp=True, cuda=True)
+    assert cfg.train_dataloader.pin_memory is True
+    assert cfg.model.data_preprocessor == dict(type="BaseDataPreprocessor", non_blocking=True)
+    assert (cfg.optim_wrapper.type, cfg.optim_wrapper.loss_scale) == ("AmpOptimWrapper", "dynamic")  # fp16 + scaler
+    validate(cfg)
+    assert build_component(cfg.model.to_dict(), MODELS).data_preprocessor._non_blocking is True
+
+    chosen = load_experiment(experiment, work_dir=str(tmp_path))  # what the experiment sets stays
+    chosen.train_dataloader.pin_memory = False
+    chosen.model.data_preprocessor = dict(type="BaseDataPreprocessor", non_blocking=False)
+    apply_run_options(chosen, cuda=True)
+    assert chosen.train_dataloader.pin_memory is False and chosen.model.data_preprocessor.non_blocking is False
+
+    top_level = load_experiment(experiment, work_dir=str(tmp_path))  # mmengine's Runner merges it into the model
+    top_level.data_preprocessor = dict(type="BaseDataPreprocessor")
+    apply_run_options(top_level, cuda=True)
+    assert top_level.data_preprocessor.non_blocking is True and "data_preprocessor" not in top_level.model
+
+    toy = apply_run_options(load_experiment(TOY, work_dir=str(tmp_path)), cuda=True)
+    assert toy.train_dataloader.pin_memory is True
+    assert "data_preprocessor" not in toy.model  # ToyRegressor takes no data_preprocessor: left alone
+    validate(toy)
+
+
+def test_on_cpu_the_data_path_is_left_as_the_experiment_has_it(tmp_path):
+    from aegis.config import load_experiment
+    from aegis.run_setup import apply_run_options
+
+    experiment = REPO / "experiments" / "vjepa_pretrain_tiny.py"
+    before = _cfg_dict(load_experiment(experiment, work_dir=str(tmp_path)))
+    assert _cfg_dict(apply_run_options(load_experiment(experiment, work_dir=str(tmp_path)), cuda=False)) == before
+    assert "pin_memory" not in before["train_dataloader"] and "data_preprocessor" not in before["model"]
+    if not torch.cuda.is_available():  # the default decision is torch's: no CUDA device here, so the CPU path
+        assert _cfg_dict(apply_run_options(load_experiment(experiment, work_dir=str(tmp_path)))) == before
