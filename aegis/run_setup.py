@@ -1,6 +1,7 @@
 """Hand a loaded experiment config to an mmengine Runner (``AegisRunner`` unless ``runner_type`` says otherwise)."""
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 
 from .errors import ConfigError
 
-__all__ = ["apply_run_options", "build_runner", "run"]
+__all__ = ["apply_run_options", "build_runner", "cuda_data_path", "run"]
 
 
 def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none", amp: bool = False,
@@ -18,8 +19,7 @@ def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none",
     """Fold the command-line run options into ``cfg`` (in place) and return it.
 
     ``cuda`` says whether the run goes to a CUDA device (default: ``torch.cuda.is_available()``, where mmengine's
-    Runner puts the model); it picks what ``amp`` means and, on CUDA, turns on the fast host-to-device path
-    (:func:`_cuda_data_path`).
+    Runner puts the model); it picks what ``amp`` means.
     """
     if cuda is None:
         import torch
@@ -57,26 +57,25 @@ def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none",
                 warnings.warn(f"--amp without a GPU uses bf16 autocast, but this CPU has {found}: it is emulated, "
                               f"{CPU_BF16_SLOWDOWN}. Drop --amp to train in fp32 (`aegis doctor` checks this).",
                               RuntimeWarning, stacklevel=2)
-    if cuda:
-        _cuda_data_path(cfg)
     if launcher != "none":
         _prepare_distributed(cfg)
     return cfg
 
 
-def _cuda_data_path(cfg) -> None:
+def cuda_data_path(cfg):
     """Pinned batches copied without blocking, unless the experiment chose otherwise: ``pin_memory=True`` on the
     train dataloader (its workers' batches land in page-locked memory) and ``non_blocking=True`` on the model's
     data preprocessor (mmengine's ``BaseDataPreprocessor`` then copies them to the GPU asynchronously). The
     preprocessor is the model's own ``data_preprocessor`` dict if it has one, else a top-level ``data_preprocessor``
     (which mmengine's Runner merges into the model), else a new ``BaseDataPreprocessor`` for a model class that
-    takes one; a preprocessor type that takes no ``non_blocking`` is left alone."""
+    takes one; a preprocessor type that takes no ``non_blocking`` is left alone. Changes ``cfg`` in place and
+    returns it; :func:`build_runner` applies it to the runner's copy on a CUDA device."""
     loader = cfg.get("train_dataloader")
     if isinstance(loader, Mapping):
         loader.setdefault("pin_memory", True)
     model = cfg.get("model")
     if not isinstance(model, Mapping) or "type" not in model:
-        return
+        return cfg
     from . import plugins
     from .build import constructor_parameters
     from .registry import MODELS
@@ -96,6 +95,7 @@ def _cuda_data_path(cfg) -> None:
     elif isinstance(preprocessor, Mapping) and takes(preprocessor.get("type", "BaseDataPreprocessor"),
                                                      "non_blocking"):
         preprocessor.setdefault("non_blocking", True)
+    return cfg
 
 
 def _prepare_distributed(cfg) -> None:
@@ -125,8 +125,14 @@ def _prepare_distributed(cfg) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
-def build_runner(cfg, validate: bool = True):
-    """Validate ``cfg`` (unless told not to) and build its runner through the RUNNERS registry."""
+def build_runner(cfg, validate: bool = True, cuda: bool | None = None):
+    """Validate ``cfg`` (unless told not to) and build its runner through the RUNNERS registry.
+
+    On a CUDA device (``cuda``; default ``torch.cuda.is_available()``) the runner gets a copy of ``cfg`` with
+    :func:`cuda_data_path` applied: pinning and non-blocking copies are how this device runs the experiment, not
+    what the experiment is, so ``cfg`` itself (the ``config.py`` AEGIS writes and the ``config_hash`` that finds
+    finished upstream runs) stays the same on every device.
+    """
     from . import plugins
     from .build import validate as validate_cfg
     from .registry import RUNNERS
@@ -134,6 +140,11 @@ def build_runner(cfg, validate: bool = True):
     plugins.load()
     if validate:
         validate_cfg(cfg)
+    if cuda is None:
+        import torch
+        cuda = torch.cuda.is_available()
+    if cuda:
+        cfg = cuda_data_path(copy.deepcopy(cfg))
     runner_type = cfg.get("runner_type", "AegisRunner")
     runner_cls = RUNNERS.get(runner_type)
     if runner_cls is None:

@@ -236,40 +236,58 @@ def test_on_cuda_the_train_loader_pins_memory_and_the_preprocessor_copies_withou
     from aegis.build import build_component, validate
     from aegis.config import load_experiment
     from aegis.registry import MODELS
-    from aegis.run_setup import apply_run_options
+    from aegis.run_setup import cuda_data_path
 
     experiment = REPO / "experiments" / "vjepa_pretrain_tiny.py"
-    cfg = apply_run_options(load_experiment(experiment, work_dir=str(tmp_path)), amp=True, cuda=True)
+    cfg = cuda_data_path(load_experiment(experiment, work_dir=str(tmp_path)))
     assert cfg.train_dataloader.pin_memory is True
     assert cfg.model.data_preprocessor == dict(type="BaseDataPreprocessor", non_blocking=True)
-    assert (cfg.optim_wrapper.type, cfg.optim_wrapper.loss_scale) == ("AmpOptimWrapper", "dynamic")  # fp16 + scaler
     validate(cfg)
     assert build_component(cfg.model.to_dict(), MODELS).data_preprocessor._non_blocking is True
 
     chosen = load_experiment(experiment, work_dir=str(tmp_path))  # what the experiment sets stays
     chosen.train_dataloader.pin_memory = False
     chosen.model.data_preprocessor = dict(type="BaseDataPreprocessor", non_blocking=False)
-    apply_run_options(chosen, cuda=True)
+    cuda_data_path(chosen)
     assert chosen.train_dataloader.pin_memory is False and chosen.model.data_preprocessor.non_blocking is False
 
     top_level = load_experiment(experiment, work_dir=str(tmp_path))  # mmengine's Runner merges it into the model
     top_level.data_preprocessor = dict(type="BaseDataPreprocessor")
-    apply_run_options(top_level, cuda=True)
+    cuda_data_path(top_level)
     assert top_level.data_preprocessor.non_blocking is True and "data_preprocessor" not in top_level.model
 
-    toy = apply_run_options(load_experiment(TOY, work_dir=str(tmp_path)), cuda=True)
+    toy = cuda_data_path(load_experiment(TOY, work_dir=str(tmp_path)))
     assert toy.train_dataloader.pin_memory is True
     assert "data_preprocessor" not in toy.model  # ToyRegressor takes no data_preprocessor: left alone
     validate(toy)
 
 
+def test_a_cuda_runner_gets_the_data_path_and_amp_fp16_while_the_config_and_its_hash_stay(tmp_path):
+    from aegis.config import config_hash, load_experiment
+    from aegis.run_setup import apply_run_options, build_runner
+
+    experiment = REPO / "experiments" / "vjepa_pretrain_tiny.py"
+    cfg = apply_run_options(load_experiment(experiment, work_dir=str(tmp_path)), amp=True, cuda=True)
+    assert (cfg.optim_wrapper.type, cfg.optim_wrapper.loss_scale) == ("AmpOptimWrapper", "dynamic")  # fp16 + scaler
+    cfg.optim_wrapper = load_experiment(experiment).optim_wrapper  # mmengine's AmpOptimWrapper needs a real GPU
+    before, digest = _cfg_dict(cfg), config_hash(cfg)
+    runner = build_runner(cfg, cuda=True)
+    assert runner.model.data_preprocessor._non_blocking is True
+    assert runner.cfg.train_dataloader.pin_memory is True
+    assert _cfg_dict(cfg) == before and config_hash(cfg) == digest  # upstream lookups match on every device
+
+
 def test_on_cpu_the_data_path_is_left_as_the_experiment_has_it(tmp_path):
     from aegis.config import load_experiment
-    from aegis.run_setup import apply_run_options
+    from aegis.run_setup import apply_run_options, build_runner
 
     experiment = REPO / "experiments" / "vjepa_pretrain_tiny.py"
     before = _cfg_dict(load_experiment(experiment, work_dir=str(tmp_path)))
-    assert _cfg_dict(apply_run_options(load_experiment(experiment, work_dir=str(tmp_path)), cuda=False)) == before
     assert "pin_memory" not in before["train_dataloader"] and "data_preprocessor" not in before["model"]
+    cfg = apply_run_options(load_experiment(experiment, work_dir=str(tmp_path)), cuda=False)
+    runner = build_runner(cfg, cuda=False)
+    assert "pin_memory" not in runner.cfg.train_dataloader and runner.model.data_preprocessor._non_blocking is False
+    assert _cfg_dict(cfg) == before
     if not torch.cuda.is_available():  # the default decision is torch's: no CUDA device here, so the CPU path
-        assert _cfg_dict(apply_run_options(load_experiment(experiment, work_dir=str(tmp_path)))) == before
+        runner = build_runner(load_experiment(experiment, work_dir=str(tmp_path)))
+        assert "pin_memory" not in runner.cfg.train_dataloader
