@@ -5,7 +5,10 @@ ViT-L clip ([2, 1568, 1024], grid (8, 14, 14)), prefix width 4096 (Llama 3.1 8B)
 The visual tokens come from a frozen encoder, so they do not require gradients. Each number is the median (and
 best) of ``--repeats`` timed steps after ``--warmup`` untimed ones, on ``--threads`` CPU threads (fp32); the
 connectors are timed in turn, step by step, so that load from other processes hits them alike; CPU-s is the
-median process CPU time per step (all threads), the figure least disturbed by other processes.
+median process CPU time per step (all threads), the figure least disturbed by other processes. After each shape the
+ratio of every connector to ``Blip2QFormerModel`` in this run is printed (steps/s medians, and CPU-s); when the
+reference was not timed (left out of ``--connectors``, or transformers missing) the script says that no ratio is
+given rather than quoting a figure from another run.
 
     .venv/bin/python benchmarks/connector_step.py [--shapes guide tiny] [--threads 2] [--repeats 7]
 """
@@ -105,11 +108,26 @@ def time_round_robin(models: dict, visual: torch.Tensor, grid, backward: bool, w
                    statistics.median(c for _, c in t)) for name, t in times.items()}
 
 
+REFERENCE = "Blip2QFormerModel"
+
+
+def ratios_to_reference(train: dict, infer: dict, reference: str = REFERENCE) -> dict:
+    """Per connector other than ``reference``: (fwd+bwd steps/s ratio, fwd steps/s ratio, fwd+bwd CPU-s ratio) to
+    ``reference``, from the medians of one run (``time_round_robin``'s results); empty when it was not timed."""
+    if reference not in train:
+        return {}
+    ref_train, ref_infer = train[reference], infer[reference]
+    return {name: (train[name][0] / ref_train[0], infer[name][0] / ref_infer[0],
+                   train[name][2] / ref_train[2] if ref_train[2] > 0 else float("nan"))  # CPU-s can round to 0
+            for name in train if name != reference}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=["guide", "tiny"], choices=sorted(SHAPES))
     parser.add_argument("--connectors", nargs="+",
-                        default=["QFormer", "Blip2QFormerModel", "PerceiverResampler", "MLPProjector"])
+                        default=["QFormer", REFERENCE, "PerceiverResampler", "MLPProjector"],
+                        choices=["QFormer", REFERENCE, "PerceiverResampler", "MLPProjector"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
@@ -124,10 +142,14 @@ def main() -> None:
         t, h, w = s["grid"]
         torch.manual_seed(0)
         visual = torch.randn(s["batch"], t * h * w, s["input_dim"])  # (B, N, Dv), from a frozen encoder
-        models = {}
+        models, missing = {}, {}
         for name in args.connectors:
             torch.manual_seed(0)
-            models[name] = build(name, s)
+            try:
+                models[name] = build(name, s)
+            except ImportError as exc:  # transformers is an optional dependency: the reference may be unavailable
+                missing[name] = f"{type(exc).__name__}: {exc}"
+                print(f"{shape_name:6} {name:20} not timed: {missing[name]}", flush=True)
         train = time_round_robin(models, visual, s["grid"], True, args.warmup, args.repeats)
         infer = time_round_robin(models, visual, s["grid"], False, args.warmup, args.repeats)
         for name, model in models.items():
@@ -135,6 +157,17 @@ def main() -> None:
             print(f"{shape_name:6} {name:20} {params / 1e6:7.2f}M {train[name][0]:15.2f} ({train[name][1]:5.2f})"
                   f" {train[name][2]:7.3f} {infer[name][0]:11.2f} ({infer[name][1]:5.2f}) {infer[name][2]:7.3f}"
                   f" {count_gflop(model, visual, s['grid']):13.4g}", flush=True)
+        ratios = ratios_to_reference(train, infer)
+        if ratios:
+            print(f"{shape_name:6} ratio to {REFERENCE} in this run (medians; steps/s, higher is faster; CPU-s per "
+                  "fwd+bwd step, lower is cheaper):")
+            for name, (fwd_bwd, fwd, cpu) in ratios.items():
+                print(f"{shape_name:6} {name:20} fwd+bwd {fwd_bwd:5.2f}x  fwd {fwd:5.2f}x  CPU-s {cpu:5.2f}x",
+                      flush=True)
+        else:
+            why = missing.get(REFERENCE, "not in --connectors")
+            print(f"{shape_name:6} no ratio to {REFERENCE} is given: it was not timed in this run ({why}).",
+                  flush=True)
 
 
 if __name__ == "__main__":
