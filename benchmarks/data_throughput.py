@@ -19,10 +19,12 @@ it builds stand-ins for the CUDA runtime symbols (never called on the CPU path),
 bundled FFmpeg 8 (so both decode with the same FFmpeg) and re-runs this script with them on LD_LIBRARY_PATH (needs gcc):
 ``pip install --no-deps --target /tmp/tc torchcodec && PYTHONPATH=/tmp/tc python benchmarks/data_throughput.py
 --sections bare --torchcodec-cpu-shim /tmp/tcshim``.
-Each measurement runs ``--repeats`` times for ``--seconds``; the median and the range (min-max) are printed. Every
-decoder uses one thread. A backend that cannot be imported is reported with the reason and skipped. Files are
-generated in a temporary folder first (not timed). Numbers depend on the machine and its load (printed before and
-after).
+Each measurement runs ``--repeats`` times for ``--seconds``; the median and the range (min-max) are printed. The
+backends of one measurement take turns in rounds (the order rotating), and after each measurement the ratio of every
+backend's median to PyAV's (or, without PyAV, the first backend's) in this same run is printed; with a single backend
+the script says that no ratio is given. Every decoder uses one thread. A backend that cannot be imported is reported
+with the reason and skipped. Files are generated in a temporary folder first (not timed). Numbers depend on the
+machine and its load (printed before and after).
 """
 from __future__ import annotations
 
@@ -233,6 +235,15 @@ def _stats(rates: list[float]) -> dict:
                 runs=[round(r, 1) for r in rates])
 
 
+def ratio_line(medians: dict[str, float], reference: str = "pyav") -> str:
+    """The clips/s ratio of every backend to ``reference`` (else the first backend), from medians of one run."""
+    if len(medians) < 2:
+        return f"no ratio is given: only {', '.join(medians) or 'no backend'} measured in this run"
+    reference = reference if reference in medians else next(iter(medians))
+    ratios = ", ".join(f"{b} {m / medians[reference]:.2f}x" for b, m in medians.items() if b != reference)
+    return f"ratio to {reference} in this run (medians): {ratios}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
@@ -279,11 +290,15 @@ def main(argv: list[str] | None = None) -> int:
             order = list(measures)[round_ % len(measures):] + list(measures)[:round_ % len(measures)]
             for backend in order:
                 rates[backend].append(measures[backend]())
+        medians = {}
         for backend, values in rates.items():
             stats = _stats(values)
+            medians[backend] = float(np.median(values))
             results.append(dict(measure=name, backend=backend, clips_per_s=stats["median"], **stats))
             print(f"{name:52s} {backend:17s} {stats['median']:7.1f}  [{stats['min']:.1f}-{stats['max']:.1f}]",
                   flush=True)
+        if measures:
+            print(f"{'':52s} {ratio_line(medians)}", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root or tmp
