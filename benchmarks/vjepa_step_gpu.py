@@ -12,8 +12,8 @@ GPU and timed in these variants, each reporting clips/s as the median [range] ov
   * bf16 autocast (``torch.autocast("cuda", dtype=torch.bfloat16)``), with the math backend and with the default;
   * fp16 autocast with ``torch.amp.GradScaler("cuda")`` (scale the loss, ``scaler.step``, ``scaler.update``), what
     ``aegis run --amp`` sets up on a GPU through mmengine's ``AmpOptimWrapper``;
-  * activation checkpointing of the context encoder and the predictor (their ``activation_checkpointing`` flag), in
-    fp32 and under bf16 autocast.
+  * activation checkpointing of the context encoder's and the predictor's blocks (their ``gradient_checkpointing``
+    flag), in fp32 and under bf16 autocast.
 
 Then host-to-device copies of one batch of clips (B, C, T, H, W) fp32: a pageable ``.to("cuda")`` against a pinned
 (``pin_memory()``) ``.to("cuda", non_blocking=True)``, alone (ms and GB/s) and while a step runs: the next batch is
@@ -149,12 +149,13 @@ def amp_step(model, optimizer, video: torch.Tensor, mask_seed: int, dtype: torch
 
 
 def set_activation_checkpointing(model, enabled: bool) -> None:
-    """Turn activation checkpointing of the context encoder and the predictor on or off (their
-    ``activation_checkpointing`` flag; the target encoder runs without gradients and needs none)."""
+    """Turn activation checkpointing of the context encoder's and the predictor's blocks on or off (their
+    ``gradient_checkpointing`` flag, read at every forward; the target encoder runs without gradients and needs
+    none)."""
     for part in (model.encoder, model.predictor):
-        if not hasattr(part, "activation_checkpointing"):
-            raise RuntimeError(f"{type(part).__name__} has no activation_checkpointing flag in this AEGIS")
-        part.activation_checkpointing = enabled
+        if not hasattr(part, "gradient_checkpointing"):
+            raise RuntimeError(f"{type(part).__name__} has no gradient_checkpointing flag in this AEGIS")
+        part.gradient_checkpointing = enabled
 
 
 # -- CUDA -------------------------------------------------------------------------------------------------------------

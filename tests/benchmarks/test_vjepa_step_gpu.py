@@ -125,20 +125,42 @@ def test_the_autocast_step_computes_the_loss_in_the_lower_precision():
     assert any(not torch.equal(low[k], full[k]) for k in full)  # ... computed through bf16 matmuls
 
 
-def test_activation_checkpointing_is_switched_on_the_context_encoder_and_predictor():
+def test_activation_checkpointing_is_switched_on_the_context_encoder_and_predictor_and_changes_no_result():
     (model, optimizer), (twin, twin_optimizer), video = _pair()
-    if not hasattr(model.encoder, "activation_checkpointing"):  # the flag is being added to VJEPAEncoder
-        with pytest.raises(RuntimeError, match="VJEPAEncoder has no activation_checkpointing flag"):
-            set_activation_checkpointing(model, True)
-        return
     set_activation_checkpointing(model, True)
-    assert model.encoder.activation_checkpointing and model.predictor.activation_checkpointing
+    assert model.encoder.gradient_checkpointing and model.predictor.gradient_checkpointing
+    assert not model.target_encoder.gradient_checkpointing  # no gradients there, nothing to save
     for seed in (1, 2):
         ours, theirs = amp_step(model, optimizer, video, seed), amp_step(twin, twin_optimizer, video, seed)
         for name in ours:
             torch.testing.assert_close(ours[name], theirs[name])  # recomputing activations changes no result
     for p, q in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(p, q)
+    set_activation_checkpointing(model, False)
+    assert not model.encoder.gradient_checkpointing and not model.predictor.gradient_checkpointing
+    del model.predictor.gradient_checkpointing  # a predictor without the flag
+    with pytest.raises(RuntimeError, match="JEPAPredictor has no gradient_checkpointing flag"):
+        set_activation_checkpointing(model, True)
+
+
+def test_checkpointing_saves_fewer_activations_for_backward():
+    (model, _), (twin, _), video = _pair()
+    set_activation_checkpointing(model, True)
+
+    def saved(m) -> int:
+        count = 0
+
+        def pack(t):
+            nonlocal count
+            count += t.numel()
+            return t
+
+        masks = m.sample_masks(video.shape[0], torch.Generator().manual_seed(1))
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            sum(m.loss(video, masks).values())
+        return count
+
+    assert saved(model) < saved(twin)
 
 
 @pytest.mark.gpu
@@ -150,7 +172,7 @@ def test_the_gpu_section_runs_every_variant_and_the_copies_on_tiny(capsys):
     for variant in vjepa_step_gpu.VARIANTS:
         rows = [line for line in out.splitlines() if line.startswith(variant.name + "  ")]
         assert len(rows) == 1, (variant.name, out)
-        if not variant.checkpointing:  # fp32, bf16 and fp16 all run on any GPU torch supports with bf16
+        if variant.dtype is not torch.bfloat16 or torch.cuda.is_bf16_supported():  # only bf16 may be missing
             assert "failed" not in rows[0], out
     for label in ("pageable .to(cuda)", "pinned .to(cuda, non_blocking)", "step alone (fp32, SDPA default)",
                   "step + pinned non_blocking copy (side stream)"):
