@@ -24,7 +24,7 @@ Per round and config, the two steps alternate (official first on even steps, AEG
 checkpointing, pinned non-blocking copies); it is skipped with a message when no CUDA device is present.
 
     python benchmarks/vjepa_step.py [--official-root PATH] [--configs tiny small] [--rounds 2] [--steps 10]
-        [--warmup 3] [--threads 2] [--precision fp32 bf16] [--gpu]
+        [--warmup 3] [--threads 2] [--precision fp32 bf16] [--compile] [--breakdown] [--gpu]
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 # name: (img_size, patch, frames, width, depth, heads, predictor width, predictor depth, batch)
 CONFIGS = {
@@ -63,8 +64,9 @@ OFFICIAL_MODULES = dict(vit="src.models.vision_transformer", predictor="src.mode
 
 
 # -- AEGIS ------------------------------------------------------------------------------------------------------------
-def build_aegis(name: str, seed: int = 0):
-    """The JEPAPretrainer of a benchmark config (the losses of the tiny experiment) and its AdamW."""
+def build_aegis(name: str, seed: int = 0, compile_modules: bool = False):
+    """The JEPAPretrainer of a benchmark config (the losses of the tiny experiment) and the fused AdamW the V-JEPA
+    experiments train it with (experiments/vjepa_pretrain_tiny.py, vjepa_vitl16.py)."""
     from aegis.build import build_component
     from aegis.registry import MODELS
 
@@ -77,26 +79,70 @@ def build_aegis(name: str, seed: int = 0):
                      num_frames=c["num_frames"], img_size=c["img_size"]),
         predictor=dict(type="JEPAPredictor", embed_dim=c["pred_dim"], depth=c["pred_depth"],
                        num_heads=c["num_heads"]),
-        mask_generators=OFFICIAL_MASKS,
+        mask_generators=OFFICIAL_MASKS, compile_modules=compile_modules,
         losses=[dict(type="LatentReconstructionLoss", norm="l1"), dict(type="TemporalCausalityLoss", loss_weight=0.1)],
     ), MODELS)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR,
-                                  weight_decay=WEIGHT_DECAY)
+                                  weight_decay=WEIGHT_DECAY, fused=True)
     return model, optimizer
 
 
 def aegis_step(model, optimizer, video, mask_seed: int, bf16: bool = False) -> dict:
     """One AEGIS training step: draw the masks, the loss terms (under CPU bf16 autocast when ``bf16``), backward,
     AdamW, EMA. Returns the loss terms (detached)."""
-    masks = model.sample_masks(video.shape[0], torch.Generator().manual_seed(mask_seed))
+    with record_function("jepa.mask_sampling"):
+        masks = model.sample_masks(video.shape[0], torch.Generator().manual_seed(mask_seed))
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         terms = model.loss(video, masks)
     optimizer.zero_grad(set_to_none=True)
-    sum(terms.values()).backward()
-    optimizer.step()
-    model.update_target(MOMENTUM)
+    with record_function("backward"):
+        sum(terms.values()).backward()
+    with record_function("optimizer"):
+        optimizer.step()
+    with record_function("EMA"):
+        model.update_target(MOMENTUM)
     return {k: v.detach() for k, v in terms.items()}
+
+
+# phases of the step as torch.profiler sees them (the labels JEPAPretrainer.loss and VJEPAEncoder.forward set)
+PHASES = ["jepa.mask_sampling", "jepa.target_encoder", "jepa.context_encoder[0]", "jepa.context_encoder[1]",
+          "vjepa.patch_embed", "jepa.predictor[0]", "jepa.predictor[1]", "jepa.loss[0]", "jepa.loss[1]", "backward",
+          "optimizer", "EMA"]
+OP_CLASSES = {"matmul": ("aten::addmm", "aten::mm", "aten::bmm"), "attention": ("aten::_scaled_dot_product",),
+              "GELU": ("aten::gelu",), "LayerNorm": ("aten::native_layer_norm",),
+              "copies": ("aten::copy_", "aten::_to_copy", "aten::cat", "aten::gather", "aten::index", "aten::clone"),
+              "convolution": ("aten::mkldnn_convolution", "aten::convolution_backward")}
+
+
+def breakdown(name: str, steps: int, warmup: int) -> None:
+    """Print where one AEGIS step's time goes at a config: per phase (the record_function labels; patch embedding
+    is inside the encoders, backward covers all modules) and per kind of operation (self time), from torch.profiler
+    over ``steps`` steps. The profiler adds overhead: read the shares, not the absolute times."""
+    from torch.profiler import ProfilerActivity, profile
+
+    c = CONFIGS[name]
+    model, optimizer = build_aegis(name)
+    video = torch.randn(c["batch"], 3, c["num_frames"], c["img_size"], c["img_size"])
+    for i in range(warmup):
+        aegis_step(model, optimizer, video, i)
+    start = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for i in range(steps):
+            aegis_step(model, optimizer, video, warmup + i)
+    step_ms = (time.perf_counter() - start) / steps * 1e3
+    events = prof.key_averages()
+    total = {e.key: e.cpu_time_total / 1e3 / steps for e in events}  # ms per step, children included
+    self_ms = {e.key: e.self_cpu_time_total / 1e3 / steps for e in events}
+    print(f"{name}: where the time of one AEGIS step goes ({steps} profiled steps, {step_ms:.0f} ms per step "
+          "under the profiler)")
+    for phase in PHASES:
+        if phase in total:
+            print(f"  {phase:<26} {total[phase]:8.1f} ms {total[phase] / step_ms:6.1%}")
+    print("  by operation (self time, all phases):")
+    for kind, prefixes in OP_CLASSES.items():
+        ms = sum(v for k, v in self_ms.items() if k.startswith(prefixes))
+        print(f"  {kind:<26} {ms:8.1f} ms {ms / step_ms:6.1%}")
 
 
 # -- the official implementation ---------------------------------------------------------------------------------------
@@ -187,46 +233,103 @@ def spread(times: list[float], batch: int) -> dict:
     return dict(step_s=median, clips_per_s=batch / median, low=batch / max(times), high=batch / min(times))
 
 
-def run_config(name: str, steps: int, warmup: int, official, bf16: bool = False, seed: int = 0) -> dict:
-    """Time ``steps`` steps of AEGIS (and of the official code when ``official`` is given), alternating."""
+def matmul_ceiling(size: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a large fp32 matmul at the current thread count (median of ``repeats``): the machine's ceiling."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size ** 3 / statistics.median(times) / 1e9
+
+
+def step_flops(name: str, seed: int = 0) -> float:
+    """FLOPs of one training step's computation at a config: its matmuls, linears and convolution as
+    ``torch.utils.flop_counter`` counts them, plus attention counted from the token counts (the counter does not see
+    the CPU flash kernel): 4 B N^2 D forward per layer, twice that again in backward where gradients are taken."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     c = CONFIGS[name]
     model, optimizer = build_aegis(name, seed)
+    video = torch.randn(c["batch"], 3, c["num_frames"], c["img_size"], c["img_size"])
+    masks = model.sample_masks(c["batch"], torch.Generator().manual_seed(seed))
+    with FlopCounterMode(display=False) as counter:
+        sum(model.loss(video, masks).values()).backward()
+    batch, tokens, width = c["batch"], model.encoder.num_tokens, c["embed_dim"]
+    attention = 4 * batch * tokens ** 2 * width * c["depth"]  # target encoder, forward only
+    for context, target in masks:
+        kc, kt = context.shape[1], target.shape[1]
+        attention += 3 * 4 * batch * kc ** 2 * width * c["depth"]  # context encoder, forward + backward
+        attention += 3 * 4 * batch * (kc + kt) ** 2 * c["pred_dim"] * c["pred_depth"]  # predictor
+    return counter.get_total_flops() + attention
+
+
+def run_config(name: str, steps: int, warmup: int, official, bf16: bool = False, seed: int = 0,
+               compiled: bool = False) -> dict:
+    """Time ``steps`` steps of each side (AEGIS; AEGIS with ``compile_modules`` when ``compiled``; the official code
+    when ``official`` is given), in rotating order, after ``warmup`` steps each."""
+    c = CONFIGS[name]
     video = torch.randn(c["batch"], 3, c["num_frames"], c["img_size"], c["img_size"],
                         generator=torch.Generator().manual_seed(seed))  # (B, C, T, H, W)
-    other = OfficialStep(official, name, model) if official is not None else None
-    result = dict(config=name, precision="bf16" if bf16 else "fp32")
-    if other is not None:  # the same work: on the same masks and weights, the same loss
+    model, optimizer = build_aegis(name, seed)
+    result = dict(config=name, precision="bf16" if bf16 else "fp32", sides={}, warmup_s={})
+
+    def timed_aegis(model, optimizer):
+        def run(mask_seed: int) -> float:
+            start = time.perf_counter()
+            aegis_step(model, optimizer, video, mask_seed, bf16)
+            return time.perf_counter() - start
+        return run
+
+    sides = {"AEGIS": timed_aegis(model, optimizer)}
+    if compiled:
+        sides["AEGIS compiled"] = timed_aegis(*build_aegis(name, seed, compile_modules=True))
+    if official is not None:
+        other = OfficialStep(official, name, model)
+        # the same work: on the same masks and weights, the official loss equals AEGIS's reconstruction term
         masks = model.sample_masks(c["batch"], torch.Generator().manual_seed(seed))
-        terms = aegis_step(model, optimizer, video, seed, bf16)
-        result["loss_check"] = (other(video, masks), float(terms["reconstruction_loss"]))
-    times = {"aegis": []} | ({"official": []} if other is not None else {})
+        result["loss_check"] = (other(video, masks), float(aegis_step(model, optimizer, video, seed)[
+            "reconstruction_loss"]))
+
+        def timed_official(mask_seed: int) -> float:  # its masks come from its collator, in the loader workers
+            masks = model.sample_masks(c["batch"], torch.Generator().manual_seed(mask_seed))
+            start = time.perf_counter()
+            other(video, masks)
+            return time.perf_counter() - start
+
+        sides["official"] = timed_official
+    times = {side: [] for side in sides}
+    names = list(sides)
     for i in range(warmup + steps):
-        mask_seed = seed + 1 + i
-        for side in (list(times) if i % 2 else list(reversed(times))):
-            if side == "official":  # its masks come from its collator, in the loader workers: drawn untimed
-                masks = model.sample_masks(c["batch"], torch.Generator().manual_seed(mask_seed))
-                start = time.perf_counter()
-                other(video, masks)
-            else:
-                start = time.perf_counter()
-                aegis_step(model, optimizer, video, mask_seed, bf16)
+        for side in names[i % len(names):] + names[:i % len(names)]:  # each side goes first in turn
+            elapsed = sides[side](seed + 1 + i)
             if i >= warmup:
-                times[side].append(time.perf_counter() - start)
+                times[side].append(elapsed)
+            else:
+                result["warmup_s"][side] = result["warmup_s"].get(side, 0.0) + elapsed
     for side, values in times.items():
-        result[side] = spread(values, c["batch"])
-    if other is not None:
-        result["ratio"] = result["official"]["step_s"] / result["aegis"]["step_s"]
+        result["sides"][side] = spread(values, c["batch"])
     return result
 
 
-def describe(r: dict) -> str:
-    def side(s: dict) -> str:
-        return f"{s['clips_per_s']:6.2f} clips/s [{s['low']:.2f}-{s['high']:.2f}] (step {s['step_s'] * 1e3:.0f} ms)"
-
-    line = f"{r['config']:>5} {r['precision']}: AEGIS {side(r['aegis'])}"
-    if "official" in r:
-        line += f"; official {side(r['official'])}; AEGIS/official {r['ratio']:.2f}x"
-    return line
+def describe(r: dict, flops: float | None = None, ceiling: float | None = None) -> list[str]:
+    """One line per side: clips/s median [range], step, share of the matmul ceiling, ratio to the official side."""
+    lines = []
+    official = r["sides"].get("official")
+    for side, s in r["sides"].items():
+        line = (f"{r['config']:>5} {r['precision']} {side:>14}: {s['clips_per_s']:6.2f} clips/s "
+                f"[{s['low']:.2f}-{s['high']:.2f}], step {s['step_s'] * 1e3:.0f} ms")
+        if flops and ceiling:
+            line += f", {flops / s['step_s'] / 1e9:.0f} GFLOP/s = {flops / s['step_s'] / 1e9 / ceiling:.0%} of the ceiling"
+        if official is not None and side != "official":
+            line += f"; {official['step_s'] / s['step_s']:.2f}x the official step"
+        if side == "AEGIS compiled":
+            line += f" (warm-up incl. compilation {r['warmup_s'][side]:.0f} s)"
+        lines.append(line)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"],
                         help="bf16: AEGIS's forward under CPU bf16 autocast (what `aegis run --amp` does without a "
                              "GPU; fast only with AVX512-BF16/AMX); the official side always runs fp32 on a CPU")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time AEGIS with JEPAPretrainer(compile_modules=True) (torch.compile; the warm-up "
+                             "steps include the compilation, reported)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead of timing, profile AEGIS's step and print where its time goes")
     parser.add_argument("--gpu", action="store_true", help="also time the CUDA recipe (skipped without a GPU)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -250,19 +358,32 @@ def main(argv: list[str] | None = None) -> int:
     from aegis import plugins
 
     plugins.load()
+    if args.breakdown:
+        for name in args.configs:
+            breakdown(name, args.steps, args.warmup)
+        return 0
+    ceiling = matmul_ceiling()
     print(f"torch {torch.__version__}, {args.threads} threads, median [range] of {args.steps} steps after "
           f"{args.warmup} warm-up, {args.rounds} round(s), load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs", flush=True)
+          f"{os.cpu_count()} CPUs; fp32 matmul ceiling {ceiling:.0f} GFLOP/s (2048^3, this run)", flush=True)
+    flops = {name: step_flops(name) for name in args.configs}
+    for name in args.configs:
+        print(f"{name}: {flops[name] / 1e9:.1f} GFLOP per step (matmuls counted by torch.utils.flop_counter, "
+              "attention from the token counts; masks of round 1)")
     for round_index in range(args.rounds):
         for name in args.configs:
             for precision in args.precision:
-                r = run_config(name, args.steps, args.warmup, official, bf16=precision == "bf16", seed=round_index)
+                bf16 = precision == "bf16"  # the official recipe's bf16 autocast is CUDA-only: no official side
+                r = run_config(name, args.steps, args.warmup, None if bf16 else official, bf16=bf16,
+                               seed=round_index, compiled=args.compile)
                 if "loss_check" in r:
                     theirs, ours = r["loss_check"]
                     same = abs(theirs - ours) <= 1e-4 * max(1.0, abs(ours))
                     print(f"round {round_index + 1} {name}: first-step loss official {theirs:.6f}, AEGIS "
-                          f"{ours:.6f} ({'the same work' if same else 'DIFFERENT: the ratio below is not valid'})")
-                print(f"round {round_index + 1} {describe(r)}", flush=True)
+                          f"{ours:.6f} ({'the same work' if same else 'DIFFERENT: the ratios below are not valid'})")
+                for line in describe(r, flops[name], ceiling):
+                    print(f"round {round_index + 1} {line}", flush=True)
+    print(f"fp32 matmul ceiling at the end: {matmul_ceiling():.0f} GFLOP/s")
     if official is None:
         print("No ratio against the official implementation: its step was not timed in this run. Pass "
               "--official-root PATH (a checkout of facebookresearch/jepa) to time it side by side.")

@@ -23,7 +23,10 @@ test_evaluator = None
 
 max_epochs = 30  # the schedule, the loop and the checkpoint follow it: `tools/run.py ... max_epochs=10`
 learning_rate = 1e-3  # a top-level knob (as the phase-2 experiments have): `tools/run.py ... learning_rate=5e-4`
-optim_wrapper = dict(optimizer=dict(type="AdamW", lr="${learning_rate}", betas=(0.9, 0.999), weight_decay=0.05),
+# fused=True: one AdamW kernel over all parameters (CPU and CUDA); on the tiny V-JEPA step it took 3 ms instead of
+# the default per-parameter loop's 19 (benchmarks/vjepa_step.py, docs/pretraining.md "Speed")
+optim_wrapper = dict(optimizer=dict(type="AdamW", lr="${learning_rate}", betas=(0.9, 0.999), weight_decay=0.05,
+                                    fused=True),
                      clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=True, begin=0, end=2, convert_to_iter_based=True),

@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 
 from aegis.errors import ConfigError, DataError, closest
 from aegis.annotations import ExistingPath
@@ -157,10 +158,8 @@ class VJEPAEncoder(nn.Module):
 
     def forward(self, video: torch.Tensor, keep_indices: torch.Tensor | None = None) -> torch.Tensor:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            if keep_indices is None:
-                x = self.embed(video)  # (B, N, D)
-            else:
-                x = self.embed_kept(video, keep_indices)  # (B', K, D)
+            with record_function("vjepa.patch_embed"):  # a label for torch.profiler traces
+                x = self.embed(video) if keep_indices is None else self.embed_kept(video, keep_indices)  # (B', K|N, D)
             for block in self.blocks:
                 x = maybe_checkpoint(block, self.gradient_checkpointing, x)
             x = self.norm(x)  # (B', K or N, D)

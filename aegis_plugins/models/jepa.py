@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from aegis.annotations import Component
 from aegis.build import build_component
@@ -42,6 +43,9 @@ class JEPAPretrainer(BaseModel):
     ``features`` (D,), or, for videos longer than the clip length, its surprise curve and scores
     (:meth:`predict`; the VoE validation metric reads them).
     ``update_target(momentum)`` performs the EMA step; ``JEPATargetEMAHook`` calls it after every optimiser step.
+    ``compile_modules`` compiles the encoder, the target encoder and the predictor with ``torch.compile``
+    (dynamic shapes, since the number of visible tokens changes from batch to batch): fused element-wise kernels for
+    a compilation of about a minute at the first steps (docs/pretraining.md, "Speed", says when it pays).
     """
 
     def __init__(self, encoder: Component[VideoEncoder],
@@ -56,7 +60,7 @@ class JEPAPretrainer(BaseModel):
                      dict(type="TemporalCausalityLoss", loss_weight=0.1),
                  ),
                  mask_group_weights: Sequence[float] | None = None,
-                 surprise_future_steps: int = 1, surprise_stride: int = 1,
+                 surprise_future_steps: int = 1, surprise_stride: int = 1, compile_modules: bool = False,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.surprise_future_steps, self.surprise_stride = int(surprise_future_steps), int(surprise_stride)
@@ -86,6 +90,10 @@ class JEPAPretrainer(BaseModel):
             grid_size=tuple(self.encoder.grid_size), num_mask_tokens=len(self.mask_generators))
         self.target_encoder = copy.deepcopy(self.encoder)
         self.target_encoder.requires_grad_(False)
+        self.compile_modules = bool(compile_modules)
+        if self.compile_modules:  # after the deepcopy: a copied compiled module would run the original's weights
+            for module in (self.encoder, self.target_encoder, self.predictor):
+                module.compile(dynamic=True)  # in place: parameter names and checkpoints stay the same
         self.capture_features = False  # set by CollapseWatchHook for the iterations it inspects
         self.captured: dict[str, Tensor] = {}
 
@@ -175,11 +183,13 @@ class JEPAPretrainer(BaseModel):
         grid = self._check_grid(inputs)
         batch = inputs.shape[0]
         if masks is None:
-            masks = self.sample_masks(batch, device=inputs.device)
+            with record_function("jepa.mask_sampling"):
+                masks = self.sample_masks(batch, device=inputs.device)
         elif len(masks) != len(self.mask_generators):
             raise DataError(f"JEPAPretrainer.loss: {len(masks)} mask pairs given for {len(self.mask_generators)} "
                             "mask generators; pass one (context_idx, target_idx) pair per generator.")
-        with torch.no_grad():
+        # the record_function labels name the phases in a torch.profiler trace (benchmarks/vjepa_step.py --breakdown)
+        with torch.no_grad(), record_function("jepa.target_encoder"):
             raw_target = self.target_encoder(inputs).float()  # (B, N, D); fp32 also under bf16 autocast
             target = F.layer_norm(raw_target, (raw_target.shape[-1],))  # (B, N, D)
         terms = {loss.loss_name: inputs.new_zeros(()) for loss in self.losses}
@@ -190,11 +200,14 @@ class JEPAPretrainer(BaseModel):
             if weight == 0:
                 continue
             context_idx, target_idx = pair  # (B, Kc), (B, Kt)
-            context = self.encoder(inputs, context_idx)  # (B, Kc, D)
-            pred = self.predictor(context, context_idx, target_idx, mask_index=index).float()  # (B, Kt, D)
-            masked_target = _gather(target, target_idx)  # (B, Kt, D)
-            for loss in self.losses:
-                terms[loss.loss_name] = terms[loss.loss_name] + loss(pred, masked_target, target_idx, grid) * weight
+            with record_function(f"jepa.context_encoder[{index}]"):
+                context = self.encoder(inputs, context_idx)  # (B, Kc, D)
+            with record_function(f"jepa.predictor[{index}]"):
+                pred = self.predictor(context, context_idx, target_idx, mask_index=index).float()  # (B, Kt, D)
+            with record_function(f"jepa.loss[{index}]"):
+                masked_target = _gather(target, target_idx)  # (B, Kt, D)
+                for loss in self.losses:
+                    terms[loss.loss_name] = terms[loss.loss_name] + loss(pred, masked_target, target_idx, grid) * weight
             if self.capture_features:
                 captured_pred.append(pred.detach().flatten(0, 1))
                 captured_target.append(masked_target.flatten(0, 1))
