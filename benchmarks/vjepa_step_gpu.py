@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vjepa_step import CONFIGS, LR, MOMENTUM, WEIGHT_DECAY, build_aegis, spread
+from vjepa_step import CONFIGS, MOMENTUM, build_aegis, spread
 
 __all__ = ["SKIP_LINE", "VARIANTS", "Variant", "amp_step", "copy_stats", "format_table", "gpu_section",
            "set_activation_checkpointing", "step_cells", "time_steps"]
@@ -159,14 +159,17 @@ def set_activation_checkpointing(model, enabled: bool) -> None:
 
 
 # -- CUDA -------------------------------------------------------------------------------------------------------------
+_OPTIMIZER_SETTINGS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "foreach", "fused")
+
+
 def _cuda_model(name: str, seed: int = 0):
-    """The benchmark model of ``name`` on the GPU, with an AdamW like ``build_aegis``'s built over its GPU
-    parameters (after the move, whatever ``Module.to`` does with the parameter objects)."""
-    model, _ = build_aegis(name, seed)
+    """The benchmark model of ``name`` on the GPU, with the optimizer ``build_aegis`` gives it (same class and
+    settings, fused AdamW included) built anew over the GPU parameters, whatever ``Module.to`` did with the
+    parameter objects."""
+    model, cpu_optimizer = build_aegis(name, seed)
     model.to("cuda")
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR,
-                                  weight_decay=WEIGHT_DECAY)
-    return model, optimizer
+    settings = {k: v for k, v in cpu_optimizer.defaults.items() if k in _OPTIMIZER_SETTINGS}
+    return model, type(cpu_optimizer)([p for p in model.parameters() if p.requires_grad], **settings)
 
 
 def _clips(name: str, seed: int = 0) -> torch.Tensor:
