@@ -24,7 +24,7 @@ Per round and config, the two steps alternate (official first on even steps, AEG
 checkpointing, pinned non-blocking copies); it is skipped with a message when no CUDA device is present.
 
     python benchmarks/vjepa_step.py [--official-root PATH] [--configs tiny small] [--rounds 2] [--steps 10]
-        [--warmup 3] [--threads 2] [--precision fp32 bf16] [--compile] [--breakdown] [--gpu]
+        [--warmup 3] [--threads 2] [--precision fp32 bf16] [--breakdown] [--gpu]
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ OFFICIAL_MODULES = dict(vit="src.models.vision_transformer", predictor="src.mode
 
 
 # -- AEGIS ------------------------------------------------------------------------------------------------------------
-def build_aegis(name: str, seed: int = 0, compile_modules: bool = False):
+def build_aegis(name: str, seed: int = 0):
     """The JEPAPretrainer of a benchmark config (the losses of the tiny experiment) and the fused AdamW the V-JEPA
     experiments train it with (experiments/vjepa_pretrain_tiny.py, vjepa_vitl16.py)."""
     from aegis.build import build_component
@@ -79,7 +79,7 @@ def build_aegis(name: str, seed: int = 0, compile_modules: bool = False):
                      num_frames=c["num_frames"], img_size=c["img_size"]),
         predictor=dict(type="JEPAPredictor", embed_dim=c["pred_dim"], depth=c["pred_depth"],
                        num_heads=c["num_heads"]),
-        mask_generators=OFFICIAL_MASKS, compile_modules=compile_modules,
+        mask_generators=OFFICIAL_MASKS,
         losses=[dict(type="LatentReconstructionLoss", norm="l1"), dict(type="TemporalCausalityLoss", loss_weight=0.1)],
     ), MODELS)
     model.train()
@@ -246,47 +246,47 @@ def matmul_ceiling(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size ** 3 / statistics.median(times) / 1e9
 
 
-def step_flops(name: str, seed: int = 0) -> float:
-    """FLOPs of one training step's computation at a config: its matmuls, linears and convolution as
-    ``torch.utils.flop_counter`` counts them, plus attention counted from the token counts (the counter does not see
-    the CPU flash kernel): 4 B N^2 D forward per layer, twice that again in backward where gradients are taken."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+def step_flops(name: str, masks) -> float:
+    """Useful FLOPs of one training step at a config on ``masks`` [(context (B, Kc), target (B, Kt))] per group,
+    counted from the shapes (a multiply-add is 2): per block on M tokens of width D, 24 M D^2 for the linears and
+    4 B N^2 D for attention; the target encoder forward only, the context encoder and the predictor forward plus a
+    backward of twice that (gradients of inputs and of weights; the context's tubelet embedding needs no input
+    gradient). Element-wise work is not counted. Equal to ``torch.utils.flop_counter`` on the step with math
+    attention (tests/benchmarks/test_vjepa_step.py)."""
     c = CONFIGS[name]
-    model, optimizer = build_aegis(name, seed)
-    video = torch.randn(c["batch"], 3, c["num_frames"], c["img_size"], c["img_size"])
-    masks = model.sample_masks(c["batch"], torch.Generator().manual_seed(seed))
-    with FlopCounterMode(display=False) as counter:
-        sum(model.loss(video, masks).values()).backward()
-    batch, tokens, width = c["batch"], model.encoder.num_tokens, c["embed_dim"]
-    attention = 4 * batch * tokens ** 2 * width * c["depth"]  # target encoder, forward only
+    batch, width, pred = c["batch"], c["embed_dim"], c["pred_dim"]
+    tokens = (c["num_frames"] // 2) * (c["img_size"] // c["patch_size"]) ** 2
+    tubelet = 3 * 2 * c["patch_size"] ** 2
+
+    def blocks(rows: int, length: int, dim: int, depth: int) -> int:  # rows = batch * length tokens
+        return depth * (24 * rows * dim ** 2 + 4 * (rows // length) * length ** 2 * dim)
+
+    flops = 2 * batch * tokens * tubelet * width + blocks(batch * tokens, tokens, width, c["depth"])  # target
     for context, target in masks:
         kc, kt = context.shape[1], target.shape[1]
-        attention += 3 * 4 * batch * kc ** 2 * width * c["depth"]  # context encoder, forward + backward
-        attention += 3 * 4 * batch * (kc + kt) ** 2 * c["pred_dim"] * c["pred_depth"]  # predictor
-    return counter.get_total_flops() + attention
+        embed = 2 * batch * kc * tubelet * width
+        encoder = blocks(batch * kc, kc, width, c["depth"])
+        predictor = (2 * batch * kc * width * pred + blocks(batch * (kc + kt), kc + kt, pred, c["pred_depth"])
+                     + 2 * batch * kt * pred * width)
+        flops += 2 * embed + 3 * (encoder + predictor)
+    return flops
 
 
-def run_config(name: str, steps: int, warmup: int, official, bf16: bool = False, seed: int = 0,
-               compiled: bool = False) -> dict:
-    """Time ``steps`` steps of each side (AEGIS; AEGIS with ``compile_modules`` when ``compiled``; the official code
-    when ``official`` is given), in rotating order, after ``warmup`` steps each."""
+def run_config(name: str, steps: int, warmup: int, official, bf16: bool = False, seed: int = 0) -> dict:
+    """Time ``steps`` steps of each side (AEGIS; the official code when ``official`` is given), in rotating order,
+    after ``warmup`` steps each."""
     c = CONFIGS[name]
     video = torch.randn(c["batch"], 3, c["num_frames"], c["img_size"], c["img_size"],
                         generator=torch.Generator().manual_seed(seed))  # (B, C, T, H, W)
     model, optimizer = build_aegis(name, seed)
-    result = dict(config=name, precision="bf16" if bf16 else "fp32", sides={}, warmup_s={})
+    result = dict(config=name, precision="bf16" if bf16 else "fp32", sides={})
 
-    def timed_aegis(model, optimizer):
-        def run(mask_seed: int) -> float:
-            start = time.perf_counter()
-            aegis_step(model, optimizer, video, mask_seed, bf16)
-            return time.perf_counter() - start
-        return run
+    def timed_aegis(mask_seed: int) -> float:  # AEGIS draws its masks in the step: timed
+        start = time.perf_counter()
+        aegis_step(model, optimizer, video, mask_seed, bf16)
+        return time.perf_counter() - start
 
-    sides = {"AEGIS": timed_aegis(model, optimizer)}
-    if compiled:
-        sides["AEGIS compiled"] = timed_aegis(*build_aegis(name, seed, compile_modules=True))
+    sides = {"AEGIS": timed_aegis}
     if official is not None:
         other = OfficialStep(official, name, model)
         # the same work: on the same masks and weights, the official loss equals AEGIS's reconstruction term
@@ -308,10 +308,11 @@ def run_config(name: str, steps: int, warmup: int, official, bf16: bool = False,
             elapsed = sides[side](seed + 1 + i)
             if i >= warmup:
                 times[side].append(elapsed)
-            else:
-                result["warmup_s"][side] = result["warmup_s"].get(side, 0.0) + elapsed
     for side, values in times.items():
         result["sides"][side] = spread(values, c["batch"])
+    result["flops"] = statistics.mean(
+        step_flops(name, model.sample_masks(c["batch"], torch.Generator().manual_seed(seed + 1 + i)))
+        for i in range(warmup, warmup + steps))  # the timed steps' masks
     return result
 
 
@@ -320,19 +321,17 @@ def same_work(official_loss: float, aegis_loss: float) -> bool:
     return abs(official_loss - aegis_loss) <= 1e-5 * max(1.0, abs(aegis_loss))
 
 
-def describe(r: dict, flops: float | None = None, ceiling: float | None = None) -> list[str]:
+def describe(r: dict, ceiling: float | None = None) -> list[str]:
     """One line per side: clips/s median [range], step, share of the matmul ceiling, ratio to the official side."""
-    lines = []
+    lines, flops = [], r["flops"]
     official = r["sides"].get("official")
     for side, s in r["sides"].items():
         line = (f"{r['config']:>5} {r['precision']} {side:>14}: {s['clips_per_s']:6.2f} clips/s "
                 f"[{s['low']:.2f}-{s['high']:.2f}], step {s['step_s'] * 1e3:.0f} ms")
-        if flops and ceiling:
+        if ceiling:
             line += f", {flops / s['step_s'] / 1e9:.0f} GFLOP/s = {flops / s['step_s'] / 1e9 / ceiling:.0%} of the ceiling"
         if official is not None and side != "official":
             line += f"; {official['step_s'] / s['step_s']:.2f}x the official step"
-        if side == "AEGIS compiled":
-            line += f" (warm-up incl. compilation {r['warmup_s'][side]:.0f} s)"
         lines.append(line)
     return lines
 
@@ -349,9 +348,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"],
                         help="bf16: AEGIS's forward under CPU bf16 autocast (what `aegis run --amp` does without a "
                              "GPU; fast only with AVX512-BF16/AMX); the official side always runs fp32 on a CPU")
-    parser.add_argument("--compile", action="store_true",
-                        help="also time AEGIS with JEPAPretrainer(compile_modules=True) (torch.compile; the warm-up "
-                             "steps include the compilation, reported)")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead of timing, profile AEGIS's step and print where its time goes")
     parser.add_argument("--gpu", action="store_true", help="also time the CUDA recipe (skipped without a GPU)")
@@ -371,21 +367,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {args.threads} threads, median [range] of {args.steps} steps after "
           f"{args.warmup} warm-up, {args.rounds} round(s), load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs; fp32 matmul ceiling {ceiling:.0f} GFLOP/s (2048^3, this run)", flush=True)
-    flops = {name: step_flops(name) for name in args.configs}
-    for name in args.configs:
-        print(f"{name}: {flops[name] / 1e9:.1f} GFLOP per step (matmuls counted by torch.utils.flop_counter, "
-              "attention from the token counts; masks of round 1)")
     for round_index in range(args.rounds):
         for name in args.configs:
             for precision in args.precision:
                 bf16 = precision == "bf16"  # the official recipe's bf16 autocast is CUDA-only: no official side
                 r = run_config(name, args.steps, args.warmup, None if bf16 else official, bf16=bf16,
-                               seed=round_index, compiled=args.compile)
+                               seed=round_index)
                 if "loss_check" in r:
                     theirs, ours = r["loss_check"]
                     print(f"round {round_index + 1} {name}: first-step loss official {theirs:.6f}, AEGIS {ours:.6f} "
                           f"({'the same work' if same_work(*r['loss_check']) else 'DIFFERENT: the ratios below are not valid'})")
-                for line in describe(r, flops[name], ceiling):
+                print(f"round {round_index + 1} {name}: {r['flops'] / 1e9:.1f} GFLOP per step (the mean over the "
+                      "timed steps' masks, counted from the shapes: step_flops)")
+                for line in describe(r, ceiling):
                     print(f"round {round_index + 1} {line}", flush=True)
     print(f"fp32 matmul ceiling at the end: {matmul_ceiling():.0f} GFLOP/s")
     if official is None:

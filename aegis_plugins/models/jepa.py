@@ -43,9 +43,6 @@ class JEPAPretrainer(BaseModel):
     ``features`` (D,), or, for videos longer than the clip length, its surprise curve and scores
     (:meth:`predict`; the VoE validation metric reads them).
     ``update_target(momentum)`` performs the EMA step; ``JEPATargetEMAHook`` calls it after every optimiser step.
-    ``compile_modules`` compiles the encoder, the target encoder and the predictor with ``torch.compile``
-    (dynamic shapes, since the number of visible tokens changes from batch to batch): fused element-wise kernels for
-    a compilation of about a minute at the first steps (docs/pretraining.md, "Speed", says when it pays).
     """
 
     def __init__(self, encoder: Component[VideoEncoder],
@@ -60,7 +57,7 @@ class JEPAPretrainer(BaseModel):
                      dict(type="TemporalCausalityLoss", loss_weight=0.1),
                  ),
                  mask_group_weights: Sequence[float] | None = None,
-                 surprise_future_steps: int = 1, surprise_stride: int = 1, compile_modules: bool = False,
+                 surprise_future_steps: int = 1, surprise_stride: int = 1,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.surprise_future_steps, self.surprise_stride = int(surprise_future_steps), int(surprise_stride)
@@ -90,10 +87,6 @@ class JEPAPretrainer(BaseModel):
             grid_size=tuple(self.encoder.grid_size), num_mask_tokens=len(self.mask_generators))
         self.target_encoder = copy.deepcopy(self.encoder)
         self.target_encoder.requires_grad_(False)
-        self.compile_modules = bool(compile_modules)
-        if self.compile_modules:  # after the deepcopy: a copied compiled module would run the original's weights
-            for module in (self.encoder, self.target_encoder, self.predictor):
-                module.compile(dynamic=True)  # in place: parameter names and checkpoints stay the same
         self.capture_features = False  # set by CollapseWatchHook for the iterations it inspects
         self.captured: dict[str, Tensor] = {}
 

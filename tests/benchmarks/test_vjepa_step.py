@@ -51,3 +51,17 @@ def test_an_official_side_computing_something_else_is_flagged():
 def test_a_folder_that_is_not_a_checkout_is_named(tmp_path):
     with pytest.raises(SystemExit, match=r"src/models/vision_transformer\.py is not there.*facebookresearch/jepa"):
         vjepa_step.load_official(tmp_path)
+
+
+def test_step_flops_equal_the_flop_counter_on_the_step_with_math_attention():
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, _ = vjepa_step.build_aegis("tiny")
+    c = vjepa_step.CONFIGS["tiny"]
+    video = torch.randn(c["batch"], 3, c["num_frames"], c["img_size"], c["img_size"])
+    masks = model.sample_masks(c["batch"], torch.Generator().manual_seed(0))
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:  # attention as bmm: counted
+        sum(model.loss(video, masks).values()).backward()
+    assert vjepa_step.step_flops("tiny", masks) == pytest.approx(counter.get_total_flops(), rel=0.005)
