@@ -18,7 +18,8 @@ __all__ = ["load_experiment", "experiment_name", "import_custom_modules", "resol
 _REFERENCE = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")
 _EMBEDDED_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
 # keys that do not change what a run computes (where it writes, how it was launched, whether it resumed)
-_VOLATILE_KEYS = ("work_dir", "resume", "launcher", "model_wrapper_cfg", "_work_dir_given", "experiment_name")
+_VOLATILE_KEYS = ("work_dir", "resume", "launcher", "model_wrapper_cfg", "_work_dir_given", "experiment_name",
+                  "compute_threads")
 
 DEFAULT_WORK_ROOT = "work_dirs"
 # Top-level keys read besides the runner class's constructor arguments: by AEGIS's run contract (upstream runs, the
@@ -27,7 +28,7 @@ RUN_CONTRACT_KEYS = frozenset({
     "upstream", "runner_type", "custom_imports", "default_scope", "work_dir", "experiment_name", "launcher", "resume",
     "load_from", "randomness", "env_cfg", "log_level", "model_wrapper_cfg", "compile", "find_unused_parameters",
     "activation_checkpointing", "efficient_conv_bn_eval", "sync_bn", "strategy", "auto_scale_lr", "_init_from",
-    "_work_dir_given"})
+    "_work_dir_given", "compute_threads"})
 
 
 def experiment_name(path: str | os.PathLike) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from .errors import ConfigError
 
-__all__ = ["apply_run_options", "build_runner", "cuda_data_path", "run"]
+__all__ = ["apply_run_options", "build_runner", "compute_threads", "cuda_data_path", "run"]
 
 
 def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none", amp: bool = False,
@@ -153,14 +153,50 @@ def build_runner(cfg, validate: bool = True, cuda: bool | None = None):
     return runner_cls.from_cfg(cfg)
 
 
+def compute_threads(cfg) -> int | None:
+    """The torch threads a run computes with, from the top-level ``compute_threads`` key: None (the default) keeps
+    torch's own count; an int sets it; ``"auto"`` leaves one CPU to each train data-loader worker (at least 1 thread,
+    at most torch's default), so decoding and training do not take turns on the same cores."""
+    value = cfg.get("compute_threads", None)
+    if value is None:
+        return None
+    import torch
+
+    if value == "auto":
+        loader = cfg.get("train_dataloader") or {}
+        workers = int(loader.get("num_workers", 0) or 0)
+        return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - workers))
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(f"compute_threads={value!r}: expected None (torch's default), 'auto' (one CPU left to each "
+                      "data-loader worker) or an int >= 1.")
+
+
 def run(cfg, dry_run: bool = False):
-    """Build the runner and train (or, with ``dry_run``, build everything and run one iteration). Returns it."""
+    """Build the runner and train (or, with ``dry_run``, build everything and run one iteration) with
+    :func:`compute_threads` torch threads (restored afterwards). Returns the runner."""
+    import torch
+
+    threads, previous = compute_threads(cfg), torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run(cfg, dry_run)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(cfg, dry_run: bool):
     scratch = dry_run and not cfg.get("_work_dir_given", False)
     if scratch:
         cfg.work_dir = tempfile.mkdtemp(prefix="aegis_dry_run_")
     cfg.pop("_work_dir_given", None)
     start = time.perf_counter()
     runner = build_runner(cfg)
+    if cfg.get("compute_threads") is not None:
+        import torch
+
+        runner.logger.info(f"compute_threads={cfg.compute_threads!r}: {torch.get_num_threads()} torch threads")
     if dry_run:
         runner.dry_run()
         runner.logger.info(f"Dry run finished: every component built and one training step ran "

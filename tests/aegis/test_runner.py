@@ -291,3 +291,39 @@ def test_on_cpu_the_data_path_is_left_as_the_experiment_has_it(tmp_path):
     if not torch.cuda.is_available():  # the default decision is torch's: no CUDA device here, so the CPU path
         runner = build_runner(load_experiment(experiment, work_dir=str(tmp_path)))
         assert "pin_memory" not in runner.cfg.train_dataloader
+
+
+def test_compute_threads_auto_leaves_a_cpu_per_loader_worker_and_bad_values_are_named(tmp_path):
+    from aegis.config import load_experiment
+    from aegis.errors import ConfigError
+    from aegis.run_setup import compute_threads
+
+    cfg = load_experiment(REPO / "experiments" / "vjepa_pretrain_tiny.py", work_dir=str(tmp_path))
+    assert cfg.compute_threads == "auto" and cfg.train_dataloader.num_workers == 1
+    default = torch.get_num_threads()
+    assert compute_threads(cfg) == max(1, min(default, os.cpu_count() - 1))
+    cfg.train_dataloader.num_workers = 64
+    assert compute_threads(cfg) == 1
+    cfg.compute_threads = 3
+    assert compute_threads(cfg) == 3
+    cfg.compute_threads = None
+    assert compute_threads(cfg) is None
+    for bad in (0, "all", True):
+        cfg.compute_threads = bad
+        with pytest.raises(ConfigError, match=r"compute_threads=.*expected None .*'auto'"):
+            compute_threads(cfg)
+
+
+def test_a_run_trains_with_its_compute_threads_and_gives_the_count_back(tmp_path):
+    from aegis.config import load_experiment
+    from aegis.run_setup import run
+
+    before = torch.get_num_threads()
+    cfg = load_experiment(TOY, work_dir=str(tmp_path))
+    cfg.compute_threads = 1 if before > 1 else 2
+    cfg._work_dir_given = True  # keep the dry run's work dir (and its log)
+    runner = run(cfg, dry_run=True)
+    assert torch.get_num_threads() == before
+    log = "".join(open(p).read() for p in glob.glob(str(tmp_path / "*" / "*.log")))
+    assert f"compute_threads={cfg.compute_threads}: {cfg.compute_threads} torch threads" in log
+    assert runner.cfg.compute_threads == cfg.compute_threads
