@@ -109,16 +109,26 @@ def run_experiment(cfg, *, experiment: str, overrides: dict, resume: str | None 
 
     Configuration errors propagate (nothing was written); a dry run returns (None, None).
     """
-    from .engine.stop import RunStopped, install_stop_handlers, restore_stop_handlers
-    from .run_setup import apply_run_options, build_runner, run
+    from .run_setup import apply_run_options, run, threads_of
 
     apply_run_options(cfg, resume=resume, launcher=launcher, amp=amp, seed=seed, deterministic=deterministic)
     if dry_run:
         run(cfg, dry_run=True)
         return None, None
     cfg.pop("_work_dir_given", None)
+    with threads_of(cfg):  # the experiment's compute_threads while it trains
+        return _train(cfg, experiment, overrides, dict(resume=resume, launcher=launcher, amp=amp, seed=seed,
+                                                       deterministic=deterministic), report)
+
+
+def _train(cfg, experiment: str, overrides: dict, options: dict, report: Callable | None):
+    """Build the runner, train, and write ``result.json``: :func:`run_experiment` without the dry run."""
+    from .engine.stop import RunStopped, install_stop_handlers, restore_stop_handlers
+    from .run_setup import build_runner, log_threads
+
     start = time.time()
     runner = build_runner(cfg)  # validates first: a ConfigError leaves before any work dir content
+    log_threads(runner, cfg)
     runner.result_hook.report = report
     _write_resolved_config(cfg)
     previous = install_stop_handlers()
@@ -134,7 +144,6 @@ def run_experiment(cfg, *, experiment: str, overrides: dict, resume: str | None 
         restore_stop_handlers(previous)
         from .engine.progress import close_all
         close_all()  # a crashed or stopped run takes its bar down before the closing lines
-    options = dict(resume=resume, launcher=launcher, amp=amp, seed=seed, deterministic=deterministic)
     result = _result(cfg, runner, experiment, overrides, options, status, message, time.time() - start)
     if _is_main_process():
         from .engine.result import write_result

@@ -1,6 +1,7 @@
 """Hand a loaded experiment config to an mmengine Runner (``AegisRunner`` unless ``runner_type`` says otherwise)."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 
 from .errors import ConfigError
 
-__all__ = ["apply_run_options", "build_runner", "compute_threads", "cuda_data_path", "run"]
+__all__ = ["apply_run_options", "build_runner", "compute_threads", "cuda_data_path", "log_threads", "run", "threads_of"]
 
 
 def apply_run_options(cfg, *, resume: str | None = None, launcher: str = "none", amp: bool = False,
@@ -172,18 +173,33 @@ def compute_threads(cfg) -> int | None:
                       "data-loader worker) or an int >= 1.")
 
 
-def run(cfg, dry_run: bool = False):
-    """Build the runner and train (or, with ``dry_run``, build everything and run one iteration) with
-    :func:`compute_threads` torch threads (restored afterwards). Returns the runner."""
+@contextlib.contextmanager
+def threads_of(cfg):
+    """Run the body with :func:`compute_threads` torch threads (when set), and give the old count back after."""
     import torch
 
     threads, previous = compute_threads(cfg), torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _run(cfg, dry_run)
+        yield
     finally:
         torch.set_num_threads(previous)
+
+
+def log_threads(runner, cfg) -> None:
+    """Say in the run's log how many torch threads it trains with, when the experiment chose."""
+    if cfg.get("compute_threads") is not None:
+        import torch
+
+        runner.logger.info(f"compute_threads={cfg.compute_threads!r}: {torch.get_num_threads()} torch threads")
+
+
+def run(cfg, dry_run: bool = False):
+    """Build the runner and train (or, with ``dry_run``, build everything and run one iteration) with
+    :func:`compute_threads` torch threads (restored afterwards). Returns the runner."""
+    with threads_of(cfg):
+        return _run(cfg, dry_run)
 
 
 def _run(cfg, dry_run: bool):
@@ -193,10 +209,7 @@ def _run(cfg, dry_run: bool):
     cfg.pop("_work_dir_given", None)
     start = time.perf_counter()
     runner = build_runner(cfg)
-    if cfg.get("compute_threads") is not None:
-        import torch
-
-        runner.logger.info(f"compute_threads={cfg.compute_threads!r}: {torch.get_num_threads()} torch threads")
+    log_threads(runner, cfg)
     if dry_run:
         runner.dry_run()
         runner.logger.info(f"Dry run finished: every component built and one training step ran "

@@ -315,15 +315,21 @@ def test_compute_threads_auto_leaves_a_cpu_per_loader_worker_and_bad_values_are_
 
 
 def test_a_run_trains_with_its_compute_threads_and_gives_the_count_back(tmp_path):
+    from aegis.api import run_experiment
     from aegis.config import load_experiment
     from aegis.run_setup import run
 
     before = torch.get_num_threads()
-    cfg = load_experiment(TOY, work_dir=str(tmp_path))
-    cfg.compute_threads = 1 if before > 1 else 2
+    threads = 1 if before > 1 else 2
+    cfg = load_experiment(TOY, work_dir=str(tmp_path / "dry"))
+    cfg.compute_threads = threads
     cfg._work_dir_given = True  # keep the dry run's work dir (and its log)
-    runner = run(cfg, dry_run=True)
+    run(cfg, dry_run=True)
+    cfg = load_experiment(TOY, work_dir=str(tmp_path / "full"))
+    cfg.compute_threads, cfg.train_cfg.max_epochs = threads, 1
+    result, error = run_experiment(cfg, experiment=TOY, overrides={})
+    assert error is None and result["status"] == "finished"
     assert torch.get_num_threads() == before
-    log = "".join(open(p).read() for p in glob.glob(str(tmp_path / "*" / "*.log")))
-    assert f"compute_threads={cfg.compute_threads}: {cfg.compute_threads} torch threads" in log
-    assert runner.cfg.compute_threads == cfg.compute_threads
+    for folder in ("dry", "full"):  # the dry run and the training run both train with them
+        log = "".join(open(p).read() for p in glob.glob(str(tmp_path / folder / "*" / "*.log")))
+        assert f"compute_threads={threads}: {threads} torch threads" in log, folder
