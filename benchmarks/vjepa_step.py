@@ -18,13 +18,16 @@ clipping (off in the official recipe's warm-up) and schedulers. Before timing, o
 is compared: the official loss must equal AEGIS's reconstruction term, or the two are not doing the same work.
 Without ``--official-root`` AEGIS alone is timed and no ratio is given.
 
-Per round and config, the two steps alternate (official first on even steps, AEGIS first on odd ones) after
-``--warmup`` steps each; each side reports its median step over ``--steps`` and the range, and the ratio of medians.
-``--gpu`` adds a CUDA section (fused SDPA kernels, bf16 autocast, fp16 autocast with the loss scaler, activation
+Per round and config, the sides take turns step by step (each goes first in turn) after ``--warmup`` steps each;
+each reports its median step over ``--steps``, the range, the ratio of medians to the official step, and its useful
+FLOP/s (``step_flops``) as a share of the fp32 matmul ceiling measured in the same run. ``--candidates`` adds AEGIS
+with torch's default AdamW and with gradient checkpointing as sides; ``--precision bf16`` times AEGIS under CPU bf16
+autocast (no official side: the official recipe's autocast is CUDA-only); ``--breakdown`` profiles AEGIS's step
+instead and prints where its time goes, by phase and by kind of operation. ``--gpu`` adds a CUDA section (fused SDPA kernels, bf16 autocast, fp16 autocast with the loss scaler, activation
 checkpointing, pinned non-blocking copies); it is skipped with a message when no CUDA device is present.
 
     python benchmarks/vjepa_step.py [--official-root PATH] [--configs tiny small] [--rounds 2] [--steps 10]
-        [--warmup 3] [--threads 2] [--precision fp32 bf16] [--breakdown] [--gpu]
+        [--warmup 3] [--threads 2] [--precision fp32 bf16] [--candidates] [--breakdown] [--gpu]
 """
 from __future__ import annotations
 
@@ -64,9 +67,11 @@ OFFICIAL_MODULES = dict(vit="src.models.vision_transformer", predictor="src.mode
 
 
 # -- AEGIS ------------------------------------------------------------------------------------------------------------
-def build_aegis(name: str, seed: int = 0):
+def build_aegis(name: str, seed: int = 0, fused: bool = True, checkpointing: bool = False):
     """The JEPAPretrainer of a benchmark config (the losses of the tiny experiment) and the fused AdamW the V-JEPA
-    experiments train it with (experiments/vjepa_pretrain_tiny.py, vjepa_vitl16.py)."""
+    experiments train it with (experiments/vjepa_pretrain_tiny.py, vjepa_vitl16.py); ``fused=False`` gives torch's
+    default AdamW instead (one parameter at a time on a CPU), ``checkpointing`` the encoder's and predictor's
+    ``gradient_checkpointing``."""
     from aegis.build import build_component
     from aegis.registry import MODELS
 
@@ -76,15 +81,15 @@ def build_aegis(name: str, seed: int = 0):
         type="JEPAPretrainer",
         encoder=dict(type="VJEPAEncoder", arch=None, embed_dim=c["embed_dim"], depth=c["depth"],
                      num_heads=c["num_heads"], patch_size=c["patch_size"], tubelet_size=2,
-                     num_frames=c["num_frames"], img_size=c["img_size"]),
+                     num_frames=c["num_frames"], img_size=c["img_size"], gradient_checkpointing=checkpointing),
         predictor=dict(type="JEPAPredictor", embed_dim=c["pred_dim"], depth=c["pred_depth"],
-                       num_heads=c["num_heads"]),
+                       num_heads=c["num_heads"], gradient_checkpointing=checkpointing),
         mask_generators=OFFICIAL_MASKS,
         losses=[dict(type="LatentReconstructionLoss", norm="l1"), dict(type="TemporalCausalityLoss", loss_weight=0.1)],
     ), MODELS)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR,
-                                  weight_decay=WEIGHT_DECAY, fused=True)
+                                  weight_decay=WEIGHT_DECAY, fused=fused or None)
     return model, optimizer
 
 
@@ -272,21 +277,30 @@ def step_flops(name: str, masks) -> float:
     return flops
 
 
-def run_config(name: str, steps: int, warmup: int, official, bf16: bool = False, seed: int = 0) -> dict:
-    """Time ``steps`` steps of each side (AEGIS; the official code when ``official`` is given), in rotating order,
-    after ``warmup`` steps each."""
+# AEGIS variants --candidates adds beside AEGIS as it trains: build_aegis arguments
+CANDIDATES = {"AEGIS, torch's default AdamW": dict(fused=False), "AEGIS, checkpointing": dict(checkpointing=True)}
+
+
+def run_config(name: str, steps: int, warmup: int, official, bf16: bool = False, seed: int = 0,
+               candidates: bool = False) -> dict:
+    """Time ``steps`` steps of each side (AEGIS; the official code when ``official`` is given; the ``CANDIDATES``
+    when ``candidates``), in rotating order, after ``warmup`` steps each."""
     c = CONFIGS[name]
     video = torch.randn(c["batch"], 3, c["num_frames"], c["img_size"], c["img_size"],
                         generator=torch.Generator().manual_seed(seed))  # (B, C, T, H, W)
     model, optimizer = build_aegis(name, seed)
     result = dict(config=name, precision="bf16" if bf16 else "fp32", sides={})
 
-    def timed_aegis(mask_seed: int) -> float:  # AEGIS draws its masks in the step: timed
-        start = time.perf_counter()
-        aegis_step(model, optimizer, video, mask_seed, bf16)
-        return time.perf_counter() - start
+    def timed_aegis(model, optimizer):
+        def run(mask_seed: int) -> float:  # AEGIS draws its masks in the step: timed
+            start = time.perf_counter()
+            aegis_step(model, optimizer, video, mask_seed, bf16)
+            return time.perf_counter() - start
+        return run
 
-    sides = {"AEGIS": timed_aegis}
+    sides = {"AEGIS": timed_aegis(model, optimizer)}
+    for label, variant in (CANDIDATES.items() if candidates else ()):
+        sides[label] = timed_aegis(*build_aegis(name, seed, **variant))
     if official is not None:
         other = OfficialStep(official, name, model)
         # the same work: on the same masks and weights, the official loss equals AEGIS's reconstruction term
@@ -326,7 +340,7 @@ def describe(r: dict, ceiling: float | None = None) -> list[str]:
     lines, flops = [], r["flops"]
     official = r["sides"].get("official")
     for side, s in r["sides"].items():
-        line = (f"{r['config']:>5} {r['precision']} {side:>14}: {s['clips_per_s']:6.2f} clips/s "
+        line = (f"{r['config']:>5} {r['precision']} {side:>28}: {s['clips_per_s']:6.2f} clips/s "
                 f"[{s['low']:.2f}-{s['high']:.2f}], step {s['step_s'] * 1e3:.0f} ms")
         if ceiling:
             line += f", {flops / s['step_s'] / 1e9:.0f} GFLOP/s = {flops / s['step_s'] / 1e9 / ceiling:.0%} of the ceiling"
@@ -348,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"],
                         help="bf16: AEGIS's forward under CPU bf16 autocast (what `aegis run --amp` does without a "
                              "GPU; fast only with AVX512-BF16/AMX); the official side always runs fp32 on a CPU")
+    parser.add_argument("--candidates", action="store_true",
+                        help="also time AEGIS with torch's default AdamW and with gradient checkpointing")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead of timing, profile AEGIS's step and print where its time goes")
     parser.add_argument("--gpu", action="store_true", help="also time the CUDA recipe (skipped without a GPU)")
@@ -372,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             for precision in args.precision:
                 bf16 = precision == "bf16"  # the official recipe's bf16 autocast is CUDA-only: no official side
                 r = run_config(name, args.steps, args.warmup, None if bf16 else official, bf16=bf16,
-                               seed=round_index)
+                               seed=round_index, candidates=args.candidates)
                 if "loss_check" in r:
                     theirs, ours = r["loss_check"]
                     print(f"round {round_index + 1} {name}: first-step loss official {theirs:.6f}, AEGIS {ours:.6f} "
