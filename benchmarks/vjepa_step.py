@@ -145,9 +145,14 @@ def breakdown(name: str, steps: int, warmup: int) -> None:
         if phase in total:
             print(f"  {phase:<26} {total[phase]:8.1f} ms {total[phase] / step_ms:6.1%}")
     print("  by operation (self time, all phases):")
+    counted = 0.0
     for kind, prefixes in OP_CLASSES.items():
         ms = sum(v for k, v in self_ms.items() if k.startswith(prefixes))
+        counted += ms
         print(f"  {kind:<26} {ms:8.1f} ms {ms / step_ms:6.1%}")
+    other = step_ms - counted
+    print(f"  {'everything else':<26} {other:8.1f} ms {other / step_ms:6.1%}  (element-wise adds and sums, AdamW, "
+          "autograd, Python)")
 
 
 # -- the official implementation ---------------------------------------------------------------------------------------
