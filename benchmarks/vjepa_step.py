@@ -23,7 +23,8 @@ each reports its median step over ``--steps``, the range, the ratio of medians t
 FLOP/s (``step_flops``) as a share of the fp32 matmul ceiling measured in the same run. ``--candidates`` adds AEGIS
 with torch's default AdamW and with gradient checkpointing as sides; ``--precision bf16`` times AEGIS under CPU bf16
 autocast (no official side: the official recipe's autocast is CUDA-only); ``--breakdown`` profiles AEGIS's step
-instead and prints where its time goes, by phase and by kind of operation. ``--gpu`` adds a CUDA section (fused SDPA kernels, bf16 autocast, fp16 autocast with the loss scaler, activation
+instead and prints where its time goes, by phase and by kind of operation. ``--gpu`` adds a CUDA section
+(benchmarks/vjepa_step_gpu.py: fused SDPA kernels, bf16 autocast, fp16 autocast with the loss scaler, gradient
 checkpointing, pinned non-blocking copies); it is skipped with a message when no CUDA device is present.
 
     python benchmarks/vjepa_step.py [--official-root PATH] [--configs tiny small] [--rounds 2] [--steps 10]
@@ -348,7 +349,8 @@ def describe(r: dict, ceiling: float | None = None) -> list[str]:
         line = (f"{r['config']:>5} {r['precision']} {side:>28}: {s['clips_per_s']:6.2f} clips/s "
                 f"[{s['low']:.2f}-{s['high']:.2f}], step {s['step_s'] * 1e3:.0f} ms")
         if ceiling:
-            line += f", {flops / s['step_s'] / 1e9:.0f} GFLOP/s = {flops / s['step_s'] / 1e9 / ceiling:.0%} of the ceiling"
+            rate = flops / s["step_s"] / 1e9
+            line += f", {rate:.0f} GFLOP/s = {rate / ceiling:.0%} of the ceiling"
         if official is not None and side != "official":
             line += f"; {official['step_s'] / s['step_s']:.2f}x the official step"
         lines.append(line)
@@ -396,8 +398,9 @@ def main(argv: list[str] | None = None) -> int:
                                seed=round_index, candidates=args.candidates)
                 if "loss_check" in r:
                     theirs, ours = r["loss_check"]
+                    verdict = "the same work" if same_work(theirs, ours) else "DIFFERENT: the ratios are not valid"
                     print(f"round {round_index + 1} {name}: first-step loss official {theirs:.6f}, AEGIS {ours:.6f} "
-                          f"({'the same work' if same_work(*r['loss_check']) else 'DIFFERENT: the ratios below are not valid'})")
+                          f"({verdict})")
                 print(f"round {round_index + 1} {name}: {r['flops'] / 1e9:.1f} GFLOP per step (the mean over the "
                       "timed steps' masks, counted from the shapes: step_flops)")
                 for line in describe(r, ceiling):
