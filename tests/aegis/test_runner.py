@@ -322,11 +322,11 @@ def test_a_run_trains_with_its_compute_threads_and_gives_the_count_back(tmp_path
     before = torch.get_num_threads()
     threads = 1 if before > 1 else 2
     cfg = load_experiment(TOY, work_dir=str(tmp_path / "dry"))
-    cfg.compute_threads = threads
+    cfg.compute_threads, cfg.experiment_name = threads, "threads_dry"  # runners of one second share a logger else
     cfg._work_dir_given = True  # keep the dry run's work dir (and its log)
     run(cfg, dry_run=True)
     cfg = load_experiment(TOY, work_dir=str(tmp_path / "full"))
-    cfg.compute_threads, cfg.train_cfg.max_epochs = threads, 1
+    cfg.compute_threads, cfg.train_cfg.max_epochs, cfg.experiment_name = threads, 1, "threads_full"
     result, error = run_experiment(cfg, experiment=TOY, overrides={})
     assert error is None and result["status"] == "finished"
     assert torch.get_num_threads() == before
