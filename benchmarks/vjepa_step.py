@@ -211,7 +211,8 @@ class OfficialStep:
             h = self.apply_masks(h, masks_pred, concat=False)
         z = self.encoder(video, masks_enc)
         z = self.predictor(z, h, masks_enc, masks_pred)
-        loss_jepa = sum(torch.mean(torch.abs(zi - hi)) for zi, hi in zip(z, h)) / len(masks_pred)
+        loss_exp = 1.0  # the recipe's loss.loss_exp
+        loss_jepa = sum(torch.mean(torch.abs(zi - hi) ** loss_exp) / loss_exp for zi, hi in zip(z, h)) / len(masks_pred)
         pstd_z = sum(torch.sqrt(zi.var(dim=1) + 0.0001) for zi in z) / len(z)
         loss = loss_jepa + 0.0 * torch.mean(F.relu(1.0 - pstd_z))  # reg_coeff 0 in the recipe
         loss.backward()
