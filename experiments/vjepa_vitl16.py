@@ -24,8 +24,8 @@ test_evaluator = None
 
 max_epochs = 100  # the schedule, the loop and the warm-up follow these two: `tools/run.py ... max_epochs=50`
 warmup_epochs = 10
-# fused=True: one AdamW kernel over all parameters (CPU and CUDA); on the tiny V-JEPA step it took 3 ms instead of
-# the default per-parameter loop's 19 (benchmarks/vjepa_step.py, docs/pretraining.md "Speed")
+# fused=True: one AdamW kernel over all parameters (CPU and CUDA) instead of torch's CPU default, one parameter at a
+# time: the V-JEPA step 2-5% faster, measured side by side (benchmarks/vjepa_step.py --candidates, docs/pretraining.md)
 optim_wrapper = dict(optimizer=dict(type="AdamW", lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05,
                                     fused=True),
                      clip_grad=dict(max_norm=10.0))
