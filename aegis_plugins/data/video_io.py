@@ -32,8 +32,9 @@ __all__ = ["VideoReader", "PyAVReader", "DecordReader", "open_video", "resolve_b
            "write_video", "BACKENDS", "AUTO_ORDER", "MAX_PIXELS", "DECODE_TIMEOUT"]
 
 BACKENDS = ("auto", "pyav", "decord")
-# Order tried by backend="auto". PyAV comes first: it was faster than decord in benchmarks/data_throughput.py on
-# every setting measured (docs/data.md), and it has wheels for every platform. torchcodec is not a backend: its CPU
+# Order tried by backend="auto". PyAV comes first: it has wheels for every platform and Python version and none of
+# decord's seek bugs; speed does not settle it (docs/data.md: each of the two was ahead in one of the runs of
+# benchmarks/data_throughput.py, each run comparing them in the same rounds). torchcodec is not a backend: its CPU
 # decoder returned the same frames and was faster there (2026-11-30, bare reader kept open: 121 vs 56 clips/s on
 # 320x240, 9.0 vs 7.9 on 720p), but `pip install torchcodec` gives a CUDA build that does not import beside the CPU
 # torch this project installs (nor without system FFmpeg libraries); it was measured through the benchmark's
@@ -340,7 +341,7 @@ def resolve_backend(backend: str = "auto") -> str:
     for name in AUTO_ORDER:
         ok, why = _importable(name)
         if ok:
-            reason = ("it was the faster reader in benchmarks/data_throughput.py (docs/data.md)"
+            reason = ("it has wheels for every platform and none of decord's seek bugs (docs/data.md)"
                       if name == AUTO_ORDER[0] else f"{AUTO_ORDER[0]} is unavailable")
             print_log(f"video backend 'auto' uses {name}: {reason}", logger="current", level=logging.INFO)
             return name
