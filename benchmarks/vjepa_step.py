@@ -376,7 +376,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead of timing, profile AEGIS's step and print where its time goes")
     parser.add_argument("--gpu", action="store_true", help="also time the CUDA recipe (skipped without a GPU)")
     args = parser.parse_args(argv)
+    previous = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return _run(args)
+    finally:  # a caller in the same process (a test) keeps its own thread count
+        torch.set_num_threads(previous)
+
+
+def _run(args) -> int:
     official = load_official(args.official_root) if args.official_root else None
     # the official Attention enters torch.backends.cuda.sdp_kernel(), deprecated since torch 2.3 (a no-op on CPU)
     warnings.filterwarnings("ignore", message=r".*sdp_kernel\(\)` is deprecated", category=FutureWarning)

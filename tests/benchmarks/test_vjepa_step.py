@@ -15,7 +15,11 @@ QUICK = ["--configs", "tiny", "--rounds", "1", "--steps", "2", "--warmup", "1"]
 
 
 def test_side_by_side_times_both_on_the_same_work_and_gives_the_ratio(capsys):
-    assert vjepa_step.main(["--official-root", FAKE_OFFICIAL, *QUICK]) == 0
+    import torch
+
+    threads = torch.get_num_threads()
+    assert vjepa_step.main(["--official-root", FAKE_OFFICIAL, *QUICK, "--threads", str(threads + 1)]) == 0
+    assert torch.get_num_threads() == threads  # the caller's count comes back (the test session runs on 1)
     out = capsys.readouterr().out
     vit = sys.modules["src.models.vision_transformer"]
     assert vit.__file__.startswith(FAKE_OFFICIAL)  # imported from the root it was pointed to
